@@ -1,0 +1,2 @@
+//! Benchmarks of lomo-catalog scanning (criterion).
+fn main() {}

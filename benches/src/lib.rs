@@ -1,0 +1,1 @@
+//! Holder crate for the workspace benchmarks (`cargo bench -p lomob-benches`).

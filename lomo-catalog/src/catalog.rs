@@ -1,0 +1,179 @@
+//! The catalog handle: opening, roots, scanning.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{DbContext, Error, Result};
+use crate::path::{bytes_to_os, os_to_bytes};
+use crate::scan::{self, ScanOptions, ScanProgress, ScanReport};
+use crate::schema;
+
+/// A lomob catalog: one SQLite file recording what exists under the scanned
+/// roots, with history and deduplicated contents.
+///
+/// Open it with [`Catalog::open`]; scan with [`Catalog::scan`]; read it with the
+/// listing methods ([`Catalog::for_each_file`] and friends).
+#[derive(Debug)]
+pub struct Catalog {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+}
+
+/// A scanned folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    /// Catalog id.
+    pub id: i64,
+    /// Absolute, canonical path.
+    pub path: PathBuf,
+    /// Short unique name (the folder's name): restores land under it.
+    pub label: String,
+}
+
+pub(crate) type RootRow = Root;
+
+impl Catalog {
+    /// Opens the catalog at `path`, creating it if missing and migrating it to
+    /// the current schema.
+    ///
+    /// # Errors
+    /// [`Error::Db`] if the file cannot be opened or is not a SQLite database;
+    /// [`Error::SchemaTooNew`] if a newer lomob wrote it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Catalog> {
+        let path = path.as_ref().to_path_buf();
+        let conn = schema::open_rw(&path)?;
+        Ok(Catalog { conn, path })
+    }
+
+    /// The catalog file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open catalog.
+    pub fn schema_version(&self) -> Result<u32> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .db(&self.path)
+    }
+
+    /// SQLite's `PRAGMA integrity_check`: empty when the file is sound.
+    pub fn integrity_problems(&self) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare("PRAGMA integrity_check").db(&self.path)?;
+        let rows: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .db(&self.path)?
+            .collect::<rusqlite::Result<_>>()
+            .db(&self.path)?;
+        Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    }
+
+    /// The scanned folders.
+    pub fn roots(&self) -> Result<Vec<Root>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, path, label FROM roots ORDER BY id")
+            .db(&self.path)?;
+        st.query_map([], |r| {
+            Ok(Root {
+                id: r.get(0)?,
+                path: PathBuf::from(bytes_to_os(&r.get::<_, Vec<u8>>(1)?)),
+                label: r.get(2)?,
+            })
+        })
+        .db(&self.path)?
+        .collect::<rusqlite::Result<_>>()
+        .db(&self.path)
+    }
+
+    /// Registers `path` as a root (idempotent) and returns it.
+    ///
+    /// # Errors
+    /// [`Error::Root`] if it is not an accessible directory, [`Error::NestedRoots`]
+    /// if it lies inside a known root or contains one.
+    pub fn add_root(&mut self, path: impl AsRef<Path>) -> Result<Root> {
+        let given = path.as_ref();
+        let root_err = |source| Error::Root {
+            path: given.to_path_buf(),
+            source,
+        };
+        let canon = std::fs::canonicalize(given).map_err(root_err)?;
+        if !canon.is_dir() {
+            return Err(root_err(std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "not a directory",
+            )));
+        }
+        let roots = self.roots()?;
+        if let Some(r) = roots.iter().find(|r| r.path == canon) {
+            return Ok(r.clone());
+        }
+        for r in &roots {
+            if canon.starts_with(&r.path) {
+                return Err(Error::NestedRoots {
+                    inner: canon,
+                    outer: r.path.clone(),
+                });
+            }
+            if r.path.starts_with(&canon) {
+                return Err(Error::NestedRoots {
+                    inner: r.path.clone(),
+                    outer: canon,
+                });
+            }
+        }
+        let base = canon
+            .file_name()
+            .map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
+        let mut label = base.clone();
+        for n in 2.. {
+            let taken: Option<i64> = self
+                .conn
+                .query_row("SELECT id FROM roots WHERE label = ?1", [&label], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .db(&self.path)?;
+            if taken.is_none() {
+                break;
+            }
+            label = format!("{base}-{n}");
+        }
+        self.conn
+            .execute(
+                "INSERT INTO roots (path, label, added_at) VALUES (?1, ?2, ?3)",
+                params![os_to_bytes(canon.as_os_str()), label, scan::unix_now()],
+            )
+            .db(&self.path)?;
+        Ok(Root {
+            id: self.conn.last_insert_rowid(),
+            path: canon,
+            label,
+        })
+    }
+
+    /// Scans the folder `root` (registering it as a root first) and records what
+    /// changed since the last scan.
+    ///
+    /// Unchanged files (same size, mtime and inode) are not read; new and changed
+    /// ones are hashed with BLAKE3; a file at a new path with the inode, size and
+    /// mtime of a known one is a move and is not re-hashed. Paths that
+    /// disappeared are marked deleted, never forgotten. Entries that cannot be
+    /// read are reported in [`ScanReport::issues`] and left as recorded.
+    ///
+    /// # Errors
+    /// When the root is missing or unreadable (nothing is marked deleted then),
+    /// or the catalog fails.
+    pub fn scan(
+        &mut self,
+        root: impl AsRef<Path>,
+        options: &ScanOptions,
+        progress: &dyn ScanProgress,
+    ) -> Result<ScanReport> {
+        let root = self.add_root(root)?;
+        let span = tracing::info_span!("scan", root = %root.label);
+        let _guard = span.enter();
+        scan::scan_root(&self.conn, &self.path, &root, options, progress)
+    }
+}

@@ -1,0 +1,47 @@
+//! The lomob catalog: one SQLite file recording every file under the scanned
+//! folders — path, size, mtime, mode and the BLAKE3 hash of its content — with
+//! history (a changed or deleted file's old version stays listed) and
+//! deduplicated contents (two paths with the same bytes share one content row).
+//!
+//! The [`Catalog`] owns the schema and its forward-only migrations; other code
+//! reads and writes it through typed methods only. Its scanner walks a folder
+//! with a pool of threads, hashes only new and changed files, recognises moves
+//! and renames without re-reading them, and never records a file that changed
+//! while it was being hashed.
+//!
+//! ```no_run
+//! use lomo_catalog::{Catalog, FileQuery, NoProgress, ScanOptions};
+//!
+//! # fn main() -> Result<(), lomo_catalog::Error> {
+//! let mut catalog = Catalog::open("lomob.db")?;
+//! let report = catalog.scan("/home/me/Pictures", &ScanOptions::default(), &NoProgress)?;
+//! println!("{} new, {} changed, {} moved", report.new, report.changed, report.moved);
+//! catalog.for_each_file(&FileQuery::default(), |f| {
+//!     println!("{} {}", f.size, f.path.display());
+//!     Ok::<_, lomo_catalog::Error>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A catalog is a plain SQLite file in WAL mode: any number of readers may
+//! open it while one process scans. A process killed at any moment leaves it
+//! consistent; the next scan completes the work.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod catalog;
+mod error;
+mod path;
+mod query;
+mod scan;
+mod schema;
+
+pub use catalog::{Catalog, Root};
+pub use error::{Error, Result};
+pub use query::{DirEntry, DuplicateSet, EntryKind, FileEntry, FileQuery, Stats};
+pub use scan::{
+    DEFAULT_IGNORE_DIRS, DEFAULT_IGNORE_FILES, IssueKind, NoProgress, ScanIssue, ScanOptions,
+    ScanProgress, ScanReport,
+};
+pub use schema::SCHEMA_VERSION;

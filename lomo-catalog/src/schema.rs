@@ -1,0 +1,156 @@
+//! Schema, migrations and connection setup.
+//!
+//! The schema version lives in `PRAGMA user_version`. Migrations are forward-only:
+//! `MIGRATIONS[i]` takes a catalog from version `i` to `i + 1`, each in its own
+//! transaction, so a crash mid-migration leaves the previous version intact.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{DbContext, Error, Result};
+
+/// Forward-only migrations; the schema version is `MIGRATIONS.len()`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: roots, directories, files (with history) and deduplicated contents.
+    r"
+    CREATE TABLE roots (
+        id          INTEGER PRIMARY KEY,
+        path        BLOB NOT NULL UNIQUE,   -- absolute, canonical, OS bytes
+        label       TEXT NOT NULL UNIQUE,   -- folder name restores land under
+        added_at    INTEGER NOT NULL        -- unix seconds
+    );
+    CREATE TABLE dirs (
+        id          INTEGER PRIMARY KEY,
+        root_id     INTEGER NOT NULL REFERENCES roots(id),
+        rel         BLOB NOT NULL,          -- '/'-separated, relative to the root; '' = root
+        mtime_ns    INTEGER NOT NULL,
+        first_seen  INTEGER NOT NULL,
+        deleted_at  INTEGER,                -- NULL while it exists
+        UNIQUE (root_id, rel)
+    );
+    CREATE TABLE contents (
+        id          INTEGER PRIMARY KEY,
+        hash        BLOB NOT NULL UNIQUE,   -- BLAKE3-256 of the plaintext
+        size        INTEGER NOT NULL,
+        first_seen  INTEGER NOT NULL
+    );
+    -- One row per version of a path: a changed file gets a new row and the old
+    -- one is closed with deleted_at, so every content ever seen stays listed.
+    CREATE TABLE files (
+        id          INTEGER PRIMARY KEY,
+        dir_id      INTEGER NOT NULL REFERENCES dirs(id),
+        name        BLOB NOT NULL,
+        kind        INTEGER NOT NULL,       -- 0 regular file, 1 symlink
+        size        INTEGER NOT NULL,
+        mtime_ns    INTEGER NOT NULL,
+        mode        INTEGER NOT NULL,
+        inode       INTEGER NOT NULL,
+        dev         INTEGER NOT NULL,
+        content_id  INTEGER REFERENCES contents(id),  -- NULL for symlinks
+        link_target BLOB,                   -- symlinks only
+        racy        INTEGER NOT NULL DEFAULT 0,  -- mtime too close to the hash: re-hash next scan
+        first_seen  INTEGER NOT NULL,
+        deleted_at  INTEGER
+    );
+    CREATE UNIQUE INDEX files_live_path ON files(dir_id, name) WHERE deleted_at IS NULL;
+    CREATE INDEX files_inode ON files(inode, size, mtime_ns);
+    CREATE INDEX files_content ON files(content_id);
+    CREATE TABLE scans (
+        id          INTEGER PRIMARY KEY,
+        root_id     INTEGER NOT NULL REFERENCES roots(id),
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,                -- NULL: interrupted or running
+        new         INTEGER NOT NULL DEFAULT 0,
+        changed     INTEGER NOT NULL DEFAULT 0,
+        moved       INTEGER NOT NULL DEFAULT 0,
+        deleted     INTEGER NOT NULL DEFAULT 0,
+        unchanged   INTEGER NOT NULL DEFAULT 0,
+        issues      INTEGER NOT NULL DEFAULT 0,
+        bytes_hashed INTEGER NOT NULL DEFAULT 0
+    );
+    ",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Opens (creating if needed) the catalog at `path` for writing and migrates it.
+pub(crate) fn open_rw(path: &Path) -> Result<Connection> {
+    let mut conn = Connection::open(path).db(path)?;
+    configure(&conn, path)?;
+    conn.pragma_update(None, "journal_mode", "WAL").db(path)?;
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// Opens an existing catalog read-only (used by scan workers beside the writer).
+pub(crate) fn open_ro(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .db(path)?;
+    configure(&conn, path)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection, path: &Path) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(30)).db(path)?;
+    // WAL + NORMAL: a crash (kill -9) never corrupts and never loses a commit;
+    // a power cut may lose the last commits, never consistency.
+    conn.pragma_update(None, "synchronous", "NORMAL").db(path)?;
+    conn.pragma_update(None, "foreign_keys", "ON").db(path)?;
+    conn.pragma_update(None, "cache_size", -32_000).db(path)?; // 32 MB
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let found: u32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .db(path)?;
+    if found > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction().db(path)?;
+        tx.execute_batch(sql).db(path)?;
+        tx.pragma_update(None, "user_version", from as u32 + 1)
+            .db(path)?;
+        tx.commit().db(path)?;
+        tracing::info!(catalog = %path.display(), version = from + 1, "migrated catalog");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("c.db");
+        drop(open_rw(&db).unwrap());
+        let conn = open_rw(&db).unwrap();
+        let v: u32 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let err = open_rw(&db).unwrap_err();
+        assert!(matches!(err, Error::SchemaTooNew { .. }), "{err}");
+        assert!(err.to_string().contains("c.db"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Changes and deletions keep history; roots are guarded.
+
+use lomo_catalog::{Catalog, Error};
+
+use crate::util::{count, listing, put, scan, set_old_mtime};
+
+#[test]
+fn changed_and_deleted_files_keep_their_old_contents() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("r");
+    let a = put(&root, "a.jpg", b"version 1");
+    put(&root, "b.jpg", b"to be deleted");
+    put(&root, "gone/c.jpg", b"whole folder deleted");
+    let db = t.path().join("c.db");
+    let mut cat = Catalog::open(&db).unwrap();
+    scan(&mut cat, &root);
+    std::fs::write(&a, b"version 2 is longer").unwrap();
+    set_old_mtime(&a, 50);
+    std::fs::remove_file(root.join("b.jpg")).unwrap();
+    std::fs::remove_dir_all(root.join("gone")).unwrap();
+    let r = scan(&mut cat, &root);
+    assert_eq!(
+        (r.changed, r.deleted, r.new, r.moved),
+        (1, 2, 0, 0),
+        "{r:?}"
+    );
+    assert_eq!(listing(&cat).len(), 1);
+    // every version and content stays in the catalog
+    assert_eq!(count(&db, "SELECT count(*) FROM files"), 4);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM files WHERE deleted_at IS NOT NULL"
+        ),
+        3
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM contents"), 4);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM dirs WHERE deleted_at IS NOT NULL"
+        ),
+        1
+    );
+    // a file reappearing at a deleted path is new, the old row stays closed
+    put(&root, "b.jpg", b"to be deleted");
+    let r = scan(&mut cat, &root);
+    assert_eq!(r.new, 1, "{r:?}");
+    assert_eq!(count(&db, "SELECT count(*) FROM files"), 5);
+}
+
+#[test]
+fn missing_root_is_an_error_and_deletes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("disk");
+    put(&root, "a.jpg", b"a");
+    let db = t.path().join("c.db");
+    let mut cat = Catalog::open(&db).unwrap();
+    scan(&mut cat, &root);
+    let canon = std::fs::canonicalize(&root).unwrap();
+    std::fs::rename(&root, t.path().join("unmounted")).unwrap();
+    let err = cat
+        .scan(&canon, &Default::default(), &lomo_catalog::NoProgress)
+        .unwrap_err();
+    assert!(matches!(err, Error::Root { .. }), "{err}");
+    assert!(err.to_string().contains("disk"), "{err}");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM files WHERE deleted_at IS NULL"),
+        1
+    );
+}
+
+#[test]
+fn nested_roots_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    put(t.path(), "outer/inner/a.jpg", b"a");
+    let mut cat = Catalog::open(t.path().join("c.db")).unwrap();
+    cat.add_root(t.path().join("outer")).unwrap();
+    let err = cat.add_root(t.path().join("outer/inner")).unwrap_err();
+    assert!(matches!(err, Error::NestedRoots { .. }), "{err}");
+    // same folder name in two places gets distinct labels
+    put(t.path(), "x/Photos/a.jpg", b"a");
+    put(t.path(), "y/Photos/a.jpg", b"a");
+    let a = cat.add_root(t.path().join("x/Photos")).unwrap();
+    let b = cat.add_root(t.path().join("y/Photos")).unwrap();
+    assert_eq!((a.label.as_str(), b.label.as_str()), ("Photos", "Photos-2"));
+    assert_eq!(cat.add_root(t.path().join("x/Photos")).unwrap(), a);
+}
+
+#[test]
+fn duplicates_are_one_content() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("r");
+    put(&root, "Dups/original.jpg", &[5u8; 1000]);
+    put(&root, "Dups/copy of original.jpg", &[5u8; 1000]);
+    put(&root, "DCIM/dup.jpg", &[5u8; 1000]);
+    put(&root, "unique.jpg", b"u");
+    let db = t.path().join("c.db");
+    let mut cat = Catalog::open(&db).unwrap();
+    scan(&mut cat, &root);
+    let mut sets = Vec::new();
+    cat.for_each_duplicate(|s| {
+        sets.push(s);
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(sets.len(), 1);
+    assert_eq!((sets[0].size, sets[0].paths.len()), (1000, 3));
+    let s = cat.stats().unwrap();
+    assert_eq!(
+        (s.files, s.bytes, s.contents, s.unique_bytes),
+        (4, 3001, 2, 1001)
+    );
+}

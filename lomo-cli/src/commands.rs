@@ -1,0 +1,125 @@
+//! The command line: global options, subcommands, dispatch.
+
+mod init;
+mod list;
+mod scan;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use lomo_catalog::Catalog;
+
+use crate::config::Config;
+
+/// lomob keeps a family's photos and videos safe off-site for decades at almost
+/// no cost: it catalogs folders, stages new files to a cheap store, packs them
+/// into big encrypted ISO images for cold storage, checks the copies and
+/// restores them.
+#[derive(Debug, Parser)]
+#[command(name = "lomob", version, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// The catalog file [default: the config's `db`, else ./lomob.db]
+    #[arg(long, global = true, env = "LOMOB_DB", value_name = "PATH")]
+    pub(crate) db: Option<PathBuf>,
+    /// The config file [default: $XDG_CONFIG_HOME/lomob/config.toml]
+    #[arg(long, global = true, env = "LOMOB_CONFIG", value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+    /// Print results as JSON Lines (one object per line).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// No progress bars on stderr.
+    #[arg(long, global = true)]
+    pub(crate) no_progress: bool,
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Less log output on stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a commented config file with roots and a default local site.
+    Init(init::InitArgs),
+    /// Scan folders into the catalog (only new and changed files are read).
+    Scan(scan::ScanArgs),
+    /// List what the catalog knows.
+    #[command(subcommand)]
+    List(list::ListCommand),
+}
+
+/// How a command ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// All good: exit 0.
+    Clean,
+    /// Done, but something needs attention: exit 1.
+    Problems,
+}
+
+/// What every command gets: the global options and the loaded config.
+pub(crate) struct Ctx {
+    pub(crate) global: Global,
+    pub(crate) config: Config,
+}
+
+impl Ctx {
+    /// The catalog path: `--db`/`LOMOB_DB`, the config's `db`, or `./lomob.db`.
+    pub(crate) fn db_path(&self) -> PathBuf {
+        self.global
+            .db
+            .clone()
+            .or_else(|| self.config.db.clone())
+            .unwrap_or_else(|| PathBuf::from("lomob.db"))
+    }
+
+    /// Opens (creating if needed) the catalog.
+    pub(crate) fn open_catalog(&self) -> Result<Catalog> {
+        let path = self.db_path();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        Ok(Catalog::open(&path)?)
+    }
+
+    /// Opens an existing catalog for reading; a missing one is an error, not a new file.
+    pub(crate) fn existing_catalog(&self) -> Result<Catalog> {
+        let path = self.db_path();
+        if !path.exists() {
+            anyhow::bail!(
+                "no catalog at {}: run `lomob scan DIR` first, or pass --db",
+                path.display()
+            );
+        }
+        Ok(Catalog::open(&path)?)
+    }
+}
+
+/// Runs the parsed command line.
+pub(crate) fn run(cli: Cli) -> Result<Outcome> {
+    if let Command::Init(args) = &cli.command {
+        return init::run(&cli.global, args);
+    }
+    let config = Config::load(cli.global.config.as_deref())?;
+    let ctx = Ctx {
+        global: cli.global,
+        config,
+    };
+    match cli.command {
+        Command::Init(_) => Ok(Outcome::Clean),
+        Command::Scan(args) => scan::run(&ctx, &args),
+        Command::List(cmd) => list::run(&ctx, &cmd),
+    }
+}

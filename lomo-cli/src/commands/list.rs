@@ -1,0 +1,110 @@
+//! `lomob list dirs|files|bigfiles|dups`
+
+use anyhow::Result;
+use clap::Subcommand;
+use lomo_catalog::{FileEntry, FileQuery};
+use serde_json::json;
+
+use super::{Ctx, Outcome};
+use crate::output::{Out, hex, json_path, local_time};
+use crate::units::{human_bytes, parse_size};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ListCommand {
+    /// Scanned directories with the count and size of their own files.
+    Dirs,
+    /// Files not yet in any archive: path, size, mtime, BLAKE3 hash.
+    Files,
+    /// Files at least SIZE big, biggest first.
+    Bigfiles {
+        /// The threshold: 500KB, 50MB, 2G, 1.5GiB (KB = 1000 bytes)
+        #[arg(short, long, default_value = "50MB", value_parser = parse_size)]
+        size: u64,
+    },
+    /// Contents found at more than one path (stored once in a backup).
+    Dups,
+}
+
+pub(crate) fn run(ctx: &Ctx, cmd: &ListCommand) -> Result<Outcome> {
+    let catalog = ctx.existing_catalog()?;
+    let mut out = Out::new(ctx.global.json);
+    match cmd {
+        ListCommand::Dirs => catalog.for_each_dir(|d| -> Result<()> {
+            if out.json() {
+                let (path, raw) = json_path(&d.path);
+                let mut v = json!({"path": path, "files": d.files, "bytes": d.bytes});
+                if let Some(raw) = raw {
+                    v["path_hex"] = raw.into();
+                }
+                out.record(&v)?;
+            } else {
+                out.line(&format!(
+                    "{:>8} files {:>10}  {}",
+                    d.files,
+                    human_bytes(d.bytes),
+                    d.path.display()
+                ))?;
+            }
+            Ok(())
+        })?,
+        ListCommand::Files => {
+            // No archive exists before the pack step does: every live file is unarchived.
+            catalog.for_each_file(&FileQuery::default(), |f| print_file(&mut out, &f))?;
+        }
+        ListCommand::Bigfiles { size } => {
+            let q = FileQuery {
+                min_size: Some(*size),
+                largest_first: true,
+                ..FileQuery::default()
+            };
+            catalog.for_each_file(&q, |f| print_file(&mut out, &f))?;
+        }
+        ListCommand::Dups => catalog.for_each_duplicate(|set| -> Result<()> {
+            if out.json() {
+                let paths: Vec<String> = set.paths.iter().map(|p| json_path(p).0).collect();
+                out.record(&json!({"hash": hex(&set.hash), "size": set.size, "paths": paths}))?;
+            } else {
+                out.line(&format!(
+                    "{}  {} × {}",
+                    &hex(&set.hash)[..12],
+                    human_bytes(set.size),
+                    set.paths.len()
+                ))?;
+                for p in &set.paths {
+                    out.line(&format!("    {}", p.display()))?;
+                }
+            }
+            Ok(())
+        })?,
+    }
+    out.flush()?;
+    Ok(Outcome::Clean)
+}
+
+fn print_file(out: &mut Out, f: &FileEntry) -> Result<()> {
+    let hash = f.hash.map(|h| hex(&h)).unwrap_or_default();
+    if out.json() {
+        let (path, raw) = json_path(&f.path);
+        let mut v = json!({
+            "path": path,
+            "size": f.size,
+            "mtime": f.mtime_secs(),
+            "mtime_ns": f.mtime_ns,
+            "mode": f.mode,
+            "hash": hash,
+        });
+        if let Some(raw) = raw {
+            v["path_hex"] = raw.into();
+        }
+        out.record(&v)?;
+    } else {
+        out.line(&format!(
+            "{:>10}  {}  {}  {}",
+            human_bytes(f.size),
+            local_time(f.mtime_secs()),
+            hash.get(..12).unwrap_or(""),
+            f.path.display()
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The TOML config file: roots, scan settings, sites.
+//!
+//! Precedence: command-line flags, then `LOMOB_*` environment variables (clap
+//! reads both), then this file, then built-in defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The whole config file.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    /// The catalog file.
+    pub(crate) db: Option<PathBuf>,
+    /// Folders `scan` (and later `backup`) looks at when none are named.
+    #[serde(default)]
+    pub(crate) roots: Vec<PathBuf>,
+    #[serde(default)]
+    pub(crate) scan: ScanConfig,
+    /// Where copies go. Read by the staging and archive steps.
+    #[serde(default, rename = "site")]
+    pub(crate) sites: Vec<SiteConfig>,
+}
+
+/// `[scan]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScanConfig {
+    pub(crate) ignore_files: Option<Vec<String>>,
+    pub(crate) ignore_dirs: Option<Vec<String>>,
+    pub(crate) threads: Option<usize>,
+}
+
+/// `[[site]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SiteConfig {
+    pub(crate) name: String,
+    pub(crate) url: String,
+    #[serde(default = "default_role")]
+    pub(crate) role: String,
+}
+
+fn default_role() -> String {
+    "both".into()
+}
+
+/// lomob's XDG directories.
+pub(crate) fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "lomob")
+}
+
+/// The config file to use: `--config`/`LOMOB_CONFIG`, else the XDG location.
+pub(crate) fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| project_dirs().map(|d| d.config_dir().join("config.toml")))
+}
+
+impl Config {
+    /// Loads the config. A missing file is an error only when named explicitly.
+    pub(crate) fn load(explicit: Option<&Path>) -> Result<Config> {
+        let Some(path) = config_path(explicit) else {
+            return Ok(Config::default());
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+                return Ok(Config::default());
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read config file {}", path.display()));
+            }
+        };
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
+}
+
+/// A commented config for `lomob init`.
+pub(crate) fn template(db: &Path, roots: &[PathBuf], site: &Path) -> String {
+    let q = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
+    let roots_toml = if roots.is_empty() {
+        "roots = [\n    # \"/home/me/Pictures\",\n]".to_string()
+    } else {
+        let items: Vec<String> = roots.iter().map(|r| format!("    {},", q(r))).collect();
+        format!("roots = [\n{}\n]", items.join("\n"))
+    };
+    let ignore = |v: &[&str]| {
+        v.iter()
+            .map(|s| toml::Value::String((*s).to_string()).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        r#"# lomob configuration. Flags and LOMOB_* environment variables override it.
+
+# The catalog: what exists under the roots, its hashes and where copies live.
+db = {db}
+
+# Folders to back up (`lomob scan` with no folder named scans these).
+{roots_toml}
+
+[scan]
+# Names (glob patterns) skipped everywhere. Replacing a list replaces the defaults.
+ignore_files = [{ignore_files}]
+ignore_dirs = [{ignore_dirs}]
+# Worker threads for scanning; 0 = one per CPU.
+threads = 0
+
+# Where copies go. The default is a local folder used for both staging and
+# archives, so lomob works with no cloud account; point it at a NAS or a
+# removable disk, and add cloud sites, for copies that survive the house.
+[[site]]
+name = "local"
+url = {site_url}
+role = "both"
+"#,
+        db = q(db),
+        ignore_files = ignore(lomo_catalog::DEFAULT_IGNORE_FILES),
+        ignore_dirs = ignore(lomo_catalog::DEFAULT_IGNORE_DIRS),
+        site_url = toml::Value::String(format!("file://{}", site.display())),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses_back() {
+        let t = template(
+            Path::new("/data/lomob.db"),
+            &[PathBuf::from("/home/me/Pictures \"x\"")],
+            Path::new("/data/site"),
+        );
+        let c: Config = toml::from_str(&t).unwrap();
+        assert_eq!(c.db.as_deref(), Some(Path::new("/data/lomob.db")));
+        assert_eq!(c.roots, vec![PathBuf::from("/home/me/Pictures \"x\"")]);
+        assert_eq!(c.sites[0].url, "file:///data/site");
+        assert_eq!(c.scan.ignore_files.unwrap().len(), 3);
+    }
+
+    #[test]
+    fn typos_are_errors() {
+        assert!(toml::from_str::<Config>("[scan]\nignore_file = []\n").is_err());
+    }
+}

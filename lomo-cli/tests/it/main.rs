@@ -1,0 +1,3 @@
+//! Integration tests of the `lomob` binary, run on temp trees.
+
+mod util;
