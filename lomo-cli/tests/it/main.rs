@@ -1,3 +1,13 @@
 //! Integration tests of the `lomob` binary, run on temp trees.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
 
+mod cmd;
+mod hostile;
+mod kill;
+mod scan;
 mod util;

@@ -1,1 +1,126 @@
+//! Running the real `lomob` binary in temp dirs, and finding the test tools.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Whether the full integration suite is asked for (the README's test command
+/// sets it): then a missing tool is a failure, never a skip.
+pub fn integration() -> bool {
+    std::env::var_os("LOMO_TEST_INTEGRATION").is_some()
+}
+
+/// Finds `tool` on PATH; `None` (skip) only outside the integration suite.
+pub fn require(tool: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            !integration(),
+            "{tool} is missing but LOMO_TEST_INTEGRATION is set: run scripts/test, which installs it"
+        );
+        eprintln!("skipping: {tool} not installed (set LOMO_TEST_INTEGRATION to make this fail)");
+    }
+    found
+}
+
+/// shared/tools/mkdataset.py beside the checkout (or `LOMOB_MKDATASET`).
+pub fn mkdataset() -> Option<PathBuf> {
+    let p = std::env::var_os("LOMOB_MKDATASET").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools/mkdataset.py"),
+        PathBuf::from,
+    );
+    if p.is_file() {
+        return Some(p);
+    }
+    assert!(
+        !integration(),
+        "{} is missing but LOMO_TEST_INTEGRATION is set",
+        p.display()
+    );
+    eprintln!("skipping: {} not found", p.display());
+    None
+}
+
+/// Makes a deterministic photo tree with mkdataset.py.
+pub fn make_dataset(dir: &Path, args: &[&str]) -> Option<()> {
+    let script = mkdataset()?;
+    require("python3")?;
+    let st = Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mkdataset.py failed");
+    Some(())
+}
+
+/// A temp home for lomob: its own catalog, no user config.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path().join("lomob.db")
+    }
+
+    /// `lomob --db <tmp>/lomob.db ARGS` with HOME and XDG dirs inside the temp dir.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lomob"));
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("LOMOB_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .arg("--db")
+            .arg(self.db())
+            .args(args);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs and expects exit code `code`; returns stdout.
+    pub fn ok(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "lomob {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs with `--json` and parses every stdout line.
+    pub fn json(&self, args: &[&str], code: i32) -> Vec<Value> {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        self.ok(&a, code)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
