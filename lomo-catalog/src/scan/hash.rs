@@ -8,7 +8,7 @@ use std::path::Path;
 use super::Meta;
 
 /// Read buffer per worker thread: big enough for BLAKE3's SIMD paths to shine.
-const BUF_SIZE: usize = 1 << 20;
+const BUF_SIZE: usize = 256 * 1024;
 
 thread_local! {
     static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; BUF_SIZE]);

@@ -5,8 +5,8 @@ use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Sender;
@@ -64,6 +64,9 @@ struct Ctx<'a> {
     file_globs: GlobSet,
     dir_globs: GlobSet,
     readers: Mutex<Vec<Connection>>,
+    /// Sorted inodes of every catalogued file, loaded on the first new path:
+    /// most new files (a first scan, new photos) skip the move lookup entirely.
+    inodes: OnceLock<Result<Vec<u64>, String>>,
     progress: &'a dyn ScanProgress,
     tx: Sender<Msg>,
     abort: AtomicBool,
@@ -109,6 +112,7 @@ pub(crate) fn scan_root(
         file_globs,
         dir_globs,
         readers: Mutex::new(Vec::new()),
+        inodes: OnceLock::new(),
         progress,
         tx,
         abort: AtomicBool::new(false),
@@ -244,6 +248,30 @@ impl Ctx<'_> {
     /// The content of a catalog file with this exact inode, size and mtime: the
     /// same file at a new path (a move or rename), known without re-hashing.
     fn content_by_inode(&self, m: &Meta) -> Result<Option<i64>> {
+        let known = self.inodes.get_or_init(|| {
+            self.with_reader(|c| {
+                let mut st = c
+                    .prepare("SELECT DISTINCT inode FROM files WHERE kind = 0 ORDER BY inode")
+                    .db(self.db_path)?;
+                let v = st
+                    .query_map([], |r| r.get::<_, i64>(0).map(|i| i as u64))
+                    .db(self.db_path)?
+                    .collect::<rusqlite::Result<Vec<u64>>>()
+                    .db(self.db_path)?;
+                Ok(v)
+            })
+            .map_err(|e| e.to_string())
+        });
+        match known {
+            Ok(v) if v.binary_search(&m.inode).is_err() => return Ok(None),
+            Ok(_) => {}
+            Err(reason) => {
+                return Err(Error::ScanAborted {
+                    root: self.root.to_path_buf(),
+                    reason: reason.clone(),
+                });
+            }
+        }
         self.with_reader(|c| {
             c.prepare_cached(
                 "SELECT content_id FROM files WHERE inode = ?1 AND size = ?2 AND mtime_ns = ?3 \
