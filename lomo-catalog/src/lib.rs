@@ -45,3 +45,7 @@ pub use scan::{
     ScanProgress, ScanReport,
 };
 pub use schema::SCHEMA_VERSION;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
