@@ -153,6 +153,32 @@ impl Catalog {
         })
     }
 
+    /// Takes the catalog's scan lock (`<catalog>.lock`), held until the guard drops,
+    /// so two scanners never interleave their view of the same tree. The OS
+    /// releases it if the process dies.
+    fn lock_for_scan(&self) -> Result<std::fs::File> {
+        let mut name = self.path.as_os_str().to_os_string();
+        name.push(".lock");
+        let lock = PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|source| Error::Lock {
+                lock: lock.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy {
+                path: self.path.clone(),
+                lock,
+            }),
+            Err(std::fs::TryLockError::Error(source)) => Err(Error::Lock { lock, source }),
+        }
+    }
+
     /// Scans the folder `root` (registering it as a root first) and records what
     /// changed since the last scan.
     ///
@@ -164,13 +190,15 @@ impl Catalog {
     ///
     /// # Errors
     /// When the root is missing or unreadable (nothing is marked deleted then),
-    /// or the catalog fails.
+    /// [`Error::Busy`] when another process is scanning into this catalog, or
+    /// when the catalog fails.
     pub fn scan(
         &mut self,
         root: impl AsRef<Path>,
         options: &ScanOptions,
         progress: &dyn ScanProgress,
     ) -> Result<ScanReport> {
+        let _lock = self.lock_for_scan()?;
         let root = self.add_root(root)?;
         let span = tracing::info_span!("scan", root = %root.label);
         let _guard = span.enter();

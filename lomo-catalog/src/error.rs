@@ -57,6 +57,23 @@ pub enum Error {
         #[source]
         source: globset::Error,
     },
+    /// Another process is scanning into the same catalog.
+    #[error("catalog {path} is busy: another lomob is scanning into it (lock file {lock})")]
+    Busy {
+        /// The catalog file.
+        path: PathBuf,
+        /// The lock file held by the other process.
+        lock: PathBuf,
+    },
+    /// The scan lock file could not be created or locked.
+    #[error("lock file {lock}: {source}")]
+    Lock {
+        /// The lock file.
+        lock: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The scanner's worker threads could not be started.
     #[error("cannot start {threads} scan threads: {source}")]
     Threads {

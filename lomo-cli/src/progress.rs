@@ -24,7 +24,7 @@ impl ScanBar {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} {prefix} {elapsed} · {msg} · hashed {bytes} ({binary_bytes_per_sec})",
+                    "{spinner} {prefix} {elapsed} · {msg} · hashed {decimal_bytes} ({decimal_bytes_per_sec})",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );

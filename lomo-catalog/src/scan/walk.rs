@@ -174,7 +174,7 @@ fn catalog_files(db_path: &Path) -> Vec<PathBuf> {
     let (Some(dir), Some(name)) = (abs, db_path.file_name()) else {
         return Vec::new();
     };
-    ["", "-wal", "-shm", "-journal"]
+    ["", "-wal", "-shm", "-journal", ".lock"]
         .iter()
         .map(|suffix| {
             let mut n = OsString::from(name);

@@ -112,3 +112,22 @@ fn duplicates_are_one_content() {
         (4, 3001, 2, 1001)
     );
 }
+
+#[test]
+fn a_second_scanner_gets_a_clear_busy_error() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("r");
+    put(&root, "a.jpg", b"a");
+    let db = t.path().join("c.db");
+    let mut lock_name = db.clone().into_os_string();
+    lock_name.push(".lock");
+    let held = std::fs::File::create(&lock_name).unwrap();
+    held.lock().unwrap(); // as another lomob mid-scan would
+    let mut cat = Catalog::open(&db).unwrap();
+    let err = cat
+        .scan(&root, &Default::default(), &lomo_catalog::NoProgress)
+        .unwrap_err();
+    assert!(matches!(err, Error::Busy { .. }), "{err}");
+    held.unlock().unwrap();
+    assert_eq!(scan(&mut cat, &root).new, 1);
+}

@@ -67,6 +67,7 @@ pub(crate) fn run(ctx: &Ctx, args: &ScanArgs) -> Result<Outcome> {
             Ok(report) => {
                 problems |= !report.issues.is_empty();
                 print_report(&mut out, &report)?;
+                out.flush()?;
             }
             Err(e) => {
                 // Go on with the other roots; a missing disk must not stop the rest.
