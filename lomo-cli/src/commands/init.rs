@@ -14,7 +14,7 @@ pub(crate) struct InitArgs {
     /// Folders to back up (written as the config's roots)
     #[arg(value_name = "DIR")]
     roots: Vec<PathBuf>,
-    /// The local folder used as the default site [default: <data dir>/lomob-site]
+    /// The local folder used as the default site [default: $XDG_DATA_HOME/lomob/lomob-site]
     #[arg(long, value_name = "DIR")]
     site: Option<PathBuf>,
     /// Overwrite an existing config file
