@@ -1,7 +1,43 @@
-//! filecrypt-compatible sealed box, seekable XChaCha20-Poly1305 stream format and key files for lomob.
+//! Encryption for lomob: the formats that keep a family's photos private and
+//! tamper-evident for decades, and the keys behind them.
 //!
-//! **Not implemented yet.** This crate is reserved in the workspace layout; its
-//! API arrives with issue #5 (see the workspace's `DESIGN.md` notes in the
-//! README). It exports nothing today, so nothing can depend on it by mistake.
+//! - [`stream`]: the native format for big objects (archives, staged files):
+//!   an authenticated header, then 64 KiB chunks sealed with
+//!   XChaCha20-Poly1305 under a per-object key derived from the master key by
+//!   BLAKE3 (a hash, not a password KDF), with STREAM nonces. Ciphertext
+//!   length is a pure function of plaintext length and every chunk can be
+//!   sealed or opened alone, so uploads resume mid-object and a single photo is
+//!   read from a 5 GB archive with range reads of its chunks only.
+//! - [`MasterKey`]: a random 256-bit key with a public [`KeyId`].
+//!
+//! The byte-level specification is `FORMAT.md` beside this crate.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use lomo_crypt::MasterKey;
+//! use lomo_crypt::stream::{DecryptReader, EncryptWriter};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = MasterKey::generate();
+//! let mut w = EncryptWriter::new(&key, Vec::new());
+//! w.write_all(b"a photo's bytes")?;
+//! let sealed = w.finish()?;
+//!
+//! let mut plain = Vec::new();
+//! DecryptReader::new(&key, &sealed[..])?.read_to_end(&mut plain)?;
+//! assert_eq!(plain, b"a photo's bytes");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Sync over `std::io` throughout; the `async` feature adds `Stream<Bytes>`
+//! adapters.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod error;
+mod key;
+pub mod stream;
+
+pub use error::{Error, Result};
+pub use key::{KeyId, MasterKey};

@@ -1,0 +1,9 @@
+//! Integration tests of lomo-crypt.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
+
+mod stream;
