@@ -9,6 +9,9 @@
 //!   sealed or opened alone, so uploads resume mid-object and a single photo is
 //!   read from a 5 GB archive with range reads of its chunks only.
 //! - [`MasterKey`]: a random 256-bit key with a public [`KeyId`].
+//! - [`KeyFile`]: the master key wrapped by one or more passphrases (key
+//!   slots, Argon2id): add, remove or change a passphrase without
+//!   re-encrypting any data. Holds no secret in clear; written 0600, atomically.
 //!
 //! The byte-level specification is `FORMAT.md` beside this crate.
 //!
@@ -37,7 +40,9 @@
 
 mod error;
 mod key;
+mod keyfile;
 pub mod stream;
 
 pub use error::{Error, Result};
 pub use key::{KeyId, MasterKey};
+pub use keyfile::{KdfParams, KeyFile, Slot};

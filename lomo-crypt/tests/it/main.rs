@@ -6,4 +6,5 @@
     unreachable_pub
 )]
 
+mod keyfile;
 mod stream;
