@@ -47,6 +47,20 @@ pub enum Error {
     /// A ciphertext length that no plaintext produces.
     #[error("{0} bytes is not a valid encrypted object length")]
     BadLength(u64),
+    /// A sealed box did not open. Deliberately one error for a wrong
+    /// passphrase, a damaged blob and bytes that are not a box.
+    #[error(
+        "cannot open the sealed box: wrong passphrase, or the file is damaged or not a sealed box"
+    )]
+    BoxOpen,
+    /// A filecrypt archive payload is unsafe or malformed.
+    #[error("archive entry {entry:?}: {reason}")]
+    Archive {
+        /// The entry's name as stored.
+        entry: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A key file could not be parsed or is internally inconsistent.
     #[error("key file is damaged: {0}")]
     KeyFileDamaged(String),

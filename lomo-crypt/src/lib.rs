@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod filecrypt;
 mod key;
 mod keyfile;
 pub mod stream;

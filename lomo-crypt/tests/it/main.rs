@@ -8,3 +8,4 @@
 
 mod keyfile;
 mod stream;
+mod vectors;
