@@ -61,6 +61,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A Go lomo-backup object decrypted to bytes whose SHA-256 does not start
+    /// with its IV: a wrong master key or a damaged object.
+    #[error(
+        "wrong master key or damaged object: the decrypted data fails the Go lomo-backup check (SHA-256 prefix)"
+    )]
+    GoCheckFailed,
     /// A key file could not be parsed or is internally inconsistent.
     #[error("key file is damaged: {0}")]
     KeyFileDamaged(String),

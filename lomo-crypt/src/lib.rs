@@ -9,6 +9,11 @@
 //!   sealed or opened alone, so uploads resume mid-object and a single photo is
 //!   read from a 5 GB archive with range reads of its chunks only.
 //! - [`MasterKey`]: a random 256-bit key with a public [`KeyId`].
+//! - [`filecrypt`]: the sealed box of kisom/filecrypt (XSalsa20-Poly1305,
+//!   scrypt), bit-compatible both ways, and the same layout with
+//!   XChaCha20-Poly1305 as lomob's own small-object seal.
+//! - [`lomob_go`]: read-only decryption of objects written by the Go
+//!   lomo-backup (AES-256-CTR, Argon2id per object), for restores and migration.
 //! - [`KeyFile`]: the master key wrapped by one or more passphrases (key
 //!   slots, Argon2id): add, remove or change a passphrase without
 //!   re-encrypting any data. Holds no secret in clear; written 0600, atomically.
@@ -42,6 +47,7 @@ mod error;
 pub mod filecrypt;
 mod key;
 mod keyfile;
+pub mod lomob_go;
 pub mod stream;
 
 pub use error::{Error, Result};

@@ -128,3 +128,63 @@ fn every_negative_vector_is_rejected_with_one_clear_error() {
         );
     }
 }
+
+fn go_encrypt(master: &[u8], plain: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (mk, src, dst) = (
+        dir.path().join("mk"),
+        dir.path().join("in"),
+        dir.path().join("out"),
+    );
+    std::fs::write(&mk, master).unwrap();
+    std::fs::write(&src, plain).unwrap();
+    let out = Command::new("python3")
+        .arg(vector_script("go_lomob.py"))
+        .arg("encrypt")
+        .args([&mk, &src, &dst])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(dst).unwrap()
+}
+
+#[test]
+fn go_lomob_objects_decrypt_and_bad_ones_are_caught() {
+    if python_with(&["argon2", "cryptography"]).is_none() {
+        return;
+    }
+    let master = "my Go lomob master key ✓".as_bytes();
+    // odd sizes cross AES blocks and the counter carry
+    let plain: Vec<u8> = (0..1_000_003u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let obj = go_encrypt(master, &plain);
+    assert_eq!(
+        lomo_crypt::lomob_go::open_bytes(master, &obj).unwrap(),
+        plain
+    );
+    let empty = go_encrypt(master, b"");
+    assert_eq!(
+        lomo_crypt::lomob_go::open_bytes(master, &empty).unwrap(),
+        b""
+    );
+    // wrong key, flipped bit, truncation: the SHA-256 prefix check fails
+    let wrong = lomo_crypt::lomob_go::open_bytes(b"another key", &obj).unwrap_err();
+    assert!(matches!(wrong, Error::GoCheckFailed), "{wrong}");
+    let mut flipped = obj.clone();
+    flipped[1000] ^= 4;
+    assert!(matches!(
+        lomo_crypt::lomob_go::open_bytes(master, &flipped),
+        Err(Error::GoCheckFailed)
+    ));
+    assert!(matches!(
+        lomo_crypt::lomob_go::open_bytes(master, &obj[..obj.len() - 1]),
+        Err(Error::GoCheckFailed)
+    ));
+    assert!(matches!(
+        lomo_crypt::lomob_go::open_bytes(master, &obj[..10]),
+        Err(Error::Truncated)
+    ));
+}
