@@ -6,6 +6,7 @@
     unreachable_pub
 )]
 
+mod archive;
 mod keyfile;
 mod stream;
 mod vectors;
