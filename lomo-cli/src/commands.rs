@@ -1,6 +1,8 @@
 //! The command line: global options, subcommands, dispatch.
 
+mod crypt;
 mod init;
+mod key;
 mod list;
 mod scan;
 
@@ -57,6 +59,11 @@ enum Command {
     /// List what the catalog knows.
     #[command(subcommand)]
     List(list::ListCommand),
+    /// Seal and open encrypted files (filecrypt-compatible; Go lomo-backup objects).
+    #[command(subcommand)]
+    Crypt(crypt::CryptCommand),
+    /// Manage the master key and the passphrases that unlock it.
+    Key(key::KeyArgs),
 }
 
 /// How a command ended when it did not fail.
@@ -109,8 +116,10 @@ impl Ctx {
 
 /// Runs the parsed command line.
 pub(crate) fn run(cli: Cli) -> Result<Outcome> {
-    if let Command::Init(args) = &cli.command {
-        return init::run(&cli.global, args);
+    match &cli.command {
+        Command::Init(args) => return init::run(&cli.global, args),
+        Command::Crypt(cmd) => return crypt::run(cmd),
+        _ => {}
     }
     let config = Config::load(cli.global.config.as_deref())?;
     let ctx = Ctx {
@@ -118,7 +127,8 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         config,
     };
     match cli.command {
-        Command::Init(_) => Ok(Outcome::Clean),
+        Command::Init(_) | Command::Crypt(_) => Ok(Outcome::Clean),
+        Command::Key(args) => key::run(&ctx, &args),
         Command::Scan(args) => scan::run(&ctx, &args),
         Command::List(cmd) => list::run(&ctx, &cmd),
     }

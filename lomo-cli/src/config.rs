@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct Config {
     /// The catalog file.
     pub(crate) db: Option<PathBuf>,
+    /// The passphrase-protected key file.
+    pub(crate) key_file: Option<PathBuf>,
     /// Folders `scan` (and later `backup`) looks at when none are named.
     #[serde(default)]
     pub(crate) roots: Vec<PathBuf>,

@@ -6,8 +6,10 @@
 
 mod commands;
 mod config;
+mod fsutil;
 mod output;
 mod progress;
+mod secrets;
 mod units;
 
 use std::process::ExitCode;

@@ -7,6 +7,7 @@
 )]
 
 mod cmd;
+mod crypt;
 mod hostile;
 mod kill;
 mod scan;
