@@ -54,3 +54,7 @@ pub mod stream;
 pub use error::{Error, Result};
 pub use key::{KeyId, MasterKey};
 pub use keyfile::{KdfParams, KeyFile, Slot};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -2,9 +2,13 @@
 //! header, then 64 KiB chunks sealed with XChaCha20-Poly1305 under a per-object
 //! key, STREAM nonces. Seekable: any chunk can be sealed or opened alone.
 
+#[cfg(feature = "async")]
+mod asynchronous;
 mod read;
 mod write;
 
+#[cfg(feature = "async")]
+pub use asynchronous::{decrypt_stream, encrypt_stream};
 pub use read::{DecryptReader, SeekDecryptReader};
 pub use write::{EncryptReader, EncryptWriter};
 

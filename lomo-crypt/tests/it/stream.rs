@@ -213,3 +213,48 @@ fn two_gib_stream_through_both_directions() {
     std::io::copy(&mut std::io::repeat(1).take(LEN / 4), &mut w).unwrap();
     w.finish().unwrap();
 }
+
+/// The async adapters speak the same format as the sync ones.
+#[cfg(feature = "async")]
+#[test]
+fn async_streams_match_the_sync_format() {
+    use futures::{StreamExt, TryStreamExt, executor::block_on, stream};
+    let k = key();
+    for len in [0usize, 1, 65535, 65536, 65537, 300_000] {
+        let plain = data(len, 4);
+        let pieces: Vec<std::io::Result<bytes::Bytes>> = plain
+            .chunks(7777)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        let h = Header::new(&k);
+        let enc = lomo_crypt::stream::encrypt_stream(&k, Some(&h), stream::iter(pieces)).unwrap();
+        let ct: Vec<u8> = concat(&block_on(enc.try_collect::<Vec<_>>()).unwrap());
+        assert_eq!(ct, seal_default(&k, &h, &plain), "len {len}");
+        let ct_pieces: Vec<std::io::Result<bytes::Bytes>> = ct
+            .chunks(1000)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        let dec = lomo_crypt::stream::decrypt_stream(&k, stream::iter(ct_pieces));
+        assert_eq!(
+            concat(&block_on(dec.try_collect::<Vec<_>>()).unwrap()),
+            plain
+        );
+        // truncated: an error, not a short plaintext
+        let cut: Vec<std::io::Result<bytes::Bytes>> =
+            vec![Ok(bytes::Bytes::copy_from_slice(&ct[..ct.len() - 1]))];
+        let dec = lomo_crypt::stream::decrypt_stream(&k, stream::iter(cut));
+        assert!(block_on(dec.collect::<Vec<_>>()).iter().any(Result::is_err));
+    }
+}
+
+#[cfg(feature = "async")]
+fn concat(pieces: &[bytes::Bytes]) -> Vec<u8> {
+    pieces.iter().flat_map(|b| b.iter().copied()).collect()
+}
+
+#[cfg(feature = "async")]
+fn seal_default(key: &MasterKey, header: &Header, data: &[u8]) -> Vec<u8> {
+    let mut w = EncryptWriter::with_header(key, header, Vec::new()).unwrap();
+    w.write_all(data).unwrap();
+    w.finish().unwrap()
+}
