@@ -1,7 +1,39 @@
-//! ISO9660 image writer and reader (Rock Ridge, Joliet, multi-extent) for lomob archives.
+//! ISO9660 images for lomob, in pure Rust: no mkisofs.
 //!
-//! **Not implemented yet.** This crate is reserved in the workspace layout; its
-//! API arrives with issue #4 (see the workspace's `DESIGN.md` notes in the
-//! README). It exports nothing today, so nothing can depend on it by mistake.
+//! [`Layout`] computes an image from a list of [`Entry`]s — ECMA-119 with Rock
+//! Ridge (real names of any length and charset, POSIX modes, mtimes) and Joliet
+//! (Windows' long names), files of 4 GiB and more as multi-extent records —
+//! and knows its exact size before the first byte is written. [`Layout::write`]
+//! then streams it strictly sequentially into any `Write` (a pipe, an
+//! encryptor, an upload), reading each source once with bounded memory and
+//! checking it against its declared size and BLAKE3. The same entries and
+//! options always give the same bytes; entries with the same BLAKE3 share one
+//! extent.
+//!
+//! ```
+//! use lomo_iso::{Entry, EntryKind, Layout, WriteOptions};
+//!
+//! # fn main() -> Result<(), lomo_iso::Error> {
+//! let photo = b"not really a jpeg".to_vec();
+//! let entries = vec![Entry {
+//!     path: "2024/Beach 🏖.jpg".as_bytes().to_vec(),
+//!     kind: EntryKind::File { size: photo.len() as u64, blake3: None },
+//!     mtime: 1_700_000_000,
+//!     mode: 0o644,
+//! }];
+//! let layout = Layout::new(&entries, WriteOptions::default())?;
+//! let image = layout.write(Vec::new(), |_entry| Ok(&photo[..]))?;
+//! assert_eq!(image.len() as u64, layout.size());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Status: the writer. Reading images (and the `lomob iso` commands) comes next.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod error;
+mod write;
+
+pub use error::{Error, Result};
+pub use write::{Entry, EntryKind, FileExtent, Layout, WriteOptions};

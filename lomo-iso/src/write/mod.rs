@@ -1,0 +1,487 @@
+//! Building images: the layout is computed first from the entries, then the
+//! image is written strictly sequentially into any `Write` (no `Seek`).
+
+mod names;
+mod records;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use names::{iso_name, joliet_name};
+use records::{CE_LEN, PX_LEN, SECTOR, TF_LEN, er, nm, px, record_len, tf};
+
+use crate::error::{Error, Result};
+
+/// The largest extent one directory record can describe (sector-aligned).
+const MAX_EXTENT: u64 = 0xFFFF_F800;
+const FIRST_FREE: u32 = 16;
+
+/// What an entry is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A directory (parents of files are created implicitly too).
+    Dir,
+    /// A regular file of `size` bytes. With `blake3` set, files with the same
+    /// hash share one extent, and the bytes written are checked against it.
+    File {
+        /// Size in bytes.
+        size: u64,
+        /// BLAKE3-256 of the content, if known.
+        blake3: Option<[u8; 32]>,
+    },
+}
+
+/// One file or directory to put in the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Path inside the image: relative, `/`-separated, any bytes but NUL.
+    pub path: Vec<u8>,
+    /// File or directory.
+    pub kind: EntryKind,
+    /// Modification time, seconds since the Unix epoch.
+    pub mtime: i64,
+    /// POSIX permission bits (`0o7777` mask).
+    pub mode: u32,
+}
+
+/// How to build.
+#[derive(Clone, Debug)]
+pub struct WriteOptions {
+    /// Volume identifier (d-characters, at most 32; others become `_`).
+    pub volume_id: String,
+    /// Add a Joliet tree (Windows' long names).
+    pub joliet: bool,
+    /// Add Rock Ridge (real names of any charset, modes, mtimes).
+    pub rock_ridge: bool,
+    /// Volume creation time (seconds); `None` uses the newest entry mtime, so
+    /// the same entries always give the same bytes.
+    pub created: Option<i64>,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            volume_id: "LOMOB".into(),
+            joliet: true,
+            rock_ridge: true,
+            created: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Node {
+    name: Vec<u8>,
+    parent: usize,
+    dir: bool,
+    children: Vec<usize>,
+    entry: Option<usize>,
+    size: u64,
+    mtime: i64,
+    mode: u32,
+    blake3: Option<[u8; 32]>,
+    iso: Vec<u8>,
+    jol: Vec<u8>,
+    /// Files: data sector. Dirs: primary directory extent.
+    extent: u32,
+    dir_size: u32,
+    jextent: u32,
+    jdir_size: u32,
+    /// Primary record's continuation area (sector, offset, bytes).
+    ce: Option<(u32, u32, Vec<u8>)>,
+    serial: u32,
+}
+
+/// Where one file's bytes are in the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileExtent {
+    /// Index of the entry in the list given to [`Layout::new`].
+    pub entry: usize,
+    /// Byte offset of the file's data in the image.
+    pub offset: u64,
+    /// Its size.
+    pub size: u64,
+}
+
+/// A computed image: every byte's place is known before the first is written.
+#[derive(Debug)]
+pub struct Layout {
+    nodes: Vec<Node>,
+    primary_dirs: Vec<usize>,
+    joliet_dirs: Vec<usize>,
+    opts: WriteOptions,
+    created: i64,
+    /// (sectors) path tables: L, M primary; L, M joliet
+    pt: [u32; 4],
+    pt_size: u32,
+    jpt_size: u32,
+    ce_start: u32,
+    ce_sectors: u32,
+    data_start: u32,
+    /// Unique file data extents in write order: (node, sector).
+    data: Vec<usize>,
+    total: u32,
+}
+
+fn validate(path: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
+    if path.is_empty() {
+        return Err("empty path");
+    }
+    if path.contains(&0) {
+        return Err("NUL in path");
+    }
+    if path[0] == b'/' {
+        return Err("absolute path");
+    }
+    let parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == b"." || *p == b"..")
+    {
+        return Err("empty, `.` or `..` component");
+    }
+    if parts.iter().any(|p| p.len() > 255) {
+        return Err("a name longer than 255 bytes");
+    }
+    Ok(parts)
+}
+
+fn sectors(bytes: u64) -> u64 {
+    bytes.div_ceil(SECTOR as u64)
+}
+
+impl Layout {
+    /// Lays out an image holding `entries`.
+    ///
+    /// # Errors
+    /// [`Error::BadEntry`] for a malformed or repeated path or a file where a
+    /// directory is needed; [`Error::TooLarge`] past ISO9660's limits.
+    pub fn new(entries: &[Entry], opts: WriteOptions) -> Result<Layout> {
+        let mut nodes = vec![Node {
+            name: Vec::new(),
+            parent: 0,
+            dir: true,
+            children: Vec::new(),
+            entry: None,
+            size: 0,
+            mtime: 0,
+            mode: 0o755,
+            blake3: None,
+            iso: vec![0],
+            jol: vec![0],
+            extent: 0,
+            dir_size: 0,
+            jextent: 0,
+            jdir_size: 0,
+            ce: None,
+            serial: 1,
+        }];
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let newest = entries.iter().map(|e| e.mtime).max().unwrap_or(0);
+        // Path order, whatever the caller's order: the image depends only on the set.
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by(|a, b| entries[*a].path.cmp(&entries[*b].path));
+        for i in order {
+            let e = &entries[i];
+            let bad = |reason| Error::BadEntry {
+                path: String::from_utf8_lossy(&e.path).into_owned(),
+                reason,
+            };
+            let parts = validate(&e.path).map_err(bad)?;
+            let mut parent = 0;
+            let mut sofar = Vec::new();
+            for (k, part) in parts.iter().enumerate() {
+                if !sofar.is_empty() {
+                    sofar.push(b'/');
+                }
+                sofar.extend_from_slice(part);
+                let last = k + 1 == parts.len();
+                if let Some(&n) = index.get(&sofar) {
+                    if last {
+                        if nodes[n].entry.is_some() || !matches!(e.kind, EntryKind::Dir) {
+                            return Err(bad("appears twice"));
+                        }
+                        nodes[n].entry = Some(i);
+                        nodes[n].mtime = e.mtime;
+                        nodes[n].mode = e.mode & 0o7777;
+                    } else if !nodes[n].dir {
+                        return Err(bad("a file is used as a directory"));
+                    }
+                    parent = n;
+                    continue;
+                }
+                let (dir, size, blake3) = match (&e.kind, last) {
+                    (EntryKind::File { size, blake3 }, true) => (false, *size, *blake3),
+                    _ => (true, 0, None),
+                };
+                let id = nodes.len();
+                nodes.push(Node {
+                    name: part.to_vec(),
+                    parent,
+                    dir,
+                    children: Vec::new(),
+                    entry: last.then_some(i),
+                    size,
+                    mtime: if last { e.mtime } else { newest },
+                    mode: if last { e.mode & 0o7777 } else { 0o755 },
+                    blake3,
+                    iso: Vec::new(),
+                    jol: Vec::new(),
+                    extent: 0,
+                    dir_size: 0,
+                    jextent: 0,
+                    jdir_size: 0,
+                    ce: None,
+                    serial: id as u32 + 1,
+                });
+                nodes[parent].children.push(id);
+                index.insert(sofar.clone(), id);
+                parent = id;
+            }
+        }
+        nodes[0].mtime = newest;
+        let created = opts.created.unwrap_or(newest);
+        let mut l = Layout {
+            nodes,
+            primary_dirs: Vec::new(),
+            joliet_dirs: Vec::new(),
+            opts,
+            created,
+            pt: [0; 4],
+            pt_size: 0,
+            jpt_size: 0,
+            ce_start: 0,
+            ce_sectors: 0,
+            data_start: 0,
+            data: Vec::new(),
+            total: 0,
+        };
+        l.name_and_sort();
+        l.allocate()?;
+        Ok(l)
+    }
+
+    fn name_and_sort(&mut self) {
+        let dirs: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].dir)
+            .collect();
+        for d in dirs {
+            let mut kids = self.nodes[d].children.clone();
+            // deterministic whatever the input order
+            kids.sort_by(|a, b| self.nodes[*a].name.cmp(&self.nodes[*b].name));
+            let (mut taken, mut jtaken) = (HashSet::new(), HashSet::new());
+            for &k in &kids {
+                let n = &self.nodes[k];
+                let mut iso = iso_name(&n.name, n.dir, &mut taken);
+                if !n.dir {
+                    iso.extend_from_slice(b";1");
+                }
+                let jol = joliet_name(&n.name, &mut jtaken);
+                let n = &mut self.nodes[k];
+                n.iso = iso;
+                n.jol = jol;
+            }
+            self.nodes[d].children = kids;
+        }
+        self.primary_dirs = self.bfs(|n| &n.iso);
+        self.joliet_dirs = self.bfs(|n| &n.jol);
+    }
+
+    /// Directories in path-table order: by level, then parent number, then identifier.
+    fn bfs(&self, key: impl Fn(&Node) -> &Vec<u8>) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut q = VecDeque::from([0usize]);
+        while let Some(d) = q.pop_front() {
+            out.push(d);
+            let mut kids: Vec<usize> = self.nodes[d]
+                .children
+                .iter()
+                .copied()
+                .filter(|&k| self.nodes[k].dir)
+                .collect();
+            kids.sort_by(|a, b| key(&self.nodes[*a]).cmp(key(&self.nodes[*b])));
+            q.extend(kids);
+        }
+        out
+    }
+
+    /// Children of `d` in identifier order for one tree.
+    fn sorted_children(&self, d: usize, joliet: bool) -> Vec<usize> {
+        let mut kids = self.nodes[d].children.clone();
+        if joliet {
+            kids.sort_by(|a, b| self.nodes[*a].jol.cmp(&self.nodes[*b].jol));
+        } else {
+            kids.sort_by(|a, b| self.nodes[*a].iso.cmp(&self.nodes[*b].iso));
+        }
+        kids
+    }
+
+    fn parts(size: u64) -> u64 {
+        size.div_ceil(MAX_EXTENT).max(1)
+    }
+
+    /// System use of a node's primary record (entries that fit, and the continuation).
+    fn rr_entries(&self, n: usize) -> (Vec<u8>, Vec<u8>) {
+        let node = &self.nodes[n];
+        let mode = node.mode | if node.dir { 0o040000 } else { 0o100000 };
+        let links = if node.dir {
+            2 + node.children.iter().filter(|&&k| self.nodes[k].dir).count() as u32
+        } else {
+            1
+        };
+        let mut su = px(mode, links, node.serial);
+        su.extend(tf(node.mtime));
+        let name = nm(&node.name);
+        if record_len(node.iso.len(), su.len() + name.len()) <= 255 {
+            su.extend(name);
+            (su, Vec::new())
+        } else {
+            (su, name)
+        }
+    }
+
+    /// Byte sizes of the records of directory `d` in one tree, in order.
+    fn record_sizes(&self, d: usize, joliet: bool) -> Vec<usize> {
+        let rr = self.opts.rock_ridge && !joliet;
+        let dot_su = if rr { PX_LEN + TF_LEN } else { 0 };
+        let root_extra = if rr && d == 0 { 7 + CE_LEN } else { 0 };
+        let mut v = vec![record_len(1, dot_su + root_extra), record_len(1, dot_su)];
+        for k in self.sorted_children(d, joliet) {
+            let n = &self.nodes[k];
+            let name_len = if joliet { n.jol.len() } else { n.iso.len() };
+            let su = if rr {
+                let (inline, cont) = self.rr_entries(k);
+                inline.len() + if cont.is_empty() { 0 } else { CE_LEN }
+            } else {
+                0
+            };
+            let count = if n.dir { 1 } else { Self::parts(n.size) };
+            for _ in 0..count {
+                v.push(record_len(name_len, su));
+            }
+        }
+        v
+    }
+
+    fn extent_bytes(sizes: &[usize]) -> u32 {
+        let mut off = 0usize;
+        for &s in sizes {
+            if off % SECTOR + s > SECTOR {
+                off = off.div_ceil(SECTOR) * SECTOR;
+            }
+            off += s;
+        }
+        (off.div_ceil(SECTOR).max(1) * SECTOR) as u32
+    }
+
+    fn path_table_size(&self, dirs: &[usize], joliet: bool) -> u32 {
+        dirs.iter()
+            .map(|&d| {
+                let len = if d == 0 {
+                    1
+                } else if joliet {
+                    self.nodes[d].jol.len()
+                } else {
+                    self.nodes[d].iso.len()
+                };
+                8 + len + len % 2
+            })
+            .sum::<usize>() as u32
+    }
+
+    fn allocate(&mut self) -> Result<()> {
+        let mut next = FIRST_FREE + 1 + u32::from(self.opts.joliet) + 1; // PVD, SVD, terminator
+        self.pt_size = self.path_table_size(&self.primary_dirs, false);
+        self.jpt_size = if self.opts.joliet {
+            self.path_table_size(&self.joliet_dirs, true)
+        } else {
+            0
+        };
+        let pts = sectors(u64::from(self.pt_size)) as u32;
+        let jpts = sectors(u64::from(self.jpt_size)) as u32;
+        self.pt = [next, next + pts, next + 2 * pts, next + 2 * pts + jpts];
+        next += 2 * pts + 2 * jpts;
+        for i in 0..self.primary_dirs.len() {
+            let d = self.primary_dirs[i];
+            let size = Self::extent_bytes(&self.record_sizes(d, false));
+            self.nodes[d].extent = next;
+            self.nodes[d].dir_size = size;
+            next += size / SECTOR as u32;
+        }
+        // continuation areas: each within one sector
+        self.ce_start = next;
+        let (mut sector, mut off) = (next, 0u32);
+        if self.opts.rock_ridge {
+            let mut areas: Vec<(usize, Vec<u8>)> = vec![(0, er())];
+            for n in 1..self.nodes.len() {
+                let (_, cont) = self.rr_entries(n);
+                if !cont.is_empty() {
+                    areas.push((n, cont));
+                }
+            }
+            for (n, bytes) in areas {
+                let len = bytes.len() as u32;
+                if off + len > SECTOR as u32 {
+                    sector += 1;
+                    off = 0;
+                }
+                self.nodes[n].ce = Some((sector, off, bytes));
+                off += len;
+            }
+            self.ce_sectors = sector - self.ce_start + u32::from(off > 0);
+        }
+        next = self.ce_start + self.ce_sectors;
+        if self.opts.joliet {
+            for i in 0..self.joliet_dirs.len() {
+                let d = self.joliet_dirs[i];
+                let size = Self::extent_bytes(&self.record_sizes(d, true));
+                self.nodes[d].jextent = next;
+                self.nodes[d].jdir_size = size;
+                next += size / SECTOR as u32;
+            }
+        }
+        self.data_start = next;
+        let mut seen: HashMap<[u8; 32], u32> = HashMap::new();
+        let mut cursor = u64::from(next);
+        for n in 0..self.nodes.len() {
+            let (dir, blake3, size) = (self.nodes[n].dir, self.nodes[n].blake3, self.nodes[n].size);
+            if dir {
+                continue;
+            }
+            if let Some(&s) = blake3.and_then(|h| seen.get(&h)) {
+                self.nodes[n].extent = s;
+                continue;
+            }
+            let s = u32::try_from(cursor).map_err(|_| Error::TooLarge(cursor))?;
+            if let Some(h) = blake3 {
+                seen.insert(h, s);
+            }
+            self.nodes[n].extent = s;
+            self.data.push(n);
+            cursor += sectors(size);
+        }
+        self.total = u32::try_from(cursor).map_err(|_| Error::TooLarge(cursor))?;
+        Ok(())
+    }
+
+    /// Exact size of the image in bytes.
+    pub fn size(&self) -> u64 {
+        u64::from(self.total) * SECTOR as u64
+    }
+
+    /// Where each file's data lies in the image (shared extents appear once per entry).
+    pub fn file_extents(&self) -> Vec<FileExtent> {
+        self.nodes
+            .iter()
+            .filter(|n| !n.dir)
+            .filter_map(|n| {
+                n.entry.map(|entry| FileExtent {
+                    entry,
+                    offset: u64::from(n.extent) * SECTOR as u64,
+                    size: n.size,
+                })
+            })
+            .collect()
+    }
+}
+
+mod emit;

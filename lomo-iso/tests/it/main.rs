@@ -1,0 +1,12 @@
+//! Integration tests of lomo-iso: images checked by independent readers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
+
+mod big;
+mod interop;
+mod util;
+mod writer;
