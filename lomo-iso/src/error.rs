@@ -29,6 +29,20 @@ pub enum Error {
         /// Size or hash mismatch.
         reason: String,
     },
+    /// The image is malformed or hostile (names what and where).
+    #[error("bad image: {0}")]
+    BadImage(String),
+    /// No entry at this path in the image.
+    #[error("no entry {0:?} in the image")]
+    NotFound(String),
+    /// Extracting this entry would write outside the target or over something.
+    #[error("refusing to extract {entry:?}: {reason}")]
+    Unsafe {
+        /// The entry's path in the image.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
     /// The image would exceed what ISO9660 can address (8 TiB).
     #[error("image too large for ISO9660 ({0} sectors)")]
     TooLarge(u64),

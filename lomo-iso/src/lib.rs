@@ -28,12 +28,20 @@
 //! # }
 //! ```
 //!
-//! Status: the writer. Reading images (and the `lomob iso` commands) comes next.
+//! [`Reader`] opens any image from a `Read + Seek` — Rock Ridge (NM, PX, TF,
+//! SL, CE, RE/CL relocation), Joliet or plain ISO9660 names, multi-extent
+//! files — to list, look up, read and extract entries. It is built for
+//! hostile input: offsets are checked against the image, directories and
+//! continuation chains are bounded, loops are detected, and extraction never
+//! writes outside its folder, never overwrites and never creates an escaping
+//! symlink.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod error;
+mod read;
 mod write;
 
 pub use error::{Error, Result};
+pub use read::{FileReader, Reader, Record, Tree};
 pub use write::{Entry, EntryKind, FileExtent, Layout, WriteOptions};

@@ -7,6 +7,8 @@
 )]
 
 mod big;
+mod hostile;
 mod interop;
+mod reader;
 mod util;
 mod writer;
