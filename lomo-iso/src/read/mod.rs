@@ -100,7 +100,7 @@ impl<R: Read + Seek> Reader<R> {
             match vd[0] {
                 1 => primary = Some(vd),
                 2 if &vd[88..90] == b"%/" && matches!(vd[90], b'@' | b'C' | b'E') => {
-                    joliet = Some(vd)
+                    joliet = Some(vd);
                 }
                 255 => break,
                 _ => {}

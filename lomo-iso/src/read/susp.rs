@@ -80,7 +80,7 @@ impl Rr {
             let (sig, body) = ([su[0], su[1]], &su[4..len]);
             match &sig {
                 b"SP" if body.len() >= 3 && body[0] == 0xBE && body[1] == 0xEF => {
-                    self.sp_skip = Some(body[2])
+                    self.sp_skip = Some(body[2]);
                 }
                 b"CE" if body.len() >= 24 => {
                     self.continuation =
