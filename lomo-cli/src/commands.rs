@@ -2,6 +2,7 @@
 
 mod crypt;
 mod init;
+mod iso;
 mod key;
 mod list;
 mod scan;
@@ -64,6 +65,9 @@ enum Command {
     Crypt(crypt::CryptCommand),
     /// Manage the master key and the passphrases that unlock it.
     Key(key::KeyArgs),
+    /// Build, inspect and extract ISO9660 images (no mkisofs needed).
+    #[command(subcommand)]
+    Iso(iso::IsoCommand),
 }
 
 /// How a command ended when it did not fail.
@@ -119,6 +123,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
         Command::Init(args) => return init::run(&cli.global, args),
         Command::Crypt(cmd) => return crypt::run(cmd),
+        Command::Iso(cmd) => return iso::run(cmd, !cli.global.no_progress),
         _ => {}
     }
     let config = Config::load(cli.global.config.as_deref())?;
@@ -127,7 +132,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         config,
     };
     match cli.command {
-        Command::Init(_) | Command::Crypt(_) => Ok(Outcome::Clean),
+        Command::Init(_) | Command::Crypt(_) | Command::Iso(_) => Ok(Outcome::Clean),
         Command::Key(args) => key::run(&ctx, &args),
         Command::Scan(args) => scan::run(&ctx, &args),
         Command::List(cmd) => list::run(&ctx, &cmd),

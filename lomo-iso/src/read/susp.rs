@@ -18,6 +18,8 @@ pub(crate) struct Rr {
     /// NM marked `.` or `..` (ignored) — and a pending CONTINUE for names.
     name_open: bool,
     sl_open: bool,
+    /// The last SL component continues in the next one (possibly in the next SL entry).
+    sl_component_open: bool,
 }
 
 fn le32(b: &[u8]) -> u32 {
@@ -133,7 +135,7 @@ impl Rr {
             target.clear();
         }
         let mut comps = &body[1..];
-        let mut continued_component = false;
+        let mut continued_component = self.sl_open && self.sl_component_open;
         while comps.len() >= 2 {
             let (flags, len) = (comps[0], usize::from(comps[1]));
             if 2 + len > comps.len() {
@@ -156,6 +158,7 @@ impl Rr {
             comps = &comps[2 + len..];
         }
         self.sl_open = body[0] & 1 != 0;
+        self.sl_component_open = continued_component;
     }
 }
 

@@ -28,6 +28,11 @@ pub enum EntryKind {
         /// BLAKE3-256 of the content, if known.
         blake3: Option<[u8; 32]>,
     },
+    /// A symbolic link (Rock Ridge only; Joliet has no links). At most 1024 bytes.
+    Symlink {
+        /// Where it points, as stored.
+        target: Vec<u8>,
+    },
 }
 
 /// One file or directory to put in the image.
@@ -79,6 +84,7 @@ struct Node {
     mtime: i64,
     mode: u32,
     blake3: Option<[u8; 32]>,
+    symlink: Option<Vec<u8>>,
     iso: Vec<u8>,
     jol: Vec<u8>,
     /// Files: data sector. Dirs: primary directory extent.
@@ -166,6 +172,7 @@ impl Layout {
             mtime: 0,
             mode: 0o755,
             blake3: None,
+            symlink: None,
             iso: vec![0],
             jol: vec![0],
             extent: 0,
@@ -197,7 +204,7 @@ impl Layout {
                 let last = k + 1 == parts.len();
                 if let Some(&n) = index.get(&sofar) {
                     if last {
-                        if nodes[n].entry.is_some() || !matches!(e.kind, EntryKind::Dir) {
+                        if nodes[n].entry.is_some() || e.kind != EntryKind::Dir {
                             return Err(bad("appears twice"));
                         }
                         nodes[n].entry = Some(i);
@@ -209,9 +216,15 @@ impl Layout {
                     parent = n;
                     continue;
                 }
-                let (dir, size, blake3) = match (&e.kind, last) {
-                    (EntryKind::File { size, blake3 }, true) => (false, *size, *blake3),
-                    _ => (true, 0, None),
+                let (dir, size, blake3, symlink) = match (&e.kind, last) {
+                    (EntryKind::File { size, blake3 }, true) => (false, *size, *blake3, None),
+                    (EntryKind::Symlink { target }, true) => {
+                        if target.is_empty() || target.len() > 1024 || target.contains(&0) {
+                            return Err(bad("symlink target empty, over 1024 bytes or with NUL"));
+                        }
+                        (false, 0, None, Some(target.clone()))
+                    }
+                    _ => (true, 0, None, None),
                 };
                 let id = nodes.len();
                 nodes.push(Node {
@@ -224,6 +237,7 @@ impl Layout {
                     mtime: if last { e.mtime } else { newest },
                     mode: if last { e.mode & 0o7777 } else { 0o755 },
                     blake3,
+                    symlink,
                     iso: Vec::new(),
                     jol: Vec::new(),
                     extent: 0,
@@ -308,6 +322,7 @@ impl Layout {
     fn sorted_children(&self, d: usize, joliet: bool) -> Vec<usize> {
         let mut kids = self.nodes[d].children.clone();
         if joliet {
+            kids.retain(|&k| self.nodes[k].symlink.is_none());
             kids.sort_by(|a, b| self.nodes[*a].jol.cmp(&self.nodes[*b].jol));
         } else {
             kids.sort_by(|a, b| self.nodes[*a].iso.cmp(&self.nodes[*b].iso));
@@ -322,7 +337,14 @@ impl Layout {
     /// System use of a node's primary record (entries that fit, and the continuation).
     fn rr_entries(&self, n: usize) -> (Vec<u8>, Vec<u8>) {
         let node = &self.nodes[n];
-        let mode = node.mode | if node.dir { 0o040000 } else { 0o100000 };
+        let kind_bits = if node.dir {
+            0o040000
+        } else if node.symlink.is_some() {
+            0o120000
+        } else {
+            0o100000
+        };
+        let mode = node.mode | kind_bits;
         let links = if node.dir {
             2 + node.children.iter().filter(|&&k| self.nodes[k].dir).count() as u32
         } else {
@@ -330,7 +352,10 @@ impl Layout {
         };
         let mut su = px(mode, links, node.serial);
         su.extend(tf(node.mtime));
-        let name = nm(&node.name);
+        let mut name = nm(&node.name);
+        if let Some(target) = &node.symlink {
+            name.extend(records::sl(target));
+        }
         if record_len(node.iso.len(), su.len() + name.len()) <= 255 {
             su.extend(name);
             (su, Vec::new())
@@ -444,7 +469,7 @@ impl Layout {
         let mut cursor = u64::from(next);
         for n in 0..self.nodes.len() {
             let (dir, blake3, size) = (self.nodes[n].dir, self.nodes[n].blake3, self.nodes[n].size);
-            if dir {
+            if dir || self.nodes[n].symlink.is_some() {
                 continue;
             }
             if let Some(&s) = blake3.and_then(|h| seen.get(&h)) {
@@ -472,7 +497,7 @@ impl Layout {
     pub fn file_extents(&self) -> Vec<FileExtent> {
         self.nodes
             .iter()
-            .filter(|n| !n.dir)
+            .filter(|n| !n.dir && n.symlink.is_none())
             .filter_map(|n| {
                 n.entry.map(|entry| FileExtent {
                     entry,

@@ -172,6 +172,47 @@ pub(crate) fn nm(name: &[u8]) -> Vec<u8> {
     out
 }
 
+/// RRIP "SL" entries for a symlink target, split to fit.
+pub(crate) fn sl(target: &[u8]) -> Vec<u8> {
+    // components: (flags, bytes); pieces of long components carry CONTINUE (1)
+    let mut comps: Vec<(u8, Vec<u8>)> = Vec::new();
+    let rooted = target.first() == Some(&b'/');
+    if rooted {
+        comps.push((0x08, Vec::new()));
+    }
+    for part in target.split(|&b| b == b'/').filter(|p| !p.is_empty()) {
+        match part {
+            b"." => comps.push((0x02, Vec::new())),
+            b".." => comps.push((0x04, Vec::new())),
+            _ => {
+                let pieces: Vec<&[u8]> = part.chunks(200).collect();
+                let n = pieces.len();
+                for (i, p) in pieces.into_iter().enumerate() {
+                    comps.push((u8::from(i + 1 < n), p.to_vec()));
+                }
+            }
+        }
+    }
+    let mut entries: Vec<Vec<u8>> = vec![Vec::new()];
+    for (flags, bytes) in comps {
+        let c = [&[flags, bytes.len() as u8][..], &bytes].concat();
+        if entries.last().is_some_and(|e| e.len() + c.len() > 240) {
+            entries.push(Vec::new());
+        }
+        if let Some(last) = entries.last_mut() {
+            last.extend(c);
+        }
+    }
+    let n = entries.len();
+    let mut out = Vec::new();
+    for (i, body) in entries.into_iter().enumerate() {
+        let mut b = vec![u8::from(i + 1 < n)];
+        b.extend(body);
+        out.extend(susp(b"SL", &b));
+    }
+    out
+}
+
 /// A path table record.
 pub(crate) fn path_record(name: &[u8], extent: u32, parent: u16, big_endian: bool) -> Vec<u8> {
     let mut r = vec![name.len() as u8, 0];

@@ -45,7 +45,8 @@ fn bsdtar_extracts_the_same_tree_with_mtimes() {
 }
 
 /// 7z reads the Joliet tree (not Rock Ridge): every name as it is, except that
-/// Joliet caps names at 103 UTF-16 units, as genisoimage's `-joliet-long` does.
+/// Joliet caps names at 103 UTF-16 units, as genisoimage's `-joliet-long` does,
+/// and has no symlinks.
 #[test]
 fn sevenzip_extracts_the_same_tree_with_joliet_names() {
     if tool("7z").is_none() {
@@ -59,6 +60,7 @@ fn sevenzip_extracts_the_same_tree_with_joliet_names() {
         .arg(&img));
     let want: std::collections::BTreeMap<Vec<u8>, (Vec<u8>, i64)> = snapshot(&src, true)
         .into_iter()
+        .filter(|(_, v)| !v.0.starts_with(b"-> ")) // Joliet has no symlinks
         .map(|(path, v)| {
             let text = String::from_utf8(path).unwrap();
             let joliet: Vec<String> = text

@@ -83,13 +83,12 @@ fn reads_xorriso_images_and_their_joliet_tree() {
         Ok(())
     })
     .unwrap();
-    assert_eq!(
-        n,
-        snapshot(&src, false)
-            .values()
-            .filter(|v| v.0 != b"<dir>")
-            .count()
-    );
+    // Joliet has no symlinks: xorriso leaves them out, as lomo-iso does
+    let files = snapshot(&src, false)
+        .values()
+        .filter(|v| v.0 != b"<dir>" && !v.0.starts_with(b"-> "))
+        .count();
+    assert_eq!(n, files);
 }
 
 #[test]

@@ -33,6 +33,14 @@ pub fn entries_of(root: &Path) -> (Vec<Entry>, Vec<PathBuf>) {
             let kind = if m.is_dir() {
                 stack.push(p.clone());
                 EntryKind::Dir
+            } else if m.file_type().is_symlink() {
+                EntryKind::Symlink {
+                    target: std::fs::read_link(&p)
+                        .unwrap()
+                        .as_os_str()
+                        .as_bytes()
+                        .to_vec(),
+                }
             } else {
                 EntryKind::File {
                     size: m.len(),
@@ -87,6 +95,13 @@ pub fn snapshot(root: &Path, with_mtime: bool) -> BTreeMap<Vec<u8>, (Vec<u8>, i6
             if meta.is_dir() {
                 stack.push(p);
                 m.insert(rel, (b"<dir>".to_vec(), 0));
+            } else if meta.file_type().is_symlink() {
+                let t = std::fs::read_link(&p)
+                    .unwrap()
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec();
+                m.insert(rel, ([&b"-> "[..], &t].concat(), 0));
             } else {
                 m.insert(rel, (std::fs::read(&p).unwrap(), mtime));
             }
@@ -165,6 +180,16 @@ pub fn tricky_tree(root: &Path) {
             .unwrap();
     }
     std::fs::create_dir_all(root.join("empty-dir")).unwrap();
+    std::os::unix::fs::symlink(
+        "../Dups/original.jpg",
+        root.join("DCIM/link to original.jpg"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        format!("{}/x", "a-long-link-component".repeat(12)),
+        root.join("noext/long link"),
+    )
+    .unwrap();
 }
 
 /// Compares two snapshots, reporting differing paths only (not the bytes).
