@@ -1,7 +1,7 @@
 //! Writing a computed [`Layout`] sequentially.
 
 use std::collections::HashMap;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 
 use super::records::{
     SECTOR, both16, both32, ce, dir_record, field, field_ucs2, path_record, px, rec_date, sp, tf,
@@ -31,7 +31,10 @@ impl<W: Write> Out<W> {
     }
 
     fn pad_to(&mut self, sector: u32) -> Result<()> {
-        let target = u64::from(sector) * SECTOR as u64;
+        self.zeros_to(u64::from(sector) * SECTOR as u64)
+    }
+
+    fn zeros_to(&mut self, target: u64) -> Result<()> {
         let zeros = [0u8; SECTOR];
         while self.pos < target {
             let n = (target - self.pos).min(SECTOR as u64) as usize;
@@ -49,7 +52,7 @@ impl Layout {
     /// [`Error::SourceChanged`] if a source is shorter or longer than declared
     /// or its BLAKE3 differs from the declared one (the image is then
     /// incomplete and must be discarded); [`Error::Io`] on read/write failures.
-    pub fn write<W, R, F>(&self, out: W, mut open: F) -> Result<W>
+    pub fn write<W, R, F>(&self, out: W, open: F) -> Result<W>
     where
         W: Write,
         R: Read,
@@ -57,6 +60,103 @@ impl Layout {
     {
         let mut o = Out {
             w: BufWriter::with_capacity(1 << 20, out),
+            pos: 0,
+        };
+        o.put(&self.metadata()?)?;
+        self.write_data(&mut o, open)?;
+        o.pad_to(self.total)?;
+        debug_assert_eq!(o.pos, self.size());
+        o.w.into_inner().map_err(|e| Error::Io {
+            context: "flushing the image".into(),
+            source: e.into_error(),
+        })
+    }
+
+    /// Writes only bytes `range` of the image (e.g. one multipart-upload
+    /// part), seeking into the sources it needs. The bytes equal the same
+    /// slice of [`Layout::write`]'s output; the files overlapping the range
+    /// are checked for size (not hash, since they are read in part).
+    pub fn write_range<W, R, F>(
+        &self,
+        range: std::ops::Range<u64>,
+        out: W,
+        mut open: F,
+    ) -> Result<W>
+    where
+        W: Write,
+        R: Read + Seek,
+        F: FnMut(usize) -> io::Result<R>,
+    {
+        let end = range.end.min(self.size());
+        let start = range.start.min(end);
+        let mut o = Out {
+            w: BufWriter::with_capacity(1 << 20, out),
+            pos: start,
+        };
+        let meta = self.metadata()?;
+        let meta_len = meta.len() as u64;
+        if start < meta_len {
+            o.put(&meta[start as usize..end.min(meta_len) as usize])?;
+        }
+        let mut buf = vec![0u8; 1 << 20];
+        for &n in &self.data {
+            let node = &self.nodes[n];
+            let at = u64::from(node.extent) * SECTOR as u64;
+            let padded = at + node.size.div_ceil(SECTOR as u64) * SECTOR as u64;
+            if padded <= o.pos || at >= end {
+                continue;
+            }
+            // zeros before this extent, within the range
+            o.zeros_to(at.min(end))?;
+            let from = o.pos.max(at) - at;
+            let to = (end - at).min(node.size);
+            if from < to {
+                let shown = self.path_of(n);
+                let mut src =
+                    open(node.entry.unwrap_or(usize::MAX)).map_err(|source| Error::Io {
+                        context: format!("opening source of {shown:?}"),
+                        source,
+                    })?;
+                let len = src.seek(SeekFrom::End(0)).map_err(|source| Error::Io {
+                    context: format!("sizing source of {shown:?}"),
+                    source,
+                })?;
+                if len != node.size {
+                    return Err(Error::SourceChanged {
+                        path: shown,
+                        reason: format!("now {len} bytes, declared {}", node.size),
+                    });
+                }
+                src.seek(SeekFrom::Start(from))
+                    .map_err(|source| Error::Io {
+                        context: format!("seeking source of {shown:?}"),
+                        source,
+                    })?;
+                let mut left = to - from;
+                while left > 0 {
+                    let want = left.min(buf.len() as u64) as usize;
+                    src.read_exact(&mut buf[..want])
+                        .map_err(|source| Error::Io {
+                            context: format!("reading source of {shown:?}"),
+                            source,
+                        })?;
+                    o.put(&buf[..want])?;
+                    left -= want as u64;
+                }
+            }
+        }
+        o.zeros_to(end)?;
+        o.w.into_inner().map_err(|e| Error::Io {
+            context: "flushing the image".into(),
+            source: e.into_error(),
+        })
+    }
+
+    /// Everything before the first file's data: system area, volume
+    /// descriptors, path tables, directories, continuation areas.
+    fn metadata(&self) -> Result<Vec<u8>> {
+        let mut o = Out {
+            w: BufWriter::new(Vec::with_capacity(self.data_start as usize * SECTOR)),
             pos: 0,
         };
         o.pad_to(super::FIRST_FREE)?;
@@ -69,7 +169,6 @@ impl Layout {
         term[1..6].copy_from_slice(b"CD001");
         term[6] = 1;
         o.put(&term)?;
-
         for (k, (joliet, big)) in [(false, false), (false, true), (true, false), (true, true)]
             .into_iter()
             .enumerate()
@@ -89,9 +188,7 @@ impl Layout {
                 self.nodes.iter().filter_map(|n| n.ce.as_ref()).collect();
             areas.sort_by_key(|(s, off, _)| (*s, *off));
             for (s, off, bytes) in areas {
-                let at = u64::from(*s) * SECTOR as u64 + u64::from(*off);
-                let zeros = vec![0u8; (at - o.pos) as usize];
-                o.put(&zeros)?;
+                o.zeros_to(u64::from(*s) * SECTOR as u64 + u64::from(*off))?;
                 o.put(bytes)?;
             }
         }
@@ -101,6 +198,19 @@ impl Layout {
                 o.put(&self.directory(d, true))?;
             }
         }
+        o.pad_to(self.data_start)?;
+        o.w.into_inner().map_err(|e| Error::Io {
+            context: "building the image metadata".into(),
+            source: e.into_error(),
+        })
+    }
+
+    /// Streams every file's data in order (sequential reads, size and hash checks).
+    fn write_data<W: Write, R: Read, F: FnMut(usize) -> io::Result<R>>(
+        &self,
+        o: &mut Out<W>,
+        mut open: F,
+    ) -> Result<()> {
         let mut buf = vec![0u8; 1 << 20];
         for &n in &self.data {
             let node = &self.nodes[n];
@@ -119,7 +229,7 @@ impl Layout {
                     Ok(0) => {
                         return Err(Error::SourceChanged {
                             path: shown,
-                            reason: format!("{} bytes shorter than declared", left),
+                            reason: format!("{left} bytes shorter than declared"),
                         });
                     }
                     Ok(k) => k,
@@ -151,12 +261,7 @@ impl Layout {
                 });
             }
         }
-        o.pad_to(self.total)?;
-        debug_assert_eq!(o.pos, self.size());
-        o.w.into_inner().map_err(|e| Error::Io {
-            context: "flushing the image".into(),
-            source: e.into_error(),
-        })
+        Ok(())
     }
 
     fn path_of(&self, mut n: usize) -> String {

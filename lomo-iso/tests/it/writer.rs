@@ -75,3 +75,66 @@ fn bad_entries_are_refused() {
     let file_as_dir = vec![file("a", b"x"), file("a/b", b"y")];
     assert!(Layout::new(&file_as_dir, WriteOptions::default()).is_err());
 }
+
+mod ranges {
+    use std::io::Cursor;
+
+    use lomo_iso::{Entry, EntryKind, Layout, WriteOptions};
+    use proptest::prelude::*;
+
+    fn fixture() -> (Vec<Entry>, Vec<Vec<u8>>) {
+        let sizes = [0usize, 1, 2047, 2048, 2049, 100_000, 5];
+        let data: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|k| (k as u8) ^ (i as u8 * 37)).collect())
+            .collect();
+        let entries = data
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Entry {
+                path: format!("d{}/f{i}.bin", i % 2).into_bytes(),
+                kind: EntryKind::File {
+                    size: d.len() as u64,
+                    blake3: None,
+                },
+                mtime: 1_600_000_000,
+                mode: 0o644,
+            })
+            .collect();
+        (entries, data)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        /// Any byte range produced alone equals the same slice of the whole image.
+        #[test]
+        fn any_range_equals_the_slice(a: prop::sample::Index, b: prop::sample::Index) {
+            let (entries, data) = fixture();
+            let l = Layout::new(&entries, WriteOptions::default()).unwrap();
+            let whole = l.write(Vec::new(), |i| Ok(&data[i][..])).unwrap();
+            let n = whole.len() + 1;
+            let (x, y) = (a.index(n) as u64, b.index(n) as u64);
+            let (x, y) = (x.min(y), x.max(y));
+            let part = l.write_range(x..y, Vec::new(), |i| Ok(Cursor::new(&data[i][..]))).unwrap();
+            prop_assert!(part == whole[x as usize..y as usize], "range {}..{}", x, y);
+        }
+    }
+
+    #[test]
+    fn parts_concatenate_to_the_image() {
+        let (entries, data) = fixture();
+        let l = Layout::new(&entries, WriteOptions::default()).unwrap();
+        let whole = l.write(Vec::new(), |i| Ok(&data[i][..])).unwrap();
+        let part = 5 * 2048 + 3;
+        let mut joined = Vec::new();
+        let mut at = 0;
+        while at < l.size() {
+            joined = l
+                .write_range(at..at + part, joined, |i| Ok(Cursor::new(&data[i][..])))
+                .unwrap();
+            at += part;
+        }
+        assert!(joined == whole);
+    }
+}
