@@ -44,4 +44,4 @@ mod write;
 
 pub use error::{Error, Result};
 pub use read::{FileReader, Reader, Record, Tree};
-pub use write::{Entry, EntryKind, FileExtent, Layout, WriteOptions};
+pub use write::{Entry, EntryKind, FileExtent, Layout, MANIFEST_PATH, WriteOptions};

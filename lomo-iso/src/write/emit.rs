@@ -110,7 +110,11 @@ impl Layout {
             o.zeros_to(at.min(end))?;
             let from = o.pos.max(at) - at;
             let to = (end - at).min(node.size);
-            if from < to {
+            if from < to
+                && let Some(bytes) = self.manifest_bytes(n, &HashMap::new())?
+            {
+                o.put(&bytes[from as usize..to as usize])?;
+            } else if from < to {
                 let shown = self.path_of(n);
                 let mut src =
                     open(node.entry.unwrap_or(usize::MAX)).map_err(|source| Error::Io {
@@ -212,9 +216,14 @@ impl Layout {
         mut open: F,
     ) -> Result<()> {
         let mut buf = vec![0u8; 1 << 20];
+        let mut computed: HashMap<usize, [u8; 32]> = HashMap::new();
         for &n in &self.data {
             let node = &self.nodes[n];
             o.pad_to(node.extent)?;
+            if let Some(bytes) = self.manifest_bytes(n, &computed)? {
+                o.put(&bytes)?;
+                continue;
+            }
             let shown = self.path_of(n);
             let entry = node.entry.unwrap_or(usize::MAX);
             let mut src = open(entry).map_err(|source| Error::Io {
@@ -252,16 +261,58 @@ impl Layout {
                     reason: "longer than declared".into(),
                 });
             }
-            if let Some(want) = node.blake3
-                && *hasher.finalize().as_bytes() != want
-            {
+            let got = *hasher.finalize().as_bytes();
+            if node.blake3.is_some_and(|want| want != got) {
                 return Err(Error::SourceChanged {
                     path: shown,
                     reason: "content differs from its declared BLAKE3".into(),
                 });
             }
+            computed.insert(n, got);
         }
         Ok(())
+    }
+
+    /// The manifest's bytes if `n` is the manifest node: hashes come from the
+    /// declared ones or those computed while writing.
+    fn manifest_bytes(
+        &self,
+        n: usize,
+        computed: &HashMap<usize, [u8; 32]>,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some((m, listed)) = &self.manifest else {
+            return Ok(None);
+        };
+        if *m != n {
+            return Ok(None);
+        }
+        let mut hashes = Vec::with_capacity(listed.len());
+        for &f in listed {
+            let h = self.nodes[f]
+                .blake3
+                .or_else(|| computed.get(&f).copied())
+                .ok_or_else(|| Error::BadEntry {
+                    path: self.path_of(f),
+                    reason: "its BLAKE3 is needed for the manifest: declare it to write this range",
+                })?;
+            hashes.push(h);
+        }
+        let files: Vec<(Vec<u8>, usize)> =
+            listed.iter().map(|&f| (self.path_of_bytes(f), f)).collect();
+        let id = self.opts.manifest.clone().unwrap_or_default();
+        let bytes = self.render_manifest(&id, &files, &hashes);
+        debug_assert_eq!(bytes.len() as u64, self.nodes[n].size);
+        Ok(Some(bytes))
+    }
+
+    fn path_of_bytes(&self, mut n: usize) -> Vec<u8> {
+        let mut parts = Vec::new();
+        while n != 0 {
+            parts.push(self.nodes[n].name.as_slice());
+            n = self.nodes[n].parent;
+        }
+        parts.reverse();
+        parts.join(&b'/')
     }
 
     fn path_of(&self, mut n: usize) -> String {

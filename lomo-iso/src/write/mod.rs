@@ -1,8 +1,11 @@
 //! Building images: the layout is computed first from the entries, then the
 //! image is written strictly sequentially into any `Write` (no `Seek`).
 
+mod manifest;
 mod names;
 mod records;
+
+pub use manifest::MANIFEST_PATH;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -60,6 +63,9 @@ pub struct WriteOptions {
     /// Volume creation time (seconds); `None` uses the newest entry mtime, so
     /// the same entries always give the same bytes.
     pub created: Option<i64>,
+    /// Add `/.lomob/manifest.json` listing every file with its BLAKE3, under
+    /// this archive id. Its data goes last, after every file was hashed.
+    pub manifest: Option<String>,
 }
 
 impl Default for WriteOptions {
@@ -69,6 +75,7 @@ impl Default for WriteOptions {
             joliet: true,
             rock_ridge: true,
             created: None,
+            manifest: None,
         }
     }
 }
@@ -123,9 +130,11 @@ pub struct Layout {
     ce_start: u32,
     ce_sectors: u32,
     data_start: u32,
-    /// Unique file data extents in write order: (node, sector).
+    /// Unique file data extents in write order.
     data: Vec<usize>,
     total: u32,
+    /// The manifest node, and the file nodes it lists (path order).
+    manifest: Option<(usize, Vec<usize>)>,
 }
 
 fn validate(path: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
@@ -268,10 +277,97 @@ impl Layout {
             data_start: 0,
             data: Vec::new(),
             total: 0,
+            manifest: None,
         };
+        if let Some(id) = l.opts.manifest.clone() {
+            l.add_manifest(&id, newest, &index)?;
+        }
         l.name_and_sort();
         l.allocate()?;
         Ok(l)
+    }
+
+    /// Adds the manifest node (size computed now, content rendered when written).
+    fn add_manifest(
+        &mut self,
+        archive_id: &str,
+        mtime: i64,
+        index: &HashMap<Vec<u8>, usize>,
+    ) -> Result<()> {
+        if index.contains_key(MANIFEST_PATH.as_bytes())
+            || index.contains_key(&b".lomob"[..]) && !self.nodes[index[&b".lomob"[..]]].dir
+        {
+            return Err(Error::BadEntry {
+                path: MANIFEST_PATH.into(),
+                reason: "reserved for the manifest",
+            });
+        }
+        let mut files: Vec<(Vec<u8>, usize)> = index
+            .iter()
+            .filter(|&(_, &n)| !self.nodes[n].dir && self.nodes[n].symlink.is_none())
+            .map(|(p, &n)| (p.clone(), n))
+            .collect();
+        files.sort();
+        let size = self
+            .render_manifest(archive_id, &files, &vec![[0u8; 32]; files.len()])
+            .len() as u64;
+        let dir = match index.get(&b".lomob"[..]) {
+            Some(&d) => d,
+            None => {
+                let d = self.push_node(b".lomob".to_vec(), 0, true, mtime);
+                self.nodes[0].children.push(d);
+                d
+            }
+        };
+        let m = self.push_node(b"manifest.json".to_vec(), dir, false, mtime);
+        self.nodes[m].size = size;
+        self.nodes[m].mode = 0o444;
+        self.nodes[dir].children.push(m);
+        self.manifest = Some((m, files.into_iter().map(|(_, n)| n).collect()));
+        Ok(())
+    }
+
+    fn push_node(&mut self, name: Vec<u8>, parent: usize, dir: bool, mtime: i64) -> usize {
+        let id = self.nodes.len();
+        self.nodes.push(Node {
+            name,
+            parent,
+            dir,
+            children: Vec::new(),
+            entry: None,
+            size: 0,
+            mtime,
+            mode: 0o755,
+            blake3: None,
+            symlink: None,
+            iso: Vec::new(),
+            jol: Vec::new(),
+            extent: 0,
+            dir_size: 0,
+            jextent: 0,
+            jdir_size: 0,
+            ce: None,
+            serial: id as u32 + 1,
+        });
+        id
+    }
+
+    fn render_manifest(
+        &self,
+        archive_id: &str,
+        files: &[(Vec<u8>, usize)],
+        hashes: &[[u8; 32]],
+    ) -> Vec<u8> {
+        let lines: Vec<manifest::Line<'_>> = files
+            .iter()
+            .map(|(p, n)| manifest::Line {
+                path: p,
+                size: self.nodes[*n].size,
+                mtime: self.nodes[*n].mtime,
+                mode: self.nodes[*n].mode,
+            })
+            .collect();
+        manifest::render(archive_id, &lines, hashes)
     }
 
     fn name_and_sort(&mut self) {
@@ -483,6 +579,20 @@ impl Layout {
             self.nodes[n].extent = s;
             self.data.push(n);
             cursor += sectors(size);
+        }
+        if let Some((m, _)) = &self.manifest
+            && let Some(pos) = self.data.iter().position(|x| x == m)
+        {
+            // the manifest's data goes last, after every file was hashed
+            let m = self.data.remove(pos);
+            let size = self.nodes[m].size;
+            let last_end = self.data.last().map_or(u64::from(self.data_start), |&x| {
+                u64::from(self.nodes[x].extent) + sectors(self.nodes[x].size)
+            });
+            self.nodes[m].extent =
+                u32::try_from(last_end).map_err(|_| Error::TooLarge(last_end))?;
+            cursor = last_end + sectors(size);
+            self.data.push(m);
         }
         self.total = u32::try_from(cursor).map_err(|_| Error::TooLarge(cursor))?;
         Ok(())

@@ -9,6 +9,7 @@
 mod big;
 mod hostile;
 mod interop;
+mod manifest;
 mod reader;
 mod util;
 mod writer;
