@@ -9,6 +9,7 @@
 mod cmd;
 mod crypt;
 mod hostile;
+mod iso;
 mod kill;
 mod scan;
 mod util;
