@@ -45,3 +45,7 @@ mod write;
 pub use error::{Error, Result};
 pub use read::{FileReader, Reader, Record, Tree};
 pub use write::{Entry, EntryKind, FileExtent, Layout, MANIFEST_PATH, WriteOptions};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
