@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod archive;
 mod catalog;
 mod error;
 mod path;
@@ -37,6 +38,7 @@ mod query;
 mod scan;
 mod schema;
 
+pub use archive::{Archive, Member, NewArchive};
 pub use catalog::{Catalog, Root};
 pub use error::{Error, Result};
 pub use query::{DirEntry, DuplicateSet, EntryKind, FileEntry, FileQuery, Stats};

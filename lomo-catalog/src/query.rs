@@ -60,6 +60,10 @@ pub struct FileQuery {
     pub symlinks: bool,
     /// Biggest first instead of by path.
     pub largest_first: bool,
+    /// Only files whose content is in no archive yet.
+    pub unarchived: bool,
+    /// Oldest mtime first instead of by path (ignored with `largest_first`).
+    pub oldest_first: bool,
 }
 
 /// A directory with the totals of its own (not nested) live files.
@@ -141,8 +145,13 @@ impl Catalog {
         if query.min_size.is_some() {
             sql.push_str(" AND f.size >= ?1");
         }
+        if query.unarchived {
+            sql.push_str(" AND f.content_id NOT IN (SELECT content_id FROM archive_members)");
+        }
         sql.push_str(if query.largest_first {
             " ORDER BY f.size DESC, r.id, d.rel, f.name"
+        } else if query.oldest_first {
+            " ORDER BY f.mtime_ns, r.id, d.rel, f.name"
         } else {
             " ORDER BY r.id, d.rel, f.name"
         });

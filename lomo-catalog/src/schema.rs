@@ -71,6 +71,26 @@ const MIGRATIONS: &[&str] = &[
         bytes_hashed INTEGER NOT NULL DEFAULT 0
     );
     ",
+    // 1 -> 2: archives (ISO images) and which contents they hold, where.
+    r"
+    CREATE TABLE archives (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,   -- e.g. 2019-05-01--2026-11-23.iso
+        size        INTEGER NOT NULL,       -- bytes of the plain image
+        files       INTEGER NOT NULL,       -- paths listed in it
+        blake3      BLOB NOT NULL,          -- BLAKE3-256 of the plain image
+        created_at  INTEGER NOT NULL,
+        location    BLOB                    -- local image file, if kept
+    );
+    CREATE TABLE archive_members (
+        archive_id  INTEGER NOT NULL REFERENCES archives(id),
+        content_id  INTEGER NOT NULL REFERENCES contents(id),
+        path        BLOB NOT NULL,          -- path inside the image
+        offset      INTEGER NOT NULL,       -- byte offset of the data in the image
+        PRIMARY KEY (archive_id, path)
+    );
+    CREATE INDEX archive_members_content ON archive_members(content_id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,7 @@
 mod crypt;
 mod init;
 mod iso;
+mod iso_create;
 mod key;
 mod list;
 mod scan;
@@ -123,7 +124,6 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
         Command::Init(args) => return init::run(&cli.global, args),
         Command::Crypt(cmd) => return crypt::run(cmd),
-        Command::Iso(cmd) => return iso::run(cmd, !cli.global.no_progress),
         _ => {}
     }
     let config = Config::load(cli.global.config.as_deref())?;
@@ -132,7 +132,8 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         config,
     };
     match cli.command {
-        Command::Init(_) | Command::Crypt(_) | Command::Iso(_) => Ok(Outcome::Clean),
+        Command::Init(_) | Command::Crypt(_) => Ok(Outcome::Clean),
+        Command::Iso(cmd) => iso::run(&ctx, &cmd),
         Command::Key(args) => key::run(&ctx, &args),
         Command::Scan(args) => scan::run(&ctx, &args),
         Command::List(cmd) => list::run(&ctx, &cmd),

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lomo_iso::{Entry, EntryKind, Layout, Reader, WriteOptions};
 
-use super::Outcome;
+use super::{Ctx, Outcome};
 use crate::fsutil::AtomicFile;
 use crate::output::local_time;
 use crate::units::human_bytes;
@@ -29,6 +29,19 @@ pub(crate) enum IsoCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Pack the catalog's files not yet in any archive into images of at most SIZE.
+    Create {
+        /// Largest image (KB = 1000 bytes, as in the seed); a bigger file gets an image of its own
+        #[arg(short, long, default_value = "5G", value_parser = crate::units::parse_size)]
+        size: u64,
+        /// Folder to write the images to
+        #[arg(short = 'p', long, default_value = ".")]
+        store_dir: PathBuf,
+        /// Image name [default: <oldest>--<newest>.iso, by file dates]
+        name: Option<String>,
+    },
+    /// List the archives recorded in the catalog.
+    List,
     /// Print an image's tree with sizes and dates.
     Dump {
         /// The image
@@ -45,8 +58,15 @@ pub(crate) enum IsoCommand {
     },
 }
 
-pub(crate) fn run(cmd: &IsoCommand, progress: bool) -> Result<Outcome> {
+pub(crate) fn run(ctx: &Ctx, cmd: &IsoCommand) -> Result<Outcome> {
+    let progress = !ctx.global.no_progress;
     match cmd {
+        IsoCommand::Create {
+            size,
+            store_dir,
+            name,
+        } => super::iso_create::create(ctx, *size, store_dir, name.as_deref(), progress),
+        IsoCommand::List => super::iso_create::list(ctx),
         IsoCommand::Build {
             src,
             o,
@@ -137,9 +157,9 @@ fn collect(src: &Path) -> Result<(Vec<Entry>, Vec<PathBuf>, u64)> {
 }
 
 /// A writer that moves a progress bar.
-struct Counting<W> {
-    inner: W,
-    bar: Option<ProgressBar>,
+pub(crate) struct Counting<W> {
+    pub(crate) inner: W,
+    pub(crate) bar: Option<ProgressBar>,
 }
 
 impl<W: Write> Write for Counting<W> {

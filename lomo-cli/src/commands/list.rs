@@ -48,8 +48,11 @@ pub(crate) fn run(ctx: &Ctx, cmd: &ListCommand) -> Result<Outcome> {
             Ok(())
         })?,
         ListCommand::Files => {
-            // No archive exists before the pack step does: every live file is unarchived.
-            catalog.for_each_file(&FileQuery::default(), |f| print_file(&mut out, &f))?;
+            let q = FileQuery {
+                unarchived: true,
+                ..FileQuery::default()
+            };
+            catalog.for_each_file(&q, |f| print_file(&mut out, &f))?;
         }
         ListCommand::Bigfiles { size } => {
             let q = FileQuery {

@@ -157,3 +157,110 @@ fn dataset_images_read_the_same_in_every_reader() {
         "pipe output differs from the file"
     );
 }
+
+#[test]
+fn iso_create_packs_unarchived_files_into_images_of_at_most_size() {
+    if require("xorriso").is_none() {
+        return;
+    }
+    let env = Env::new();
+    let src = env.path().join("Pictures");
+    if make_dataset(
+        &src,
+        &[
+            "--photos",
+            "40",
+            "--photo-mb",
+            "0.3",
+            "--videos",
+            "1",
+            "--video-mb",
+            "3",
+        ],
+    )
+    .is_none()
+    {
+        return;
+    }
+    env.ok(&["scan", src.to_str().unwrap()], 0);
+    let total = env.json(&["list", "files"], 0).len();
+    let store = env.path().join("store");
+    let made = env.json(
+        &["iso", "create", "-s", "4MB", "-p", store.to_str().unwrap()],
+        0,
+    );
+    assert!(made.len() >= 3, "{made:?}");
+    let listed: usize = made
+        .iter()
+        .map(|m| m["files"].as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(listed, total, "every file in exactly one image");
+    assert!(
+        env.json(&["list", "files"], 0).is_empty(),
+        "nothing left unarchived"
+    );
+    // every image within the limit (the 3 MB video's image too), names by date
+    let mut seen = BTreeMap::new();
+    for m in &made {
+        let name = m["name"].as_str().unwrap();
+        assert!(
+            name.len() == "2019-04-15--2020-04-10.iso".len() && name.ends_with(".iso"),
+            "{name}"
+        );
+        let img = store.join(name);
+        assert!(
+            std::fs::metadata(&img).unwrap().len() <= 4_000_000,
+            "{name}"
+        );
+        let out = env.path().join(format!("x-{name}"));
+        ok(Command::new("xorriso")
+            .args(["-osirrox", "on", "-indev"])
+            .arg(&img)
+            .args(["-extract", "/"])
+            .arg(&out));
+        // the manifest lists exactly what the image holds, with the right hashes
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(".lomob/manifest.json")).unwrap())
+                .unwrap();
+        for f in manifest["files"].as_array().unwrap() {
+            let p = f["path"].as_str().unwrap();
+            let data = std::fs::read(out.join(p)).unwrap();
+            assert_eq!(
+                f["blake3"].as_str().unwrap(),
+                blake3::hash(&data).to_hex().as_str()
+            );
+            assert!(p.starts_with("Pictures/"), "{p}");
+            seen.insert(p.to_string(), ());
+        }
+    }
+    assert_eq!(seen.len(), total);
+    let archives = env.json(&["iso", "list"], 0);
+    assert_eq!(archives.len(), made.len());
+    assert!(
+        archives
+            .iter()
+            .all(|a| a["status"] == "local" && a["blake3"].as_str().unwrap().len() == 64)
+    );
+
+    // a file changed after the scan: the build stops, no image, nothing recorded
+    std::fs::write(src.join("late.jpg"), b"arrived later").unwrap();
+    env.ok(&["scan", src.to_str().unwrap()], 0);
+    std::fs::write(src.join("late.jpg"), b"edited after the scan").unwrap();
+    let r = env.run(&["iso", "create", "-p", store.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("late.jpg") && err.contains("scan"), "{err}");
+    assert_eq!(env.json(&["iso", "list"], 0).len(), made.len());
+    assert_eq!(
+        std::fs::read_dir(&store).unwrap().count(),
+        made.len(),
+        "no partial image left"
+    );
+    // after a rescan it goes through
+    env.ok(&["scan", src.to_str().unwrap()], 0);
+    assert_eq!(
+        env.json(&["iso", "create", "-p", store.to_str().unwrap()], 0)
+            .len(),
+        1
+    );
+}
