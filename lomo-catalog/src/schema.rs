@@ -153,6 +153,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_version_1_catalog_migrates_forward_keeping_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("v1.db");
+        {
+            let c = Connection::open(&db).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute(
+                "INSERT INTO roots (path, label, added_at) VALUES (x'2f70', 'p', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let conn = open_rw(&db).unwrap();
+        let v: u32 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let roots: i64 = conn
+            .query_row("SELECT count(*) FROM roots", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(roots, 1);
+        let archives: i64 = conn
+            .query_row("SELECT count(*) FROM archives", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(archives, 0);
+    }
+
+    #[test]
     fn migrates_once_and_refuses_newer() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("c.db");

@@ -131,3 +131,65 @@ fn a_second_scanner_gets_a_clear_busy_error() {
     held.unlock().unwrap();
     assert_eq!(scan(&mut cat, &root).new, 1);
 }
+
+#[test]
+fn archived_contents_leave_the_unarchived_listing() {
+    use lomo_catalog::{FileQuery, Member, NewArchive};
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("r");
+    put(&root, "a.jpg", b"aaa");
+    put(&root, "b.jpg", b"bbb");
+    put(&root, "copy of a.jpg", b"aaa");
+    let db = t.path().join("c.db");
+    let mut cat = Catalog::open(&db).unwrap();
+    scan(&mut cat, &root);
+    let q = FileQuery {
+        unarchived: true,
+        ..FileQuery::default()
+    };
+    let mut files = Vec::new();
+    cat.for_each_file(&q, |f| {
+        files.push(f);
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(files.len(), 3);
+    let a = files.iter().find(|f| f.path.ends_with("a.jpg")).unwrap();
+    let members = [Member {
+        file_id: a.id,
+        path: b"r/a.jpg".to_vec(),
+        offset: 40_960,
+    }];
+    cat.record_archive(&NewArchive {
+        name: "x.iso",
+        size: 1 << 20,
+        blake3: [1; 32],
+        location: None,
+        members: &members,
+    })
+    .unwrap();
+    let mut left = Vec::new();
+    cat.for_each_file(&q, |f| {
+        left.push(f.path.file_name().unwrap().to_string_lossy().into_owned());
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(
+        left,
+        ["b.jpg"],
+        "the copy of a.jpg has the same content: archived too"
+    );
+    let archives = cat.archives().unwrap();
+    assert_eq!((archives[0].name.as_str(), archives[0].files), ("x.iso", 1));
+    assert!(
+        cat.record_archive(&NewArchive {
+            name: "x.iso",
+            size: 1,
+            blake3: [0; 32],
+            location: None,
+            members: &[]
+        })
+        .is_err()
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM archive_members"), 1);
+}
