@@ -23,9 +23,18 @@ struct Out<W: Write> {
     pos: u64,
 }
 
+/// Read and write size. Small enough that a piece read from a source is still
+/// in the CPU cache when it is hashed and written, and never more than a
+/// pipe holds: 1 MiB pieces took 3.1 s for 2 GB into `| cat`, 32 KiB ~1.2 s.
+const WRITE_MAX: usize = 32 * 1024;
+
 impl<W: Write> Out<W> {
     fn put(&mut self, b: &[u8]) -> Result<()> {
-        self.w.write_all(b).map_err(io_err("writing the image"))?;
+        for piece in b.chunks(WRITE_MAX) {
+            self.w
+                .write_all(piece)
+                .map_err(io_err("writing the image"))?;
+        }
         self.pos += b.len() as u64;
         Ok(())
     }
@@ -59,7 +68,7 @@ impl Layout {
         F: FnMut(usize) -> io::Result<R>,
     {
         let mut o = Out {
-            w: BufWriter::with_capacity(1 << 20, out),
+            w: BufWriter::with_capacity(WRITE_MAX, out),
             pos: 0,
         };
         o.put(&self.metadata()?)?;
@@ -90,7 +99,7 @@ impl Layout {
         let end = range.end.min(self.size());
         let start = range.start.min(end);
         let mut o = Out {
-            w: BufWriter::with_capacity(1 << 20, out),
+            w: BufWriter::with_capacity(WRITE_MAX, out),
             pos: start,
         };
         let meta = self.metadata()?;
@@ -98,7 +107,7 @@ impl Layout {
         if start < meta_len {
             o.put(&meta[start as usize..end.min(meta_len) as usize])?;
         }
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; WRITE_MAX];
         for &n in &self.data {
             let node = &self.nodes[n];
             let at = u64::from(node.extent) * SECTOR as u64;
@@ -215,7 +224,7 @@ impl Layout {
         o: &mut Out<W>,
         mut open: F,
     ) -> Result<()> {
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; WRITE_MAX];
         let mut computed: HashMap<usize, [u8; 32]> = HashMap::new();
         for &n in &self.data {
             let node = &self.nodes[n];
@@ -230,7 +239,9 @@ impl Layout {
                 context: format!("opening source of {shown:?}"),
                 source,
             })?;
-            let mut hasher = blake3::Hasher::new();
+            // hash only when something uses it: a declared hash or the manifest
+            let mut hasher =
+                (node.blake3.is_some() || self.manifest.is_some()).then(blake3::Hasher::new);
             let mut left = node.size;
             while left > 0 {
                 let want = left.min(buf.len() as u64) as usize;
@@ -250,7 +261,9 @@ impl Layout {
                         });
                     }
                 };
-                hasher.update(&buf[..got]);
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&buf[..got]);
+                }
                 o.put(&buf[..got])?;
                 left -= got as u64;
             }
@@ -261,14 +274,16 @@ impl Layout {
                     reason: "longer than declared".into(),
                 });
             }
-            let got = *hasher.finalize().as_bytes();
-            if node.blake3.is_some_and(|want| want != got) {
-                return Err(Error::SourceChanged {
-                    path: shown,
-                    reason: "content differs from its declared BLAKE3".into(),
-                });
+            if let Some(h) = hasher {
+                let got = *h.finalize().as_bytes();
+                if node.blake3.is_some_and(|want| want != got) {
+                    return Err(Error::SourceChanged {
+                        path: shown,
+                        reason: "content differs from its declared BLAKE3".into(),
+                    });
+                }
+                computed.insert(n, got);
             }
-            computed.insert(n, got);
         }
         Ok(())
     }
