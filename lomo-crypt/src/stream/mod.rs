@@ -283,6 +283,37 @@ impl ObjectCipher {
         Err(e)
     }
 
+    /// Like [`ObjectCipher::open_chunk`] on a slice (ciphertext ‖ tag): decrypts
+    /// in place and returns the plaintext length.
+    pub fn open_chunk_in_place(&self, index: u64, last: bool, buf: &mut [u8]) -> Result<usize> {
+        let n = buf
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(Error::ChunkAuth { index })?;
+        let (body, tag) = buf.split_at_mut(n);
+        let tag = *Tag::from_slice(tag);
+        if self
+            .aead
+            .decrypt_in_place_detached(&nonce(index, last), b"", body, &tag)
+            .is_ok()
+        {
+            return Ok(n);
+        }
+        // cut at a chunk boundary? then the chunk opens as a middle one
+        let full = n == self.header.chunk_size();
+        if last && full {
+            let mut probe = body.to_vec();
+            if self
+                .aead
+                .decrypt_in_place_detached(&nonce(index, false), b"", &mut probe, &tag)
+                .is_ok()
+            {
+                return Err(Error::Truncated);
+            }
+        }
+        Err(Error::ChunkAuth { index })
+    }
+
     fn open_exact(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<()> {
         let n = buf
             .len()

@@ -32,12 +32,14 @@ fn read_header(r: &mut impl Read, key: &MasterKey) -> Result<ObjectCipher> {
 pub struct DecryptReader<R> {
     inner: R,
     cipher: ObjectCipher,
-    chunk: usize,
-    /// Ciphertext read ahead: the current chunk plus one byte of the next.
-    enc: Vec<u8>,
-    /// Decrypted plaintext of the current chunk and how much was handed out.
-    plain: Vec<u8>,
+    /// One chunk of ciphertext plus one byte of look-ahead; decrypted in place.
+    buf: Vec<u8>,
+    /// Valid bytes in `buf`.
+    len: usize,
+    /// The current chunk's plaintext is `buf[pos..end]`; look-ahead follows at `take`.
     pos: usize,
+    end: usize,
+    take: usize,
     index: u64,
     done: bool,
 }
@@ -53,10 +55,11 @@ impl<R: Read> DecryptReader<R> {
         Ok(DecryptReader {
             inner,
             cipher,
-            chunk,
-            enc: Vec::with_capacity(chunk + TAG_LEN + 1),
-            plain: Vec::with_capacity(chunk + TAG_LEN),
+            buf: vec![0; chunk + TAG_LEN + 1],
+            len: 0,
             pos: 0,
+            end: 0,
+            take: 0,
             index: 0,
             done: false,
         })
@@ -68,13 +71,13 @@ impl<R: Read> DecryptReader<R> {
     }
 
     fn next_chunk(&mut self) -> Result<()> {
-        let want = self.chunk + TAG_LEN + 1;
-        let have = self.enc.len();
-        self.enc.resize(want, 0);
-        let got = read_full(&mut self.inner, &mut self.enc[have..])?;
-        self.enc.truncate(have + got);
-        let last = self.enc.len() < want;
-        let take = if last { self.enc.len() } else { want - 1 };
+        // keep the look-ahead byte(s) of the previous read
+        self.buf.copy_within(self.take..self.len, 0);
+        self.len -= self.take;
+        let want = self.buf.len();
+        self.len += read_full(&mut self.inner, &mut self.buf[self.len..])?;
+        let last = self.len < want;
+        let take = if last { self.len } else { want - 1 };
         if take < TAG_LEN || (last && take == TAG_LEN && self.index > 0) {
             return Err(if take == 0 {
                 Error::Truncated
@@ -82,11 +85,12 @@ impl<R: Read> DecryptReader<R> {
                 Error::ChunkAuth { index: self.index }
             });
         }
-        self.plain.clear();
-        self.plain.extend_from_slice(&self.enc[..take]);
-        self.enc.drain(..take);
-        self.cipher.open_chunk(self.index, last, &mut self.plain)?;
+        let n = self
+            .cipher
+            .open_chunk_in_place(self.index, last, &mut self.buf[..take])?;
+        self.take = take;
         self.pos = 0;
+        self.end = n;
         self.index += 1;
         self.done = last;
         Ok(())
@@ -94,15 +98,15 @@ impl<R: Read> DecryptReader<R> {
 }
 
 impl<R: Read> Read for DecryptReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.plain.len() {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.end {
             if self.done {
                 return Ok(0);
             }
             self.next_chunk().map_err(Error::into_io)?;
         }
-        let n = buf.len().min(self.plain.len() - self.pos);
-        buf[..n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
+        let n = out.len().min(self.end - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
     }
