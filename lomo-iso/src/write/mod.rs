@@ -509,6 +509,26 @@ impl Layout {
             .sum::<usize>() as u32
     }
 
+    /// Gives each directory of one tree its extent, from sector `next` on; returns the next free sector.
+    fn place_dirs(&mut self, joliet: bool, mut next: u32) -> u32 {
+        let dirs = if joliet {
+            self.joliet_dirs.clone()
+        } else {
+            self.primary_dirs.clone()
+        };
+        for d in dirs {
+            let size = Self::extent_bytes(&self.record_sizes(d, joliet));
+            let n = &mut self.nodes[d];
+            if joliet {
+                (n.jextent, n.jdir_size) = (next, size);
+            } else {
+                (n.extent, n.dir_size) = (next, size);
+            }
+            next += size / SECTOR as u32;
+        }
+        next
+    }
+
     fn allocate(&mut self) -> Result<()> {
         let mut next = FIRST_FREE + 1 + u32::from(self.opts.joliet) + 1; // PVD, SVD, terminator
         self.pt_size = self.path_table_size(&self.primary_dirs, false);
@@ -521,13 +541,7 @@ impl Layout {
         let jpts = sectors(u64::from(self.jpt_size)) as u32;
         self.pt = [next, next + pts, next + 2 * pts, next + 2 * pts + jpts];
         next += 2 * pts + 2 * jpts;
-        for i in 0..self.primary_dirs.len() {
-            let d = self.primary_dirs[i];
-            let size = Self::extent_bytes(&self.record_sizes(d, false));
-            self.nodes[d].extent = next;
-            self.nodes[d].dir_size = size;
-            next += size / SECTOR as u32;
-        }
+        next = self.place_dirs(false, next);
         // continuation areas: each within one sector
         self.ce_start = next;
         let (mut sector, mut off) = (next, 0u32);
@@ -552,13 +566,7 @@ impl Layout {
         }
         next = self.ce_start + self.ce_sectors;
         if self.opts.joliet {
-            for i in 0..self.joliet_dirs.len() {
-                let d = self.joliet_dirs[i];
-                let size = Self::extent_bytes(&self.record_sizes(d, true));
-                self.nodes[d].jextent = next;
-                self.nodes[d].jdir_size = size;
-                next += size / SECTOR as u32;
-            }
+            next = self.place_dirs(true, next);
         }
         self.data_start = next;
         let mut seen: HashMap<[u8; 32], u32> = HashMap::new();
