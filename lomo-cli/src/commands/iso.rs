@@ -37,7 +37,7 @@ pub(crate) enum IsoCommand {
         /// Folder to write the images to
         #[arg(short = 'p', long, default_value = ".")]
         store_dir: PathBuf,
-        /// Image name [default: <oldest>--<newest>.iso, by file dates]
+        /// Image name [default: OLDEST--NEWEST.iso, from the file dates]
         name: Option<String>,
     },
     /// List the archives recorded in the catalog.
