@@ -173,6 +173,7 @@ pub(crate) fn create(
         let opts = || WriteOptions {
             volume_id: base.chars().take(32).collect(),
             manifest: Some(image_name.trim_end_matches(".iso").to_string()),
+            io_size: 1 << 20, // into a file
             ..WriteOptions::default()
         };
         build(&files, &mut entries);

@@ -66,6 +66,10 @@ pub struct WriteOptions {
     /// Add `/.lomob/manifest.json` listing every file with its BLAKE3, under
     /// this archive id. Its data goes last, after every file was hashed.
     pub manifest: Option<String>,
+    /// Bytes per read and per write (clamped to 4 KiB..=8 MiB). The default,
+    /// 32 KiB, suits pipes (bigger writes make a pipe writer sleep per 64 KiB
+    /// and fall out of the CPU cache); 1 MiB is faster into a regular file.
+    pub io_size: usize,
 }
 
 impl Default for WriteOptions {
@@ -76,6 +80,7 @@ impl Default for WriteOptions {
             rock_ridge: true,
             created: None,
             manifest: None,
+            io_size: 32 * 1024,
         }
     }
 }
