@@ -109,6 +109,32 @@ struct Node {
     serial: u32,
 }
 
+impl Node {
+    /// A node with nothing placed yet; mode 0o755 until an entry says otherwise.
+    fn new(name: Vec<u8>, parent: usize, dir: bool, mtime: i64, id: usize) -> Node {
+        Node {
+            name,
+            parent,
+            dir,
+            children: Vec::new(),
+            entry: None,
+            size: 0,
+            mtime,
+            mode: 0o755,
+            blake3: None,
+            symlink: None,
+            iso: Vec::new(),
+            jol: Vec::new(),
+            extent: 0,
+            dir_size: 0,
+            jextent: 0,
+            jdir_size: 0,
+            ce: None,
+            serial: id as u32 + 1,
+        }
+    }
+}
+
 /// Where one file's bytes are in the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileExtent {
@@ -176,26 +202,9 @@ impl Layout {
     /// [`Error::BadEntry`] for a malformed or repeated path or a file where a
     /// directory is needed; [`Error::TooLarge`] past ISO9660's limits.
     pub fn new(entries: &[Entry], opts: WriteOptions) -> Result<Layout> {
-        let mut nodes = vec![Node {
-            name: Vec::new(),
-            parent: 0,
-            dir: true,
-            children: Vec::new(),
-            entry: None,
-            size: 0,
-            mtime: 0,
-            mode: 0o755,
-            blake3: None,
-            symlink: None,
-            iso: vec![0],
-            jol: vec![0],
-            extent: 0,
-            dir_size: 0,
-            jextent: 0,
-            jdir_size: 0,
-            ce: None,
-            serial: 1,
-        }];
+        let mut root = Node::new(Vec::new(), 0, true, 0, 0);
+        (root.iso, root.jol) = (vec![0], vec![0]);
+        let mut nodes = vec![root];
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
         let newest = entries.iter().map(|e| e.mtime).max().unwrap_or(0);
         // Path order, whatever the caller's order: the image depends only on the set.
@@ -241,26 +250,19 @@ impl Layout {
                     _ => (true, 0, None, None),
                 };
                 let id = nodes.len();
-                nodes.push(Node {
-                    name: part.to_vec(),
+                let mut node = Node::new(
+                    part.to_vec(),
                     parent,
                     dir,
-                    children: Vec::new(),
-                    entry: last.then_some(i),
-                    size,
-                    mtime: if last { e.mtime } else { newest },
-                    mode: if last { e.mode & 0o7777 } else { 0o755 },
-                    blake3,
-                    symlink,
-                    iso: Vec::new(),
-                    jol: Vec::new(),
-                    extent: 0,
-                    dir_size: 0,
-                    jextent: 0,
-                    jdir_size: 0,
-                    ce: None,
-                    serial: id as u32 + 1,
-                });
+                    if last { e.mtime } else { newest },
+                    id,
+                );
+                if last {
+                    node.entry = Some(i);
+                    node.mode = e.mode & 0o7777;
+                }
+                (node.size, node.blake3, node.symlink) = (size, blake3, symlink);
+                nodes.push(node);
                 nodes[parent].children.push(id);
                 index.insert(sofar.clone(), id);
                 parent = id;
@@ -334,26 +336,7 @@ impl Layout {
 
     fn push_node(&mut self, name: Vec<u8>, parent: usize, dir: bool, mtime: i64) -> usize {
         let id = self.nodes.len();
-        self.nodes.push(Node {
-            name,
-            parent,
-            dir,
-            children: Vec::new(),
-            entry: None,
-            size: 0,
-            mtime,
-            mode: 0o755,
-            blake3: None,
-            symlink: None,
-            iso: Vec::new(),
-            jol: Vec::new(),
-            extent: 0,
-            dir_size: 0,
-            jextent: 0,
-            jdir_size: 0,
-            ce: None,
-            serial: id as u32 + 1,
-        });
+        self.nodes.push(Node::new(name, parent, dir, mtime, id));
         id
     }
 
