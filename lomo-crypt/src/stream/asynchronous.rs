@@ -18,6 +18,22 @@ struct State<S> {
     done: bool,
 }
 
+impl<S: Stream<Item = io::Result<Bytes>> + Unpin> State<S> {
+    /// Appends the next input piece to the buffer, or notes the end of input.
+    /// An input error ends the stream.
+    async fn pull(&mut self) -> io::Result<()> {
+        match self.input.next().await {
+            Some(Ok(b)) => self.buf.extend_from_slice(&b),
+            Some(Err(e)) => {
+                self.done = true;
+                return Err(e);
+            }
+            None => self.input_done = true,
+        }
+        Ok(())
+    }
+}
+
 /// Encrypts a stream of plaintext pieces into a stream of ciphertext pieces
 /// (the header first, then one item per chunk). A new random header unless
 /// `header` is given (to regenerate earlier output).
@@ -60,13 +76,8 @@ where
                 st.done = true;
                 return Some((Ok(Bytes::from(piece)), (st, cipher)));
             }
-            match st.input.next().await {
-                Some(Ok(b)) => st.buf.extend_from_slice(&b),
-                Some(Err(e)) => {
-                    st.done = true;
-                    return Some((Err(e), (st, cipher)));
-                }
-                None => st.input_done = true,
+            if let Err(e) = st.pull().await {
+                return Some((Err(e), (st, cipher)));
             }
         }
     });
@@ -140,13 +151,8 @@ where
                             };
                         return Some((fail(&mut st, e), (st, cipher)));
                     }
-                    match st.input.next().await {
-                        Some(Ok(b)) => st.buf.extend_from_slice(&b),
-                        Some(Err(e)) => {
-                            st.done = true;
-                            return Some((Err(e), (st, cipher)));
-                        }
-                        None => st.input_done = true,
+                    if let Err(e) = st.pull().await {
+                        return Some((Err(e), (st, cipher)));
                     }
                 }
             }
