@@ -1,0 +1,256 @@
+//! The site trait and the types it speaks.
+
+use std::fmt::{Debug, Display};
+use std::ops::Range;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+use crate::error::Result;
+use crate::meter::Usage;
+
+/// A stream of object bytes.
+pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
+/// One storage site: a bucket prefix, a container, a folder.
+///
+/// Keys are relative to the site's prefix and use `/` as separator. All
+/// methods retry transient failures (timeouts, resets, 5xx, throttling)
+/// with bounded, jittered exponential backoff before returning an error.
+/// Use it as `Arc<dyn Backend>`; [`crate::open`] builds one from a URL.
+#[async_trait::async_trait]
+pub trait Backend: Debug + Display + Send + Sync + 'static {
+    /// The site's name, as used in error messages.
+    fn name(&self) -> &str;
+
+    /// What this site can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Stores `data` as the object `key`, replacing any object of that key.
+    async fn put(&self, key: &str, data: Bytes, opts: &PutOptions) -> Result<PutResult>;
+
+    /// Starts a multipart upload of `key`, returning its upload id.
+    async fn create_upload(&self, key: &str, opts: &PutOptions) -> Result<String>;
+
+    /// Uploads part `index` (0-based) of an upload. Parts may be sent in any
+    /// order and concurrently; sending a part again replaces it. All parts
+    /// but the last must be the upload's part size.
+    async fn put_part(&self, key: &str, upload_id: &str, index: u32, data: Bytes) -> Result<Part>;
+
+    /// Completes an upload from its parts, in index order.
+    async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[Part],
+    ) -> Result<PutResult>;
+
+    /// Aborts an upload and frees its parts. Aborting an upload that no
+    /// longer exists succeeds.
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()>;
+
+    /// Lists uploads started and not completed or aborted, under `prefix`.
+    async fn list_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>>;
+
+    /// Reads an object, whole or the byte `range` of it.
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream>;
+
+    /// An object's metadata; with [`Capabilities::stored_checksum`] it
+    /// includes the checksum the site keeps, and for cold objects the
+    /// storage class and restore status.
+    async fn head(&self, key: &str) -> Result<ObjectInfo>;
+
+    /// Lists the objects whose key starts with `prefix` (`""` for all),
+    /// streamed page by page.
+    fn list(&self, prefix: &str) -> BoxStream<'static, Result<ObjectInfo>>;
+
+    /// Deletes an object. Deleting a missing object succeeds.
+    async fn delete(&self, key: &str) -> Result<()>;
+
+    /// Asks for a temporary readable copy of a cold object and returns its
+    /// status. Objects that need no restore report [`RestoreStatus::NotNeeded`].
+    async fn restore(&self, key: &str, request: RestoreRequest) -> Result<RestoreStatus>;
+
+    /// Requests made and bytes moved since the site was opened.
+    fn usage(&self) -> Usage;
+}
+
+/// What a site supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Multipart uploads can be resumed across processes.
+    pub multipart: bool,
+    /// Smallest part size (all parts but the last).
+    pub min_part_size: u64,
+    /// Largest number of parts in one upload.
+    pub max_parts: u32,
+    /// Storage classes can be chosen per object.
+    pub storage_classes: bool,
+    /// Cold objects need a restore before they can be read.
+    pub restore: bool,
+    /// HEAD reports a checksum (SHA-256) the site computed or verified at upload.
+    pub stored_checksum: bool,
+    /// Byte-range reads.
+    pub range_reads: bool,
+    /// Requests cost money (so checks should prefer metadata).
+    pub metered: bool,
+}
+
+/// Options for [`Backend::put`] and [`Backend::create_upload`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PutOptions {
+    /// Storage class, e.g. `DEEP_ARCHIVE` (S3), `ARCHIVE` (GCS), `Archive`
+    /// (Azure). `None` uses the site's default.
+    pub storage_class: Option<String>,
+    /// Part size the upload will use (sites that write parts in place use it).
+    pub part_size: Option<u64>,
+}
+
+impl PutOptions {
+    /// Options with a storage class.
+    pub fn with_storage_class(mut self, class: Option<String>) -> Self {
+        self.storage_class = class;
+        self
+    }
+
+    /// Options with a part size.
+    pub fn with_part_size(mut self, size: u64) -> Self {
+        self.part_size = Some(size);
+        self
+    }
+}
+
+/// A completed part, as the caller persists it to resume an upload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Part {
+    /// 0-based part index.
+    pub index: u32,
+    /// Bytes in the part.
+    pub size: u64,
+    /// The site's receipt for the part (ETag or similar), opaque.
+    pub receipt: String,
+    /// SHA-256 of the part, base64 (as S3 reports checksums).
+    pub sha256: String,
+}
+
+/// What a finished put reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutResult {
+    /// The object's ETag, if the site has one.
+    pub etag: Option<String>,
+}
+
+/// A multipart upload found on the site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// Object key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+}
+
+/// An object's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Key relative to the site's prefix.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, seconds since the Unix epoch.
+    pub modified: i64,
+    /// ETag, if the site has one.
+    pub etag: Option<String>,
+    /// Storage class, where the site says it (S3 omits it for STANDARD).
+    pub storage_class: Option<String>,
+    /// Stored SHA-256 checksum, base64; for multipart objects on S3 the
+    /// checksum of the parts' checksums, with a `-N` suffix on AWS.
+    pub sha256: Option<String>,
+    /// Restore status, where the site reports one (HEAD on cold objects).
+    pub restore: Option<RestoreStatus>,
+}
+
+/// Retrieval tier of a restore from a cold storage class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestoreTier {
+    /// Cheapest, slowest (Deep Archive: within 48 hours).
+    #[default]
+    Bulk,
+    /// Deep Archive: within 12 hours.
+    Standard,
+    /// Fastest (not available for Deep Archive).
+    Expedited,
+}
+
+impl RestoreTier {
+    /// S3's name for the tier.
+    pub fn as_s3(self) -> &'static str {
+        match self {
+            RestoreTier::Bulk => "Bulk",
+            RestoreTier::Standard => "Standard",
+            RestoreTier::Expedited => "Expedited",
+        }
+    }
+}
+
+impl std::str::FromStr for RestoreTier {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "bulk" => Ok(Self::Bulk),
+            "standard" => Ok(Self::Standard),
+            "expedited" => Ok(Self::Expedited),
+            _ => Err(format!(
+                "unknown restore tier {s:?} (bulk, standard, expedited)"
+            )),
+        }
+    }
+}
+
+/// A request for a temporary readable copy of a cold object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreRequest {
+    /// Days the restored copy stays readable.
+    pub days: u32,
+    /// Retrieval tier.
+    pub tier: RestoreTier,
+}
+
+impl Default for RestoreRequest {
+    fn default() -> Self {
+        Self {
+            days: 7,
+            tier: RestoreTier::Bulk,
+        }
+    }
+}
+
+/// Whether a cold object can be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreStatus {
+    /// The object is readable as it is (hot storage class).
+    NotNeeded,
+    /// Cold and no restore requested.
+    NotRequested,
+    /// A restore is running.
+    InProgress,
+    /// A restored copy is readable until `expires` (as the site wrote it).
+    Ready {
+        /// Expiry of the restored copy, e.g. an HTTP date.
+        expires: Option<String>,
+    },
+}
+
+impl Display for RestoreStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestoreStatus::NotNeeded => f.write_str("readable"),
+            RestoreStatus::NotRequested => f.write_str("cold, not restored"),
+            RestoreStatus::InProgress => f.write_str("restore in progress"),
+            RestoreStatus::Ready { expires: Some(e) } => write!(f, "restored until {e}"),
+            RestoreStatus::Ready { expires: None } => f.write_str("restored"),
+        }
+    }
+}

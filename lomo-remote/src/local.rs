@@ -1,0 +1,423 @@
+//! A local folder site (NAS mount, removable disk) on object_store's
+//! `LocalFileSystem` with fsync on, plus resumable multipart uploads that
+//! write each part in place into one file.
+//!
+//! Pending uploads live in `ROOT/.lomob-uploads/ID/`: `meta` (key and part
+//! size), `data` (parts written at `index × part_size`) and one
+//! `part-INDEX` receipt per part, written after the part's bytes are synced.
+//! Completing renames `data` onto the key: no second copy of the bytes.
+
+use std::fmt;
+use std::io::Write as _;
+use std::ops::Range;
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, PutPayload};
+
+use crate::backend::{
+    Backend, ByteStream, Capabilities, ObjectInfo, Part, PendingUpload, PutOptions, PutResult,
+    RestoreRequest, RestoreStatus,
+};
+use crate::error::{At, Error, Op, Result};
+use crate::meter::{Meter, RequestClass, Usage};
+use crate::objstore::{check_key, map_err, sha256_b64};
+
+/// Folder of pending multipart uploads, hidden from listings.
+pub const UPLOADS_DIR: &str = ".lomob-uploads";
+
+/// A local folder site.
+#[derive(Debug)]
+pub(crate) struct LocalBackend {
+    name: String,
+    root: PathBuf,
+    store: LocalFileSystem,
+    meter: Arc<Meter>,
+}
+
+impl fmt::Display for LocalBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name, self.root.display())
+    }
+}
+
+impl LocalBackend {
+    /// Opens the folder, which must exist: a missing folder usually means
+    /// an unmounted disk, and writing into the mount point would fill the
+    /// wrong disk.
+    pub(crate) fn open(name: &str, root: &FsPath, meter: Arc<Meter>) -> Result<Self> {
+        if !root.is_dir() {
+            return Err(Error::Config {
+                site: name.to_owned(),
+                reason: format!(
+                    "folder {} does not exist or is not a folder (disk not mounted?)",
+                    root.display()
+                ),
+            });
+        }
+        let store = LocalFileSystem::new_with_prefix(root)
+            .map_err(|e| Error::Config {
+                site: name.to_owned(),
+                reason: format!("cannot use folder {}: {e}", root.display()),
+            })?
+            .with_fsync(true)
+            .with_automatic_cleanup(true);
+        Ok(Self {
+            name: name.to_owned(),
+            root: root.to_owned(),
+            store,
+            meter,
+        })
+    }
+
+    fn path(&self, at: At<'_>, key: &str) -> Result<Path> {
+        check_key(at, key, false)?;
+        if key.split('/').next() == Some(UPLOADS_DIR) {
+            return Err(at.invalid_key(format!("{UPLOADS_DIR} is reserved")));
+        }
+        Path::parse(key).map_err(|e| at.invalid_key(e.to_string()))
+    }
+
+    fn upload_dir(&self, at: At<'_>, upload_id: &str) -> Result<PathBuf> {
+        if upload_id.is_empty() || !upload_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(at.upload_gone(upload_id));
+        }
+        Ok(self.root.join(UPLOADS_DIR).join(upload_id))
+    }
+
+    fn io(&self, at: At<'_>, what: &str, e: &std::io::Error) -> Error {
+        at.request(false, format!("{what}: {e}"))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        at: At<'_>,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| at.request(false, format!("worker failed: {e}")))?
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Meta {
+    key: String,
+    part_size: u64,
+}
+
+fn read_meta(dir: &FsPath) -> std::io::Result<Meta> {
+    let text = std::fs::read(dir.join("meta"))?;
+    serde_json::from_slice(&text).map_err(std::io::Error::other)
+}
+
+/// Writes `bytes` to `path` via a synced temporary file and a rename.
+fn write_synced(path: &FsPath, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path.parent().unwrap_or(FsPath::new(".")))
+}
+
+fn sync_dir(dir: &FsPath) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[async_trait::async_trait]
+impl Backend for LocalBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            multipart: true,
+            min_part_size: 1,
+            max_parts: u32::MAX,
+            storage_classes: false,
+            restore: false,
+            stored_checksum: false,
+            range_reads: true,
+            metered: false,
+        }
+    }
+
+    async fn put(&self, key: &str, data: Bytes, _opts: &PutOptions) -> Result<PutResult> {
+        let at = At::new(&self.name, Op::Put, key);
+        let path = self.path(at, key)?;
+        self.meter.record(RequestClass::A, data.len() as u64, 0);
+        let r = self
+            .store
+            .put(&path, PutPayload::from(data))
+            .await
+            .map_err(|e| map_err(at, e))?;
+        Ok(PutResult { etag: r.e_tag })
+    }
+
+    async fn create_upload(&self, key: &str, opts: &PutOptions) -> Result<String> {
+        let at = At::new(&self.name, Op::CreateUpload, key);
+        self.path(at, key)?;
+        let part_size = opts
+            .part_size
+            .filter(|&s| s > 0)
+            .ok_or_else(|| at.unsupported("multipart uploads without a part size"))?;
+        self.meter.record(RequestClass::A, 0, 0);
+        let id: String = (0..16)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        let dir = self.root.join(UPLOADS_DIR).join(&id);
+        let meta = serde_json::to_vec(&Meta {
+            key: key.to_owned(),
+            part_size,
+        })
+        .map_err(|e| at.request(false, e.to_string()))?;
+        let owned_at = (self.name.clone(), key.to_owned());
+        Self::blocking(at, move || {
+            let at = At::new(&owned_at.0, Op::CreateUpload, &owned_at.1);
+            let fail =
+                |e: std::io::Error| at.request(false, format!("creating upload folder: {e}"));
+            std::fs::create_dir_all(&dir).map_err(fail)?;
+            std::fs::File::create(dir.join("data")).map_err(fail)?;
+            write_synced(&dir.join("meta"), &meta).map_err(fail)?;
+            Ok(())
+        })
+        .await?;
+        Ok(id)
+    }
+
+    async fn put_part(&self, key: &str, upload_id: &str, index: u32, data: Bytes) -> Result<Part> {
+        let at = At::new(&self.name, Op::PutPart, key);
+        self.path(at, key)?;
+        let dir = self.upload_dir(at, upload_id)?;
+        self.meter.record(RequestClass::A, data.len() as u64, 0);
+        let (site, k, id) = (self.name.clone(), key.to_owned(), upload_id.to_owned());
+        Self::blocking(at, move || {
+            let at = At::new(&site, Op::PutPart, &k);
+            let meta = read_meta(&dir).map_err(|_| at.upload_gone(&id))?;
+            if meta.key != k {
+                return Err(at.upload_gone(&id));
+            }
+            if data.len() as u64 > meta.part_size {
+                return Err(at.request(
+                    false,
+                    format!(
+                        "part of {} bytes exceeds the part size {}",
+                        data.len(),
+                        meta.part_size
+                    ),
+                ));
+            }
+            let fail = |e: std::io::Error| at.request(false, format!("writing part {index}: {e}"));
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("data"))
+                .map_err(|_| at.upload_gone(&id))?;
+            f.write_all_at(&data, u64::from(index) * meta.part_size)
+                .map_err(fail)?;
+            f.sync_data().map_err(fail)?;
+            let part = Part {
+                index,
+                size: data.len() as u64,
+                receipt: format!("local-{index}"),
+                sha256: sha256_b64(&data),
+            };
+            let json = serde_json::to_vec(&part).map_err(|e| at.request(false, e.to_string()))?;
+            write_synced(&dir.join(format!("part-{index}")), &json).map_err(fail)?;
+            Ok(part)
+        })
+        .await
+    }
+
+    async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[Part],
+    ) -> Result<PutResult> {
+        let at = At::new(&self.name, Op::CompleteUpload, key);
+        let target = self.root.join(self.path(at, key)?.as_ref());
+        let dir = self.upload_dir(at, upload_id)?;
+        self.meter.record(RequestClass::A, 0, 0);
+        let (site, k, id, parts) = (
+            self.name.clone(),
+            key.to_owned(),
+            upload_id.to_owned(),
+            parts.to_vec(),
+        );
+        Self::blocking(at, move || {
+            let at = At::new(&site, Op::CompleteUpload, &k);
+            let meta = read_meta(&dir).map_err(|_| at.upload_gone(&id))?;
+            let mut total = 0u64;
+            for (i, p) in parts.iter().enumerate() {
+                let stored: Part = std::fs::read(dir.join(format!("part-{}", p.index)))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .ok_or_else(|| at.integrity(format!("part {} was never stored", p.index)))?;
+                if p.index as usize != i || stored != *p {
+                    return Err(
+                        at.integrity(format!("part {} does not match what was stored", p.index))
+                    );
+                }
+                if i + 1 < parts.len() && p.size != meta.part_size {
+                    return Err(
+                        at.integrity(format!("part {} is short ({} bytes)", p.index, p.size))
+                    );
+                }
+                total += p.size;
+            }
+            let fail = |e: std::io::Error| at.request(false, format!("completing: {e}"));
+            let data = dir.join("data");
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&data)
+                .map_err(fail)?;
+            f.set_len(total).map_err(fail)?;
+            f.sync_all().map_err(fail)?;
+            drop(f);
+            let parent = target.parent().unwrap_or(FsPath::new("/")).to_owned();
+            std::fs::create_dir_all(&parent).map_err(fail)?;
+            std::fs::rename(&data, &target).map_err(fail)?;
+            sync_dir(&parent).map_err(fail)?;
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(PutResult { etag: None })
+        })
+        .await
+    }
+
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()> {
+        let at = At::new(&self.name, Op::AbortUpload, key);
+        let dir = self.upload_dir(at, upload_id)?;
+        self.meter.record(RequestClass::Free, 0, 0);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(at, "removing the upload", &e)),
+        }
+    }
+
+    async fn list_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>> {
+        let at = At::new(&self.name, Op::ListUploads, prefix);
+        check_key(at, prefix, true)?;
+        self.meter.record(RequestClass::A, 0, 0);
+        let dir = self.root.join(UPLOADS_DIR);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(at, "listing uploads", &e)),
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if let Ok(meta) = read_meta(&e.path()) {
+                let under = prefix.is_empty()
+                    || meta.key == prefix
+                    || meta.key.starts_with(&format!("{prefix}/"));
+                if under {
+                    out.push(PendingUpload {
+                        key: meta.key,
+                        upload_id: id,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.key, &a.upload_id).cmp(&(&b.key, &b.upload_id)));
+        Ok(out)
+    }
+
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream> {
+        let at = At::new(&self.name, Op::Get, key);
+        let path = self.path(at, key)?;
+        self.meter.record(RequestClass::B, 0, 0);
+        let opts = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..Default::default()
+        };
+        let r = self
+            .store
+            .get_opts(&path, opts)
+            .await
+            .map_err(|e| map_err(at, e))?;
+        let (name, key, meter) = (self.name.clone(), key.to_owned(), self.meter.clone());
+        Ok(r.into_stream()
+            .map(move |c| {
+                let c = c.map_err(|e| map_err(At::new(&name, Op::Get, &key), e))?;
+                meter.record_received(c.len() as u64);
+                Ok(c)
+            })
+            .boxed())
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectInfo> {
+        let at = At::new(&self.name, Op::Head, key);
+        let path = self.path(at, key)?;
+        self.meter.record(RequestClass::B, 0, 0);
+        let m = self.store.head(&path).await.map_err(|e| map_err(at, e))?;
+        Ok(ObjectInfo {
+            key: key.to_owned(),
+            size: m.size,
+            modified: m.last_modified.timestamp(),
+            etag: m.e_tag,
+            storage_class: None,
+            sha256: None,
+            restore: Some(RestoreStatus::NotNeeded),
+        })
+    }
+
+    fn list(&self, prefix: &str) -> BoxStream<'static, Result<ObjectInfo>> {
+        let at = At::new(&self.name, Op::List, prefix);
+        if let Err(e) = check_key(at, prefix, true) {
+            return futures::stream::once(async move { Err(e) }).boxed();
+        }
+        self.meter.record(RequestClass::A, 0, 0);
+        let (name, listed) = (self.name.clone(), prefix.to_owned());
+        let p = (!prefix.is_empty()).then(|| Path::from(prefix));
+        self.store
+            .list(p.as_ref())
+            .filter_map(move |r| {
+                let item = match r {
+                    Ok(m) if m.location.as_ref().split('/').next() == Some(UPLOADS_DIR) => None,
+                    Ok(m) => Some(Ok(ObjectInfo {
+                        key: m.location.as_ref().to_owned(),
+                        size: m.size,
+                        modified: m.last_modified.timestamp(),
+                        etag: m.e_tag,
+                        storage_class: None,
+                        sha256: None,
+                        restore: None,
+                    })),
+                    Err(e) => Some(Err(map_err(At::new(&name, Op::List, &listed), e))),
+                };
+                futures::future::ready(item)
+            })
+            .boxed()
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let at = At::new(&self.name, Op::Delete, key);
+        let path = self.path(at, key)?;
+        self.meter.record(RequestClass::Free, 0, 0);
+        match self.store.delete(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) => match map_err(at, e) {
+                Error::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn restore(&self, key: &str, _request: RestoreRequest) -> Result<RestoreStatus> {
+        self.head(key).await?;
+        Ok(RestoreStatus::NotNeeded)
+    }
+
+    fn usage(&self) -> Usage {
+        self.meter.usage()
+    }
+}

@@ -1,0 +1,247 @@
+//! Building a [`Backend`] from a [`SiteUrl`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::{ClientOptions, CredentialProvider};
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::http::HttpClient;
+use crate::local::LocalBackend;
+use crate::meter::{Meter, MeteredConnector};
+use crate::objstore::{Service, StoreBackend, check_key};
+use crate::retry::RetryPolicy;
+use crate::s3::S3Extra;
+use crate::spec::{Location, SiteUrl};
+
+/// How to open a site, beyond its URL.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SiteOptions {
+    /// The site's name in messages (default: the URL).
+    pub name: Option<String>,
+    /// Credentials and other settings from the config file, as object_store
+    /// config keys (`aws_access_key_id`, `aws_secret_access_key`,
+    /// `azure_storage_access_key`, `google_service_account_path`, …). They
+    /// override the environment (`AWS_ACCESS_KEY_ID`, …). Never printed.
+    pub credentials: Credentials,
+    /// Bandwidth limit in bytes per second, shared by uploads and downloads.
+    pub bandwidth_limit: Option<u64>,
+    /// Retry policy for transient failures.
+    pub retry: RetryPolicy,
+}
+
+impl SiteOptions {
+    /// Options naming the site.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: Some(name.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the bandwidth limit (bytes per second).
+    pub fn with_bandwidth_limit(mut self, limit: Option<u64>) -> Self {
+        self.bandwidth_limit = limit;
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Adds a credential or setting (an object_store config key).
+    pub fn with_credential(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.credentials.0.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// Key/value settings whose values are secret: `Debug` shows keys only.
+#[derive(Clone, Default)]
+pub struct Credentials(Vec<(String, String)>);
+
+impl Credentials {
+    /// The keys set.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.keys()).finish()
+    }
+}
+
+/// Opens the site at `url`. No request is made: an unreachable site shows
+/// up on first use. A local folder must exist (a missing one is reported
+/// as a [`Error::Config`], usually an unmounted disk).
+pub fn open(url: &SiteUrl, opts: &SiteOptions) -> Result<Arc<dyn Backend>> {
+    let name = opts.name.clone().unwrap_or_else(|| url.to_string());
+    let meter = Arc::new(Meter::new(opts.bandwidth_limit));
+    let config_err = |reason: String| Error::Config {
+        site: name.clone(),
+        reason,
+    };
+    let check_prefix = |prefix: &str| {
+        check_key(
+            crate::error::At::new(&name, crate::error::Op::Open, prefix),
+            prefix,
+            true,
+        )
+    };
+    let client_options = ClientOptions::new()
+        .with_timeout(opts.retry.request_timeout)
+        .with_connect_timeout(std::time::Duration::from_secs(10));
+    let connector = || MeteredConnector {
+        meter: meter.clone(),
+    };
+    let storage_class = url.storage_class().map(str::to_owned);
+    match url.location() {
+        Location::S3 {
+            bucket,
+            prefix,
+            region,
+            endpoint,
+        } => {
+            check_prefix(prefix)?;
+            let region = region
+                .clone()
+                .or_else(|| std::env::var("AWS_REGION").ok())
+                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                .unwrap_or_else(|| "us-east-1".to_owned());
+            let mut b = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_region(&region)
+                .with_checksum_algorithm(Checksum::SHA256)
+                .with_retry(opts.retry.to_object_store())
+                .with_http_connector(connector());
+            let mut client_options = client_options;
+            if let Some(ep) = endpoint {
+                b = b.with_endpoint(ep).with_virtual_hosted_style_request(false);
+                client_options = client_options.with_allow_http(ep.starts_with("http://"));
+            }
+            b = b.with_client_options(client_options);
+            for (k, v) in &opts.credentials.0 {
+                let key: AmazonS3ConfigKey = k
+                    .parse()
+                    .map_err(|_| config_err(format!("unknown S3 setting {k:?}")))?;
+                b = b.with_config(key, v);
+            }
+            let s3 = b
+                .build()
+                .map_err(|e| config_err(format!("cannot set up S3: {e}")))?;
+            let creds: Arc<dyn CredentialProvider<Credential = _>> = s3.credentials().clone();
+            let http = HttpClient::new(meter.clone(), opts.retry);
+            let extra = S3Extra::new(http, endpoint.as_deref(), bucket, &region, creds);
+            let s3 = Arc::new(s3);
+            Ok(Arc::new(StoreBackend {
+                name,
+                url: url.to_string(),
+                service: Service::S3,
+                store: s3.clone(),
+                multipart: s3,
+                prefix: prefix.clone(),
+                default_class: storage_class,
+                s3: Some(extra),
+                meter,
+            }))
+        }
+        Location::Gcs {
+            bucket,
+            prefix,
+            emulator,
+        } => {
+            check_prefix(prefix)?;
+            let mut b = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(opts.retry.to_object_store())
+                .with_http_connector(connector());
+            let mut client_options = client_options;
+            if let Some(base) = emulator {
+                let key = serde_json::json!({
+                    "private_key": "unused", "private_key_id": "unused",
+                    "client_email": "emulator@localhost",
+                    "disable_oauth": true, "gcs_base_url": base,
+                });
+                b = b.with_service_account_key(key.to_string());
+                client_options = client_options.with_allow_http(base.starts_with("http://"));
+            }
+            b = b.with_client_options(client_options);
+            for (k, v) in &opts.credentials.0 {
+                let key: GoogleConfigKey = k
+                    .parse()
+                    .map_err(|_| config_err(format!("unknown GCS setting {k:?}")))?;
+                b = b.with_config(key, v);
+            }
+            let gcs = Arc::new(
+                b.build()
+                    .map_err(|e| config_err(format!("cannot set up GCS: {e}")))?,
+            );
+            Ok(Arc::new(StoreBackend {
+                name,
+                url: url.to_string(),
+                service: Service::Gcs,
+                store: gcs.clone(),
+                multipart: gcs,
+                prefix: prefix.clone(),
+                default_class: storage_class,
+                s3: None,
+                meter,
+            }))
+        }
+        Location::Azure {
+            container,
+            prefix,
+            account,
+            endpoint,
+        } => {
+            check_prefix(prefix)?;
+            let mut b = MicrosoftAzureBuilder::from_env()
+                .with_container_name(container)
+                .with_retry(opts.retry.to_object_store())
+                .with_http_connector(connector());
+            if let Some(a) = account {
+                b = b.with_account(a);
+            }
+            let mut client_options = client_options;
+            if let Some(ep) = endpoint {
+                b = b.with_endpoint(ep.clone());
+                client_options = client_options.with_allow_http(ep.starts_with("http://"));
+            }
+            b = b.with_client_options(client_options);
+            for (k, v) in &opts.credentials.0 {
+                let key: AzureConfigKey = k
+                    .parse()
+                    .map_err(|_| config_err(format!("unknown Azure setting {k:?}")))?;
+                b = b.with_config(key, v);
+            }
+            let az = Arc::new(
+                b.build()
+                    .map_err(|e| config_err(format!("cannot set up Azure: {e}")))?,
+            );
+            Ok(Arc::new(StoreBackend {
+                name,
+                url: url.to_string(),
+                service: Service::Azure,
+                store: az.clone(),
+                multipart: az,
+                prefix: prefix.clone(),
+                default_class: storage_class,
+                s3: None,
+                meter,
+            }))
+        }
+        Location::Local { path } => Ok(Arc::new(LocalBackend::open(&name, path, meter)?)),
+        Location::Drive { .. } => Err(config_err(
+            "Google Drive sites are not implemented yet (issue #7)".to_owned(),
+        )),
+    }
+}

