@@ -6,7 +6,9 @@ mod iso;
 mod iso_create;
 mod key;
 mod list;
+mod list_remote;
 mod scan;
+mod site;
 
 use std::path::PathBuf;
 
@@ -69,6 +71,9 @@ enum Command {
     /// Build, inspect and extract ISO9660 images (no mkisofs needed).
     #[command(subcommand)]
     Iso(iso::IsoCommand),
+    /// Add, list, remove and test storage sites.
+    #[command(subcommand)]
+    Site(site::SiteCommand),
 }
 
 /// How a command ended when it did not fail.
@@ -126,7 +131,14 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Crypt(cmd) => return crypt::run(cmd),
         _ => {}
     }
-    let config = Config::load(cli.global.config.as_deref())?;
+    // `site add` creates the config file it names.
+    let creating = matches!(cli.command, Command::Site(site::SiteCommand::Add(_)))
+        && cli.global.config.as_deref().is_some_and(|p| !p.exists());
+    let config = if creating {
+        Config::default()
+    } else {
+        Config::load(cli.global.config.as_deref())?
+    };
     let ctx = Ctx {
         global: cli.global,
         config,
@@ -137,5 +149,6 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Key(args) => key::run(&ctx, &args),
         Command::Scan(args) => scan::run(&ctx, &args),
         Command::List(cmd) => list::run(&ctx, &cmd),
+        Command::Site(cmd) => site::run(&ctx, &cmd),
     }
 }

@@ -3,6 +3,7 @@
 //! Precedence: command-line flags, then `LOMOB_*` environment variables (clap
 //! reads both), then this file, then built-in defaults.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -39,14 +40,66 @@ pub(crate) struct ScanConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SiteConfig {
+    /// Unique name, used on the command line.
     pub(crate) name: String,
+    /// Site URL (`s3://`, `gs://`, `az://`, `file://`, `gdrive://`).
     pub(crate) url: String,
-    #[serde(default = "default_role")]
-    pub(crate) role: String,
+    /// What the site receives.
+    #[serde(default)]
+    pub(crate) role: Role,
+    /// Storage class for archives, e.g. `DEEP_ARCHIVE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) storage_class: Option<String>,
+    /// Never overwrite or delete anything there.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub(crate) append_only: bool,
+    /// Encrypt what goes there (off: plain ISO images that mount anywhere).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub(crate) encrypt: bool,
+    /// Bandwidth limit per second, e.g. "2MB".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bandwidth_limit: Option<String>,
+    /// Credentials and settings as object_store keys (`aws_access_key_id`, …).
+    /// They override the environment; they are never printed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) credentials: BTreeMap<String, String>,
 }
 
-fn default_role() -> String {
-    "both".into()
+/// What a site receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Role {
+    /// New files, one encrypted object each, until they are archived.
+    Staging,
+    /// Packed ISO images.
+    Archive,
+    /// Both.
+    #[default]
+    Both,
+}
+
+impl Role {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Role::Staging => "staging",
+            Role::Archive => "archive",
+            Role::Both => "both",
+        }
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// lomob's XDG directories.

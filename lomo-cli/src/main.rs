@@ -10,6 +10,7 @@ mod fsutil;
 mod output;
 mod progress;
 mod secrets;
+mod sites;
 mod units;
 
 use std::process::ExitCode;

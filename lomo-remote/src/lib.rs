@@ -43,8 +43,8 @@
 //! # }
 //! ```
 //!
-//! Features: `test-util` exposes the [`conformance`] suite every backend
-//! passes.
+//! Features: `test-util` exposes the `conformance` suite every backend
+//! passes and the `testing` module that starts test servers.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -62,6 +62,8 @@ mod upload;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use backend::{
     Backend, ByteStream, Capabilities, ObjectInfo, Part, PendingUpload, PutOptions, PutResult,

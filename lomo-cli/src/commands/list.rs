@@ -23,9 +23,19 @@ pub(crate) enum ListCommand {
     },
     /// Contents found at more than one path (stored once in a backup).
     Dups,
+    /// Objects on a site, as a tree: size, date, storage class.
+    Remote {
+        /// The site's name (see `lomob site list`)
+        site: String,
+        /// Only objects under this folder, e.g. lomob/archives
+        prefix: Option<String>,
+    },
 }
 
 pub(crate) fn run(ctx: &Ctx, cmd: &ListCommand) -> Result<Outcome> {
+    if let ListCommand::Remote { site, prefix } = cmd {
+        return super::list_remote::run(ctx, site, prefix.as_deref().unwrap_or(""));
+    }
     let catalog = ctx.existing_catalog()?;
     let mut out = Out::new(ctx.global.json);
     match cmd {
@@ -79,6 +89,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: &ListCommand) -> Result<Outcome> {
             }
             Ok(())
         })?,
+        ListCommand::Remote { .. } => {}
     }
     out.flush()?;
     Ok(Outcome::Clean)

@@ -12,4 +12,5 @@ mod hostile;
 mod iso;
 mod kill;
 mod scan;
+mod site;
 mod util;

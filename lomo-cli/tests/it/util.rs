@@ -63,13 +63,21 @@ pub fn make_dataset(dir: &Path, args: &[&str]) -> Option<()> {
 /// A temp home for lomob: its own catalog, no user config.
 pub struct Env {
     pub dir: tempfile::TempDir,
+    vars: Vec<(String, String)>,
 }
 
 impl Env {
     pub fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            vars: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for every command this Env runs.
+    pub fn with_env(mut self, key: &str, value: &str) -> Env {
+        self.vars.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -91,6 +99,7 @@ impl Env {
         c.env("HOME", self.path())
             .env("XDG_CONFIG_HOME", self.path().join("config"))
             .env("XDG_DATA_HOME", self.path().join("data"))
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .arg("--db")
             .arg(self.db())
             .args(args);

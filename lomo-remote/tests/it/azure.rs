@@ -5,7 +5,7 @@ use std::process::Command;
 
 use lomo_remote::{SiteOptions, SiteUrl};
 
-use crate::servers;
+use lomo_remote::testing as servers;
 
 /// Azurite's documented development account and key.
 const ACCOUNT: &str = "devstoreaccount1";

@@ -5,7 +5,7 @@ use futures::TryStreamExt as _;
 use lomo_remote::{PutOptions, RetryPolicy, Uploader};
 
 use crate::proxy::{Faults, Proxy};
-use crate::servers;
+use lomo_remote::testing as servers;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn multipart_survives_resets_and_delays() {

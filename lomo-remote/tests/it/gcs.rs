@@ -15,7 +15,7 @@
 use futures::TryStreamExt as _;
 use lomo_remote::{SiteOptions, SiteUrl};
 
-use crate::servers;
+use lomo_remote::testing as servers;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reads_lists_and_deletes() {

@@ -17,4 +17,3 @@ mod local;
 mod proxy;
 mod resume;
 mod s3;
-mod servers;

@@ -10,7 +10,7 @@ use futures::TryStreamExt as _;
 use lomo_remote::{PutOptions, UploadState, Uploader};
 
 use crate::proxy::{Faults, Proxy};
-use crate::servers;
+use lomo_remote::testing as servers;
 
 const PART: u64 = 5 << 20;
 const PARTS: u64 = 10;

@@ -1,6 +1,6 @@
 //! S3 on moto: conformance, Deep Archive, restore, stored checksums.
 
-use crate::servers;
+use lomo_remote::testing as servers;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn conformance() {

@@ -1,4 +1,9 @@
-//! Starting and stopping the test servers.
+//! Test servers on 127.0.0.1 for this crate's tests and its users' (moto,
+//! Azurite, fake-gcs-server), started per test and killed on drop.
+//!
+//! With `LOMO_TEST_INTEGRATION` set a missing server binary is a panic,
+//! never a skip; without it the starters return `None` and print why.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -7,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lomo_remote::{Backend, SiteOptions, SiteUrl};
+use crate::{Backend, SiteOptions, SiteUrl};
 
 /// A server process, killed on drop.
 pub struct Server {
@@ -208,7 +213,7 @@ pub fn s3_site_at(endpoint: &str, bucket: &str, prefix: &str, query: &str) -> Ar
         format!("s3://{bucket}/{prefix}?region=us-east-1&endpoint={endpoint}{query}")
             .parse()
             .unwrap();
-    lomo_remote::open(&url, &s3_options("moto")).unwrap()
+    crate::open(&url, &s3_options("moto")).unwrap()
 }
 
 pub fn s3_options(name: &str) -> SiteOptions {

@@ -1,0 +1,61 @@
+//! `lomob list remote SITE [PREFIX]`: a site's objects as a tree.
+
+use anyhow::Result;
+use futures::TryStreamExt as _;
+use lomo_remote::ObjectInfo;
+use serde_json::json;
+
+use super::{Ctx, Outcome};
+use crate::output::{Out, local_time};
+use crate::sites;
+use crate::units::human_bytes;
+
+pub(crate) fn run(ctx: &Ctx, name: &str, prefix: &str) -> Result<Outcome> {
+    let cfg = sites::find(&ctx.config, name)?;
+    let site = sites::open(cfg)?;
+    let rt = sites::runtime()?;
+    let prefix = prefix.trim_matches('/');
+    let mut objects: Vec<ObjectInfo> = rt.block_on(site.list(prefix).try_collect())?;
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut out = Out::new(ctx.global.json);
+    let total: u64 = objects.iter().map(|o| o.size).sum();
+    if out.json() {
+        for o in &objects {
+            out.record(&json!({
+                "key": o.key, "size": o.size, "modified": o.modified,
+                "etag": o.etag, "storage_class": o.storage_class,
+            }))?;
+        }
+    } else {
+        let mut open: Vec<&str> = Vec::new();
+        for o in &objects {
+            let parts: Vec<&str> = o.key.split('/').collect();
+            let (dirs, file) = parts.split_at(parts.len() - 1);
+            let same = open.iter().zip(dirs).take_while(|(a, b)| a == b).count();
+            open.truncate(same);
+            for d in &dirs[same..] {
+                out.line(&format!("{}{d}/", "  ".repeat(open.len())))?;
+                open.push(d);
+            }
+            let indent = "  ".repeat(open.len());
+            out.line(&format!(
+                "{indent}{:<w$} {:>10}  {}{}",
+                file[0],
+                human_bytes(o.size),
+                local_time(o.modified),
+                o.storage_class
+                    .as_deref()
+                    .map(|c| format!("  {c}"))
+                    .unwrap_or_default(),
+                w = 48usize.saturating_sub(indent.len()),
+            ))?;
+        }
+        out.line(&format!(
+            "{} objects, {}",
+            objects.len(),
+            human_bytes(total)
+        ))?;
+    }
+    out.flush()?;
+    Ok(Outcome::Clean)
+}
