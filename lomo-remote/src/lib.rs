@@ -79,3 +79,7 @@ pub use upload::{
     DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, PartSource, SeekSource, UploadState, Uploader,
     Verified, part_size_for,
 };
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
