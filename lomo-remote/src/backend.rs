@@ -1,5 +1,6 @@
 //! The site trait and the types it speaks.
 
+use std::collections::BTreeMap;
 use std::fmt::{Debug, Display};
 use std::ops::Range;
 
@@ -95,6 +96,13 @@ pub struct Capabilities {
     pub range_reads: bool,
     /// Requests cost money (so checks should prefer metadata).
     pub metered: bool,
+    /// Part sizes must be a multiple of this (1: any).
+    pub part_multiple: u64,
+    /// Parts must be sent one at a time, in order (Google Drive).
+    pub sequential_parts: bool,
+    /// The stored checksum of a multipart object is S3's checksum of the
+    /// parts' checksums (else: of the whole object).
+    pub composite_checksum: bool,
 }
 
 /// Options for [`Backend::put`] and [`Backend::create_upload`].
@@ -106,6 +114,11 @@ pub struct PutOptions {
     pub storage_class: Option<String>,
     /// Part size the upload will use (sites that write parts in place use it).
     pub part_size: Option<u64>,
+    /// Total size of a multipart upload (sites that need it up front).
+    pub size: Option<u64>,
+    /// Small key/value metadata stored with the object (S3 `x-amz-meta-*`,
+    /// Drive `appProperties`), e.g. content hashes so checks need no download.
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl PutOptions {
@@ -118,6 +131,12 @@ impl PutOptions {
     /// Options with a part size.
     pub fn with_part_size(mut self, size: u64) -> Self {
         self.part_size = Some(size);
+        self
+    }
+
+    /// Options with one more metadata entry.
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
         self
     }
 }
@@ -169,6 +188,9 @@ pub struct ObjectInfo {
     pub sha256: Option<String>,
     /// Restore status, where the site reports one (HEAD on cold objects).
     pub restore: Option<RestoreStatus>,
+    /// Metadata stored with the object, where the site returns it (HEAD on
+    /// S3; HEAD and listings on Drive).
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Retrieval tier of a restore from a cold storage class.

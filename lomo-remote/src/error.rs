@@ -163,6 +163,18 @@ pub enum Error {
         /// What differs.
         detail: String,
     },
+    /// The site is full.
+    #[error("site {site}: {op} {key}: the site is full: {detail}")]
+    Full {
+        /// Site name.
+        site: String,
+        /// Operation.
+        op: Op,
+        /// Object key.
+        key: String,
+        /// How full, and what to do.
+        detail: String,
+    },
     /// The bytes to upload could not be read.
     #[error("site {site}: {op} {key}: reading the data to upload: {source}")]
     Source {
@@ -282,6 +294,15 @@ impl<'a> At<'a> {
 
     pub(crate) fn integrity(self, detail: impl Into<String>) -> Error {
         Error::Integrity {
+            site: self.site.to_owned(),
+            op: self.op,
+            key: self.key.to_owned(),
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn full(self, detail: impl Into<String>) -> Error {
+        Error::Full {
             site: self.site.to_owned(),
             op: self.op,
             key: self.key.to_owned(),

@@ -96,42 +96,9 @@ impl HttpClient {
         let start = Instant::now();
         let mut retry = 0u32;
         loop {
-            let req = make();
-            let len = req.body().size_hint().exact().unwrap_or(0);
-            self.meter.before_send(req.method(), req.uri(), len).await;
-            let outcome =
-                tokio::time::timeout(self.retry.request_timeout, self.client.request(req)).await;
-            let failure = match outcome {
-                Ok(Ok(resp)) => {
-                    let status = resp.status();
-                    if !(status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS) {
-                        let meter = self.meter.clone();
-                        return Ok(resp.map(|b| MeteredBody::new(b, meter)));
-                    }
-                    self.meter.failed();
-                    let body = resp
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(http_body_util::Collected::to_bytes);
-                    HttpFailure::Status {
-                        status,
-                        body: body
-                            .map(|b| String::from_utf8_lossy(&b[..b.len().min(300)]).into_owned())
-                            .unwrap_or_default(),
-                    }
-                }
-                Ok(Err(e)) => {
-                    self.meter.failed();
-                    HttpFailure::Transport(error_chain(&e))
-                }
-                Err(_) => {
-                    self.meter.failed();
-                    HttpFailure::Transport(format!(
-                        "no response within {:?}",
-                        self.retry.request_timeout
-                    ))
-                }
+            let failure = match self.send_once(make()).await {
+                Ok(resp) => return Ok(resp),
+                Err(f) => f,
             };
             retry += 1;
             if retry > self.retry.max_retries || start.elapsed() > self.retry.total_timeout {
@@ -140,6 +107,50 @@ impl HttpClient {
             let wait = self.retry.backoff(retry);
             tracing::debug!(retry, ?wait, error = %failure, "retrying request");
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One attempt: a transport error, a timeout, a 5xx or a 429 is an
+    /// error, other statuses are answers.
+    pub(crate) async fn send_once(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<http::Response<MeteredBody<Incoming>>, HttpFailure> {
+        let len = req.body().size_hint().exact().unwrap_or(0);
+        self.meter.before_send(req.method(), req.uri(), len).await;
+        let outcome =
+            tokio::time::timeout(self.retry.request_timeout, self.client.request(req)).await;
+        match outcome {
+            Ok(Ok(resp)) => {
+                let status = resp.status();
+                if !(status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS) {
+                    let meter = self.meter.clone();
+                    return Ok(resp.map(|b| MeteredBody::new(b, meter)));
+                }
+                self.meter.failed();
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(http_body_util::Collected::to_bytes);
+                Err(HttpFailure::Status {
+                    status,
+                    body: body
+                        .map(|b| String::from_utf8_lossy(&b[..b.len().min(300)]).into_owned())
+                        .unwrap_or_default(),
+                })
+            }
+            Ok(Err(e)) => {
+                self.meter.failed();
+                Err(HttpFailure::Transport(error_chain(&e)))
+            }
+            Err(_) => {
+                self.meter.failed();
+                Err(HttpFailure::Transport(format!(
+                    "no response within {:?}",
+                    self.retry.request_timeout
+                )))
+            }
         }
     }
 

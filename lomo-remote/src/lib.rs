@@ -50,6 +50,7 @@
 
 mod backend;
 mod error;
+pub mod gdrive;
 mod http;
 mod local;
 mod meter;

@@ -146,6 +146,9 @@ impl Backend for LocalBackend {
             stored_checksum: false,
             range_reads: true,
             metered: false,
+            part_multiple: 1,
+            sequential_parts: false,
+            composite_checksum: false,
         }
     }
 
@@ -367,6 +370,7 @@ impl Backend for LocalBackend {
             storage_class: None,
             sha256: None,
             restore: Some(RestoreStatus::NotNeeded),
+            metadata: Default::default(),
         })
     }
 
@@ -391,6 +395,7 @@ impl Backend for LocalBackend {
                         storage_class: None,
                         sha256: None,
                         restore: None,
+                        metadata: Default::default(),
                     })),
                     Err(e) => Some(Err(map_err(At::new(&name, Op::List, &listed), e))),
                 };

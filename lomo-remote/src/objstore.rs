@@ -124,6 +124,9 @@ impl StoreBackend {
         if let Some(class) = opts.storage_class.as_ref().or(self.default_class.as_ref()) {
             attrs.insert(Attribute::StorageClass, class.clone().into());
         }
+        for (k, v) in &opts.metadata {
+            attrs.insert(Attribute::Metadata(k.clone().into()), v.clone().into());
+        }
         attrs
     }
 }
@@ -184,6 +187,9 @@ impl Backend for StoreBackend {
             stored_checksum: self.service == Service::S3,
             range_reads: true,
             metered: true,
+            part_multiple: 1,
+            sequential_parts: false,
+            composite_checksum: self.service == Service::S3,
         }
     }
 
@@ -193,7 +199,13 @@ impl Backend for StoreBackend {
         if let Some(s3) = &self.s3 {
             let class = opts.storage_class.as_ref().or(self.default_class.as_ref());
             let etag = s3
-                .put(at, path.as_ref(), data, class.map(String::as_str))
+                .put(
+                    at,
+                    path.as_ref(),
+                    data,
+                    class.map(String::as_str),
+                    &opts.metadata,
+                )
                 .await?;
             return Ok(PutResult { etag });
         }
@@ -213,11 +225,11 @@ impl Backend for StoreBackend {
         let at = At::new(&self.name, Op::CreateUpload, key);
         let path = self.path(at, key)?;
         let mut attributes = self.attributes(opts);
-        if self.service == Service::Azure && !attributes.is_empty() {
+        if self.service == Service::Azure && attributes.get(&Attribute::StorageClass).is_some() {
             // object_store cannot set a tier on Azure block-list uploads:
             // the blob gets the account's default access tier.
             tracing::warn!(site = %self.name, key, "Azure multipart uploads use the account's default access tier");
-            attributes = Attributes::new();
+            attributes.remove(&Attribute::StorageClass);
         }
         let o = PutMultipartOptions {
             attributes,
@@ -341,6 +353,7 @@ impl Backend for StoreBackend {
             // GCS archive classes are readable online; Azure rehydration is
             // not implemented, so its status is unknown here.
             restore: (self.service == Service::Gcs).then_some(RestoreStatus::NotNeeded),
+            metadata: Default::default(),
         })
     }
 
@@ -367,6 +380,7 @@ impl Backend for StoreBackend {
                         storage_class: None,
                         sha256: None,
                         restore: None,
+                        metadata: Default::default(),
                     })
                 }
                 Err(e) => Err(map_err(At::new(&name, Op::List, &listed), e)),

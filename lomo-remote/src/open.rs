@@ -240,8 +240,36 @@ pub fn open(url: &SiteUrl, opts: &SiteOptions) -> Result<Arc<dyn Backend>> {
             }))
         }
         Location::Local { path } => Ok(Arc::new(LocalBackend::open(&name, path, meter)?)),
-        Location::Drive { .. } => Err(config_err(
-            "Google Drive sites are not implemented yet (issue #7)".to_owned(),
-        )),
+        Location::Drive { folder, endpoint } => {
+            let get = |k: &str| {
+                opts.credentials
+                    .0
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.clone())
+            };
+            let (Some(cred), Some(token)) = (get("gdrive_credentials"), get("gdrive_token")) else {
+                return Err(config_err(
+                    "a Drive site needs the gdrive_credentials and gdrive_token files (sign in with `lomob util gcloud-auth`)".to_owned(),
+                ));
+            };
+            let client = crate::gdrive::OAuthClient::from_file(std::path::Path::new(&cred))
+                .map_err(|e| config_err(e.to_string()))?;
+            let token_path = std::path::PathBuf::from(token);
+            let tok =
+                crate::gdrive::Token::load(&token_path).map_err(|e| config_err(e.to_string()))?;
+            let cfg = crate::gdrive::DriveConfig {
+                endpoint: endpoint
+                    .clone()
+                    .unwrap_or_else(|| "https://www.googleapis.com".to_owned()),
+                folder: folder.clone(),
+                client,
+                token: tok,
+                token_path: Some(token_path),
+            };
+            Ok(Arc::new(crate::gdrive::DriveBackend::new(
+                &name, cfg, meter, opts.retry,
+            )))
+        }
     }
 }

@@ -102,6 +102,14 @@ impl S3Extra {
             storage_class,
             sha256: h("x-amz-checksum-sha256"),
             restore,
+            metadata: r
+                .headers
+                .iter()
+                .filter_map(|(k, v)| {
+                    let k = k.as_str().strip_prefix("x-amz-meta-")?;
+                    Some((k.to_owned(), v.to_str().ok()?.to_owned()))
+                })
+                .collect(),
         })
     }
 
@@ -115,6 +123,7 @@ impl S3Extra {
         full_key: &str,
         data: Bytes,
         storage_class: Option<&str>,
+        metadata: &std::collections::BTreeMap<String, String>,
     ) -> Result<Option<String>> {
         let url = format!("{}/{}", self.bucket_url, full_key);
         let sha = crate::objstore::sha256_b64(&data);
@@ -126,6 +135,11 @@ impl S3Extra {
         if let Some(class) = storage_class {
             headers.push(("x-amz-storage-class", class));
         }
+        let meta: Vec<(String, &str)> = metadata
+            .iter()
+            .map(|(k, v)| (format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.as_str()))
+            .collect();
+        headers.extend(meta.iter().map(|(k, v)| (k.as_str(), *v)));
         let r = self.call(at, Method::PUT, &url, &headers, data).await?;
         if !r.status.is_success() {
             return Err(status_error(at, &r));

@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 ///
 /// Credentials never go in the URL (a `user:password@` part is refused):
 /// they come from the environment or the config file (see [`crate::SiteOptions`]).
-/// `endpoint=` points S3 at another server (MinIO, garage, moto);
+/// `endpoint=` points S3 at another server (MinIO, garage, moto), and
+/// Drive at another API base (a local fake in tests);
 /// `emulator=` points GCS or Azure at a local emulator (fake-gcs-server,
 /// Azurite) and turns off their cloud authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +74,9 @@ pub enum Location {
     Drive {
         /// Folder path under My Drive, e.g. `lomorage`.
         folder: String,
+        /// API base URL (default `https://www.googleapis.com`; tests point
+        /// it at a local fake).
+        endpoint: Option<String>,
     },
 }
 
@@ -199,7 +203,10 @@ impl FromStr for SiteUrl {
                 if !prefix.is_empty() {
                     folder = format!("{folder}/{prefix}");
                 }
-                Location::Drive { folder }
+                Location::Drive {
+                    folder,
+                    endpoint: take("endpoint"),
+                }
             }
             other => {
                 return Err(bad(&format!(
@@ -294,7 +301,8 @@ mod tests {
         assert_eq!(
             d.location(),
             &Location::Drive {
-                folder: "lomorage".into()
+                folder: "lomorage".into(),
+                endpoint: None
             }
         );
     }

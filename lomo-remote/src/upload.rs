@@ -88,7 +88,8 @@ impl UploadState {
 /// to the site's minimum and so the object fits the site's part limit.
 pub fn part_size_for(size: u64, preferred: u64, caps: &Capabilities) -> u64 {
     let fit = size.div_ceil(u64::from(caps.max_parts.max(1)));
-    preferred.max(caps.min_part_size).max(fit).max(1)
+    let size = preferred.max(caps.min_part_size).max(fit).max(1);
+    size.next_multiple_of(caps.part_multiple.max(1))
 }
 
 /// Random-access bytes to upload.
@@ -157,7 +158,8 @@ impl Uploader {
     ) -> Result<UploadState> {
         let caps = self.backend.capabilities();
         let part_size = part_size_for(size, part_size, &caps);
-        let opts = opts.clone().with_part_size(part_size);
+        let mut opts = opts.clone().with_part_size(part_size);
+        opts.size = Some(size);
         let upload_id = self.backend.create_upload(key, &opts).await?;
         Ok(UploadState {
             key: key.to_owned(),
@@ -190,6 +192,11 @@ impl Uploader {
         let key = state.key.clone();
         let ranges: Vec<(u32, Range<u64>)> =
             missing.iter().map(|&i| (i, state.part_range(i))).collect();
+        let concurrency = if self.backend.capabilities().sequential_parts {
+            1
+        } else {
+            self.concurrency
+        };
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<(u32, Bytes)>>(1);
         let reader = tokio::task::spawn_blocking(move || {
             for (index, range) in ranges {
@@ -221,7 +228,7 @@ impl Uploader {
                 backend.put_part(&key, &upload_id, index, data).await
             }
         })
-        .buffer_unordered(self.concurrency)
+        .buffer_unordered(concurrency)
         .boxed();
         while let Some(part) = sends.next().await {
             let part = part?;
@@ -265,24 +272,26 @@ impl Uploader {
                 )));
             }
         }
+        // Sites that keep a whole-object checksum of a multipart upload
+        // (Drive) are checked by size: the parts' digests do not give it.
+        let composite = state.composite_sha256();
+        let expected = self
+            .backend
+            .capabilities()
+            .composite_checksum
+            .then_some(composite.as_str());
         match self
             .backend
             .complete_upload(&state.key, &state.upload_id, &state.parts)
             .await
         {
-            Ok(_) => {
-                self.verify(&state.key, state.size, &state.composite_sha256())
-                    .await
-            }
+            Ok(_) => self.verify(&state.key, state.size, expected).await,
             // An earlier completion may have gone through (its answer lost,
             // or the process died): S3 then no longer knows the upload, Azure
             // refuses the block list. The stored object decides.
             Err(e) if !e.is_transient() => {
                 tracing::info!(key = %state.key, error = %e, "completion refused; checking the stored object");
-                match self
-                    .verify(&state.key, state.size, &state.composite_sha256())
-                    .await
-                {
+                match self.verify(&state.key, state.size, expected).await {
                     Ok(v) => Ok(v),
                     Err(_) => Err(e),
                 }
@@ -335,16 +344,16 @@ impl Uploader {
         let sha = sha256_b64(&data);
         let size = data.len() as u64;
         self.backend.put(key, data, opts).await?;
-        self.verify(key, size, &sha).await
+        self.verify(key, size, Some(&sha)).await
     }
 
-    async fn verify(&self, key: &str, size: u64, sha256: &str) -> Result<Verified> {
+    async fn verify(&self, key: &str, size: u64, sha256: Option<&str>) -> Result<Verified> {
         let info = self.backend.head(key).await?;
         let at = At::new(self.backend.name(), Op::Head, key);
         if info.size != size {
             return Err(at.integrity(format!("stored {} bytes, sent {size}", info.size)));
         }
-        if let Some(stored) = &info.sha256 {
+        if let (Some(stored), Some(sha256)) = (&info.sha256, sha256) {
             let base = stored.split('-').next().unwrap_or(stored);
             if base != sha256 {
                 return Err(at.integrity(format!("stored SHA-256 {stored}, sent {sha256}")));
@@ -401,6 +410,9 @@ mod tests {
             stored_checksum: true,
             range_reads: true,
             metered: true,
+            part_multiple: 1,
+            sequential_parts: false,
+            composite_checksum: true,
         };
         assert_eq!(part_size_for(1 << 30, 1 << 20, &caps), 5 << 20);
         assert_eq!(

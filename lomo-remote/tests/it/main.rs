@@ -13,6 +13,8 @@
 mod azure;
 mod faults;
 mod gcs;
+mod gdrive;
+mod gdrive_fake;
 mod local;
 mod proxy;
 mod resume;

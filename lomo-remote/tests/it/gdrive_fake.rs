@@ -1,0 +1,199 @@
+//! The Drive fake's own tests: the documented behaviours it claims, checked
+//! with raw HTTP requests (not through lomob's client).
+
+use std::io::{Read, Write};
+
+use base64::Engine as _;
+use lomo_remote::testing::drive_fake::DriveFake;
+use serde_json::Value;
+use sha2::Digest as _;
+
+/// One request; returns status, response head and body.
+fn raw(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, out[split + 4..].to_vec())
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn json(b: &[u8]) -> Value {
+    serde_json::from_slice(b).unwrap()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oauth_pkce_refresh_and_bearer_tokens() {
+    let fake = DriveFake::start().await;
+    let p = fake.port;
+    let (client, secret) = {
+        let s = fake.state.lock().unwrap();
+        (s.client_id.clone(), s.client_secret.clone())
+    };
+    blocking(move || {
+        assert_eq!(raw(p, "GET", "/drive/v3/files", &[], b"").0, 401, "no bearer token");
+        let verifier = "v".repeat(43);
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+        let consent = |state: &str| {
+            let (status, head, _) = raw(p, "GET", &format!("/auth?response_type=code&client_id={client}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9&code_challenge={challenge}&code_challenge_method=S256&state={state}&scope=s"), &[], b"");
+            assert_eq!(status, 302);
+            let loc = header(&head, "location").unwrap().to_owned();
+            assert!(loc.starts_with(&format!("http://127.0.0.1:9?state={state}&code=")), "{loc}");
+            loc.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned()
+        };
+        let ct = [("Content-Type", "application/x-www-form-urlencoded")];
+        let exchange = |code: &str, verifier: &str| {
+            let form = format!("grant_type=authorization_code&code={code}&code_verifier={verifier}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9&client_id={client}&client_secret={secret}");
+            raw(p, "POST", "/token", &ct, form.as_bytes())
+        };
+        let code = consent("one");
+        let (status, _, body) = exchange(&code, &"w".repeat(43));
+        assert_eq!(status, 400, "a wrong PKCE verifier is refused");
+        assert_eq!(json(&body)["error"], "invalid_grant");
+        let (status, _, body) = exchange(&code, &verifier);
+        assert_eq!(status, 400, "a code works once");
+        let _ = body;
+        let code = consent("two");
+        let (status, _, body) = exchange(&code, &verifier);
+        assert_eq!(status, 200);
+        let t = json(&body);
+        let refresh = t["refresh_token"].as_str().unwrap().to_owned();
+        let access = t["access_token"].as_str().unwrap().to_owned();
+        let bearer = format!("Bearer {access}");
+        let (status, _, body) = raw(p, "GET", "/drive/v3/about?fields=storageQuota", &[("Authorization", &bearer)], b"");
+        assert_eq!(status, 200);
+        assert_eq!(json(&body)["storageQuota"]["limit"], "15000000000");
+        (refresh, access)
+    })
+    .await;
+    fake.state.lock().unwrap().expire_tokens();
+    let (client, secret) = {
+        let s = fake.state.lock().unwrap();
+        (s.client_id.clone(), s.client_secret.clone())
+    };
+    let refresh = fake.state.lock().unwrap().grant().0;
+    blocking(move || {
+        let form = format!("grant_type=refresh_token&refresh_token={refresh}&client_id={client}&client_secret={secret}");
+        let (status, _, body) = raw(p, "POST", "/token", &[("Content-Type", "application/x-www-form-urlencoded")], form.as_bytes());
+        assert_eq!(status, 200);
+        let access = json(&body)["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(raw(p, "GET", "/drive/v3/files", &[("Authorization", &format!("Bearer {access}"))], b"").0, 200);
+        let bad = "grant_type=refresh_token&refresh_token=nope&client_id=x&client_secret=y";
+        assert_eq!(raw(p, "POST", "/token", &[], bad.as_bytes()).0, 401, "unknown client");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_uploads_paging_masks_and_ranges() {
+    let fake = DriveFake::start().await;
+    let p = fake.port;
+    let access = fake.state.lock().unwrap().grant().1;
+    blocking(move || {
+        let bearer = format!("Bearer {access}");
+        let auth = ("Authorization", bearer.as_str());
+        for i in 0..5 {
+            let body = format!("--b\r\nContent-Type: application/json\r\n\r\n{{\"name\":\"f{i}\",\"appProperties\":{{\"h\":\"{i}\"}}}}\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\nhello {i}\r\n--b--\r\n");
+            let (status, _, b) = raw(p, "POST", "/upload/drive/v3/files?uploadType=multipart&fields=id,size,sha256Checksum", &[auth, ("Content-Type", "multipart/related; boundary=b")], body.as_bytes());
+            assert_eq!(status, 200);
+            let f = json(&b);
+            assert_eq!(f["size"], "7");
+            assert_eq!(f["sha256Checksum"], format!("{:x}", sha2::Sha256::digest(format!("hello {i}").as_bytes())));
+        }
+        // Default field mask, paging.
+        let (_, _, b) = raw(p, "GET", "/drive/v3/files?pageSize=2", &[auth], b"");
+        let page = json(&b);
+        assert_eq!(page["files"].as_array().unwrap().len(), 2);
+        assert!(page.get("nextPageToken").is_none(), "not in the default mask");
+        assert!(page["files"][0].get("size").is_none(), "default file fields are kind,id,name,mimeType");
+        let (_, _, b) = raw(p, "GET", "/drive/v3/files?pageSize=2&fields=nextPageToken,files(name,size)", &[auth], b"");
+        let token = json(&b)["nextPageToken"].as_str().unwrap().to_owned();
+        let (_, _, b) = raw(p, "GET", &format!("/drive/v3/files?pageSize=4&pageToken={token}&fields=nextPageToken,files(name)"), &[auth], b"");
+        let last = json(&b);
+        assert_eq!(last["files"].as_array().unwrap().len(), 3);
+        assert!(last.get("nextPageToken").is_none());
+        let (_, _, b) = raw(p, "GET", "/drive/v3/files?q=name%20%3D%20%27f3%27%20and%20trashed%20%3D%20false&fields=files(id,appProperties)", &[auth], b"");
+        assert_eq!(json(&b)["files"][0]["appProperties"]["h"], "3");
+
+        // Resumable upload of 256 KiB + 10 bytes.
+        let (status, head, _) = raw(p, "POST", "/upload/drive/v3/files?uploadType=resumable", &[auth, ("Content-Type", "application/json"), ("X-Upload-Content-Length", "262154")], br#"{"name":"big"}"#);
+        assert_eq!(status, 200);
+        let session = header(&head, "location").unwrap().strip_prefix(&format!("http://127.0.0.1:{p}")).unwrap().to_owned();
+        let (status, head, _) = raw(p, "PUT", &session, &[auth, ("Content-Range", "bytes */262154")], b"");
+        assert_eq!(status, 308);
+        assert!(header(&head, "range").is_none(), "nothing received yet");
+        let (status, _, _) = raw(p, "PUT", &session, &[auth, ("Content-Range", "bytes 0-99999/262154")], &[7u8; 100_000]);
+        assert_eq!(status, 400, "non-final chunks are multiples of 256 KiB");
+        let (status, head, _) = raw(p, "PUT", &session, &[auth, ("Content-Range", "bytes 0-262143/262154")], &[7u8; 262_144]);
+        assert_eq!(status, 308);
+        assert_eq!(header(&head, "range"), Some("bytes=0-262143"));
+        let (status, _, b) = raw(p, "PUT", &session, &[auth, ("Content-Range", "bytes 262144-262153/262154")], b"0123456789");
+        assert_eq!(status, 200);
+        let id = json(&b)["id"].as_str().unwrap().to_owned();
+        let (status, _, _) = raw(p, "PUT", &session, &[auth, ("Content-Range", "bytes */262154")], b"");
+        assert_eq!(status, 200, "a finished session answers with the file");
+        let (status, head, b) = raw(p, "GET", &format!("/drive/v3/files/{id}?alt=media"), &[auth, ("Range", "bytes=262140-262149")], b"");
+        assert_eq!(status, 206);
+        assert_eq!(header(&head, "content-range"), Some("bytes 262140-262149/262154"));
+        assert_eq!(b, b"\x07\x07\x07\x07012345");
+        assert_eq!(raw(p, "DELETE", &format!("/drive/v3/files/{id}"), &[auth], b"").0, 204);
+        assert_eq!(raw(p, "GET", &format!("/drive/v3/files/{id}"), &[auth], b"").0, 404);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_failures_and_quota() {
+    let fake = DriveFake::start().await;
+    let p = fake.port;
+    let access = fake.state.lock().unwrap().grant().1;
+    {
+        let mut s = fake.state.lock().unwrap();
+        s.faults.fail_next.extend([429, 403, 503]);
+        s.quota = 10;
+    }
+    blocking(move || {
+        let bearer = format!("Bearer {access}");
+        let auth = ("Authorization", bearer.as_str());
+        let (s1, _, b1) = raw(p, "GET", "/drive/v3/files", &[auth], b"");
+        let (s2, _, b2) = raw(p, "GET", "/drive/v3/files", &[auth], b"");
+        let (s3, _, _) = raw(p, "GET", "/drive/v3/files", &[auth], b"");
+        let (s4, _, _) = raw(p, "GET", "/drive/v3/files", &[auth], b"");
+        assert_eq!((s1, s2, s3, s4), (429, 403, 503, 200));
+        assert_eq!(json(&b1)["error"]["errors"][0]["reason"], "rateLimitExceeded");
+        assert_eq!(json(&b2)["error"]["errors"][0]["reason"], "userRateLimitExceeded");
+        let body = "--b\r\nContent-Type: application/json\r\n\r\n{\"name\":\"x\"}\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\n0123456789abc\r\n--b--\r\n";
+        let (status, _, b) = raw(p, "POST", "/upload/drive/v3/files?uploadType=multipart", &[auth, ("Content-Type", "multipart/related; boundary=b")], body.as_bytes());
+        assert_eq!(status, 403);
+        assert_eq!(json(&b)["error"]["errors"][0]["reason"], "storageQuotaExceeded");
+    })
+    .await;
+}
