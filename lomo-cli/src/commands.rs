@@ -9,6 +9,7 @@ mod list;
 mod list_remote;
 mod scan;
 mod site;
+mod util;
 
 use std::path::PathBuf;
 
@@ -74,6 +75,9 @@ enum Command {
     /// Add, list, remove and test storage sites.
     #[command(subcommand)]
     Site(site::SiteCommand),
+    /// Google sign-in for Drive sites.
+    #[command(subcommand)]
+    Util(util::UtilCommand),
 }
 
 /// How a command ended when it did not fail.
@@ -129,6 +133,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
         Command::Init(args) => return init::run(&cli.global, args),
         Command::Crypt(cmd) => return crypt::run(cmd),
+        Command::Util(cmd) => return util::run(&cli.global, cmd),
         _ => {}
     }
     // `site add` creates the config file it names.
@@ -144,7 +149,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         config,
     };
     match cli.command {
-        Command::Init(_) | Command::Crypt(_) => Ok(Outcome::Clean),
+        Command::Init(_) | Command::Crypt(_) | Command::Util(_) => Ok(Outcome::Clean),
         Command::Iso(cmd) => iso::run(&ctx, &cmd),
         Command::Key(args) => key::run(&ctx, &args),
         Command::Scan(args) => scan::run(&ctx, &args),

@@ -41,14 +41,31 @@ pub(crate) fn url_of(site: &SiteConfig) -> Result<SiteUrl> {
         .with_context(|| format!("site {:?} in the config", site.name))
 }
 
+/// The default Google credentials and token files: beside the config file.
+pub(crate) fn gdrive_files(
+    config: Option<&Path>,
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let file = crate::config::config_path(config)
+        .context("no home directory for the config: pass --config PATH")?;
+    let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    Ok((
+        dir.join("gdrive-credentials.json"),
+        dir.join("gdrive-token.json"),
+    ))
+}
+
 /// Opens a configured site.
-pub(crate) fn open(site: &SiteConfig) -> Result<Arc<dyn Backend>> {
-    open_with(site, RetryPolicy::default())
+pub(crate) fn open(ctx: &crate::commands::Ctx, site: &SiteConfig) -> Result<Arc<dyn Backend>> {
+    open_with(ctx, site, RetryPolicy::default())
 }
 
 /// Opens a configured site with a retry policy (interactive commands retry
 /// less, to answer quickly about a site that is down).
-pub(crate) fn open_with(site: &SiteConfig, retry: RetryPolicy) -> Result<Arc<dyn Backend>> {
+pub(crate) fn open_with(
+    ctx: &crate::commands::Ctx,
+    site: &SiteConfig,
+    retry: RetryPolicy,
+) -> Result<Arc<dyn Backend>> {
     let url = url_of(site)?;
     let mut opts = SiteOptions::named(&site.name).with_retry(retry);
     if let Some(limit) = &site.bandwidth_limit {
@@ -58,6 +75,14 @@ pub(crate) fn open_with(site: &SiteConfig, retry: RetryPolicy) -> Result<Arc<dyn
     }
     for (k, v) in &site.credentials {
         opts = opts.with_credential(k, v);
+    }
+    if matches!(url.location(), Location::Drive { .. }) {
+        let (cred, token) = gdrive_files(ctx.global.config.as_deref())?;
+        for (k, default) in [("gdrive_credentials", cred), ("gdrive_token", token)] {
+            if !site.credentials.contains_key(k) {
+                opts = opts.with_credential(k, default.display().to_string());
+            }
+        }
     }
     Ok(lomo_remote::open(&url, &opts)?)
 }

@@ -23,6 +23,15 @@ pub(crate) enum ListCommand {
     },
     /// Contents found at more than one path (stored once in a backup).
     Dups,
+    /// A Google Drive site's files as a tree (alias of `list remote` for a
+    /// gdrive:// site): size, date, plaintext and encrypted hash prefixes.
+    Gdrive {
+        /// The Drive site [default: the first gdrive:// site configured]
+        #[arg(long)]
+        site: Option<String>,
+        /// Only files under this folder
+        prefix: Option<String>,
+    },
     /// Objects on a site, as a tree: size, date, storage class.
     Remote {
         /// The site's name (see `lomob site list`)
@@ -35,6 +44,19 @@ pub(crate) enum ListCommand {
 pub(crate) fn run(ctx: &Ctx, cmd: &ListCommand) -> Result<Outcome> {
     if let ListCommand::Remote { site, prefix } = cmd {
         return super::list_remote::run(ctx, site, prefix.as_deref().unwrap_or(""));
+    }
+    if let ListCommand::Gdrive { site, prefix } = cmd {
+        let name = match site {
+            Some(s) => s.clone(),
+            None => ctx
+                .config
+                .sites
+                .iter()
+                .find(|s| s.url.starts_with("gdrive://"))
+                .map(|s| s.name.clone())
+                .ok_or_else(|| anyhow::anyhow!("no gdrive:// site configured (add one with `lomob site add NAME gdrive://lomorage`)"))?,
+        };
+        return super::list_remote::run(ctx, &name, prefix.as_deref().unwrap_or(""));
     }
     let catalog = ctx.existing_catalog()?;
     let mut out = Out::new(ctx.global.json);
@@ -89,7 +111,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: &ListCommand) -> Result<Outcome> {
             }
             Ok(())
         })?,
-        ListCommand::Remote { .. } => {}
+        ListCommand::Remote { .. } | ListCommand::Gdrive { .. } => {}
     }
     out.flush()?;
     Ok(Outcome::Clean)

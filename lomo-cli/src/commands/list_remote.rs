@@ -10,9 +10,33 @@ use crate::output::{Out, local_time};
 use crate::sites;
 use crate::units::human_bytes;
 
+/// Metadata key under which staged objects carry their plaintext BLAKE3 (hex).
+pub(crate) const PLAIN_HASH_KEY: &str = "plain";
+
+fn b64_hex(b: &str) -> Option<String> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b).ok()?;
+    Some(crate::output::hex(&raw))
+}
+
+/// Storage class, and the first 6 hex of the plaintext and stored hashes.
+fn hashes(o: &ObjectInfo) -> String {
+    let mut s = String::new();
+    if let Some(c) = &o.storage_class {
+        s.push_str(&format!("  {c}"));
+    }
+    if let Some(p) = o.metadata.get(PLAIN_HASH_KEY) {
+        s.push_str(&format!("  plain {}", p.get(..6).unwrap_or(p)));
+    }
+    if let Some(h) = o.sha256.as_deref().and_then(b64_hex) {
+        s.push_str(&format!("  enc {}", &h[..6]));
+    }
+    s
+}
+
 pub(crate) fn run(ctx: &Ctx, name: &str, prefix: &str) -> Result<Outcome> {
     let cfg = sites::find(&ctx.config, name)?;
-    let site = sites::open(cfg)?;
+    let site = sites::open(ctx, cfg)?;
     let rt = sites::runtime()?;
     let prefix = prefix.trim_matches('/');
     let mut objects: Vec<ObjectInfo> = rt.block_on(site.list(prefix).try_collect())?;
@@ -24,6 +48,7 @@ pub(crate) fn run(ctx: &Ctx, name: &str, prefix: &str) -> Result<Outcome> {
             out.record(&json!({
                 "key": o.key, "size": o.size, "modified": o.modified,
                 "etag": o.etag, "storage_class": o.storage_class,
+                "sha256": o.sha256.as_deref().and_then(b64_hex), "metadata": o.metadata,
             }))?;
         }
     } else {
@@ -43,10 +68,7 @@ pub(crate) fn run(ctx: &Ctx, name: &str, prefix: &str) -> Result<Outcome> {
                 file[0],
                 human_bytes(o.size),
                 local_time(o.modified),
-                o.storage_class
-                    .as_deref()
-                    .map(|c| format!("  {c}"))
-                    .unwrap_or_default(),
+                hashes(o),
                 w = 48usize.saturating_sub(indent.len()),
             ))?;
         }

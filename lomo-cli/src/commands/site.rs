@@ -184,7 +184,7 @@ fn test(ctx: &Ctx, name: &str, size: u64) -> Result<Outcome> {
         request_timeout: Duration::from_secs(60),
         ..Default::default()
     };
-    let site = sites::open_with(cfg, retry)?;
+    let site = sites::open_with(ctx, cfg, retry)?;
     let rt = sites::runtime()?;
     let mut out = Out::new(ctx.global.json);
     let result = rt.block_on(probe(site.clone(), size));

@@ -8,6 +8,7 @@
 
 mod cmd;
 mod crypt;
+mod gdrive;
 mod hostile;
 mod iso;
 mod kill;

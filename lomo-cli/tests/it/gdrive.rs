@@ -1,0 +1,158 @@
+//! Google Drive from the command line, against the local Drive v3 fake
+//! (no offline Drive server exists; see lomo_remote::testing::drive_fake):
+//! the OAuth loopback sign-in as a user does it, token refresh, a Drive
+//! site's test and listing.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+
+use lomo_remote::testing::drive_fake::DriveFake;
+
+use crate::util::Env;
+
+/// GET `url` (http://127.0.0.1:PORT/…) and return the Location header.
+fn follow(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    // A browser turns "http://host:port?q" into "GET /?q".
+    let cut = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (host, path) = (&rest[..cut], rest[cut..].to_owned());
+    let path = if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    };
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+                .map(str::to_owned)
+        })
+        .or(Some(out))
+}
+
+#[test]
+fn sign_in_refresh_and_use_a_drive_site() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(DriveFake::start());
+    let env = Env::new();
+    let config_dir = env.path().join("config/lomob");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let cred = config_dir.join("gdrive-credentials.json");
+    std::fs::write(&cred, fake.credentials_json()).unwrap();
+
+    // Missing credentials: the error says where to get them.
+    let out = env.run(&[
+        "util",
+        "gcloud-auth",
+        "--cred",
+        "/nonexistent.json",
+        "--no-browser",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent.json") && err.contains("Desktop app"),
+        "{err}"
+    );
+
+    // The loopback flow: lomob prints the consent URL; the "browser" (this
+    // test) opens it, the fake consents and redirects to lomob's listener.
+    let mut child = env
+        .cmd(&["util", "gcloud-auth", "--no-browser"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut url = String::new();
+    let mut seen = String::new();
+    for _ in 0..10 {
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        seen.push_str(&line);
+        if line.starts_with("http") {
+            url = line.trim().to_owned();
+            break;
+        }
+    }
+    if url.is_empty() {
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "no consent URL; stderr: {seen:?}, status {:?}, stdout {:?}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert!(url.contains("code_challenge_method=S256"), "{seen}");
+    let redirect = follow(&url).expect("consent redirect");
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+    let page = follow(&redirect).unwrap_or_default();
+    assert!(page.contains("signed in"), "{page}");
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let token = config_dir.join("gdrive-token.json");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&token).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let t1 = std::fs::read_to_string(&token).unwrap();
+    assert!(t1.contains("refresh_token"));
+
+    let out = env.ok(&["util", "gcloud-auth-refresh"], 0);
+    assert!(out.contains("token refreshed"), "{out}");
+    assert_ne!(std::fs::read_to_string(&token).unwrap(), t1);
+
+    // A Drive site: test it, then list it (tokens expire in between).
+    let url = format!("gdrive://lomorage?endpoint={}", fake.url());
+    env.ok(&["site", "add", "drive", &url, "--role", "staging"], 0);
+    let report = env.ok(&["site", "test", "drive", "--size", "600KB"], 0);
+    assert!(
+        report.contains("OK") && report.contains("stored SHA-256 checked"),
+        "{report}"
+    );
+    fake.state.lock().unwrap().expire_tokens();
+    assert!(
+        fake.state.lock().unwrap().find("lomorage").is_some(),
+        "the site test made the root folder"
+    );
+    // A staged file as the pipeline writes it (plaintext hash in appProperties).
+    let rt_site = lomo_remote::open(
+        &url.parse().unwrap(),
+        &lomo_remote::SiteOptions::named("drive")
+            .with_credential("gdrive_credentials", cred.to_str().unwrap())
+            .with_credential("gdrive_token", token.to_str().unwrap()),
+    )
+    .unwrap();
+    rt.block_on(async {
+        let opts = lomo_remote::PutOptions::default().with_metadata("plain", "abcdef0123456789");
+        rt_site
+            .put(
+                "lomob/staging/ab/abcdef01",
+                bytes::Bytes::from_static(b"sealed bytes"),
+                &opts,
+            )
+            .await
+            .unwrap();
+    });
+    let tree = env.ok(&["list", "gdrive"], 0);
+    assert!(
+        tree.contains("lomob/") && tree.contains("staging/") && tree.contains("abcdef01"),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("plain abcdef") && tree.contains("enc "),
+        "{tree}"
+    );
+    let json = env.json(&["list", "gdrive", "lomob/staging"], 0);
+    assert_eq!(json.len(), 1);
+    assert_eq!(json[0]["metadata"]["plain"], "abcdef0123456789");
+}
