@@ -81,6 +81,21 @@ pub use upload::{
     Verified, part_size_for,
 };
 
+/// Entry points for the fuzz targets in the workspace's `fuzz/` (not API).
+#[doc(hidden)]
+pub mod fuzz_hooks {
+    /// Drive JSON answers (file lists, files, tokens, client files): parse
+    /// without panicking; tokens that parse write back to the same value.
+    pub fn drive_json(data: &[u8]) {
+        crate::gdrive::fuzz_json(data);
+    }
+
+    /// S3 XML answers and the `x-amz-restore` header: parse without panicking.
+    pub fn s3_xml(data: &[u8]) {
+        crate::s3::fuzz_xml(data);
+    }
+}
+
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -329,6 +329,14 @@ impl S3Extra {
     }
 }
 
+pub(crate) fn fuzz_xml(data: &[u8]) {
+    let _ = error_code(data);
+    let _ = quick_xml::de::from_reader::<_, ListUploads>(data);
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = parse_restore_header(s);
+    }
+}
+
 /// Parses `x-amz-restore: ongoing-request="false", expiry-date="…"`.
 pub(crate) fn parse_restore_header(v: &str) -> RestoreStatus {
     if v.contains("ongoing-request=\"true\"") {

@@ -120,6 +120,34 @@ fn hex_to_b64(h: &str) -> Option<String> {
     bytes.map(|b| base64::engine::general_purpose::STANDARD.encode(b))
 }
 
+/// Fuzz hook: panicking on a broken invariant is its job.
+#[allow(clippy::panic, clippy::manual_assert)]
+pub(crate) fn fuzz_json(data: &[u8]) {
+    if let Ok(page) = serde_json::from_slice::<ListPage>(data) {
+        for f in page.files {
+            let _ = f.info(f.name.clone());
+        }
+    }
+    if let Ok(f) = serde_json::from_slice::<DriveFile>(data) {
+        let _ = f.info(String::new());
+    }
+    let _ = reason(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = OAuthClient::from_json(text);
+        let _ = serde_json::from_str::<Session>(text);
+    }
+    if let Ok(t) = serde_json::from_slice::<Token>(data) {
+        let _ = t.expires_within(0);
+        let again: Token = serde_json::from_str(&serde_json::to_string(&t).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("a token that parsed does not write back: {e}"));
+        assert!(
+            again.access_token == t.access_token
+                && again.refresh_token == t.refresh_token
+                && again.expiry == t.expiry
+        );
+    }
+}
+
 /// A resumable upload session, as the upload id callers persist.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Session {
