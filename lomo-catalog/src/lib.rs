@@ -33,6 +33,7 @@
 mod archive;
 mod catalog;
 mod error;
+mod ledger;
 mod path;
 mod query;
 mod scan;
@@ -41,6 +42,7 @@ mod schema;
 pub use archive::{Archive, Member, NewArchive};
 pub use catalog::{Catalog, Root};
 pub use error::{Error, Result};
+pub use ledger::{LedgerDay, Requests};
 pub use query::{DirEntry, DuplicateSet, EntryKind, FileEntry, FileQuery, Stats};
 pub use scan::{
     DEFAULT_IGNORE_DIRS, DEFAULT_IGNORE_FILES, IssueKind, NoProgress, ScanIssue, ScanOptions,

@@ -91,6 +91,20 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX archive_members_content ON archive_members(content_id);
     ",
+    // 2 -> 3: the request ledger: what each site was asked, per day, by price class.
+    r"
+    CREATE TABLE request_ledger (
+        site            TEXT NOT NULL,      -- site name from the config
+        day             TEXT NOT NULL,      -- UTC date, YYYY-MM-DD
+        class_a         INTEGER NOT NULL,   -- PUT, COPY, POST, LIST
+        class_b         INTEGER NOT NULL,   -- GET, HEAD, other reads
+        free            INTEGER NOT NULL,   -- DELETE
+        failed          INTEGER NOT NULL,   -- transport errors, 5xx, 429
+        bytes_sent      INTEGER NOT NULL,
+        bytes_received  INTEGER NOT NULL,
+        PRIMARY KEY (site, day)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

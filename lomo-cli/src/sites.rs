@@ -87,6 +87,28 @@ pub(crate) fn open_with(
     Ok(lomo_remote::open(&url, &opts)?)
 }
 
+/// Adds what `site` was asked to the catalog's request ledger (today, UTC),
+/// when a catalog exists; a failure to record is a warning, not an error.
+pub(crate) fn record_usage(ctx: &crate::commands::Ctx, site: &str, u: &lomo_remote::Usage) {
+    let path = ctx.db_path();
+    if !path.exists() || u.requests() == 0 {
+        return;
+    }
+    let r = lomo_catalog::Requests {
+        class_a: u.class_a,
+        class_b: u.class_b,
+        free: u.free,
+        failed: u.failed,
+        bytes_sent: u.bytes_sent,
+        bytes_received: u.bytes_received,
+    };
+    let day = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let done = lomo_catalog::Catalog::open(&path).and_then(|mut c| c.record_requests(site, &day, &r));
+    if let Err(e) = done {
+        tracing::warn!("could not record the requests to site {site} in the catalog: {e}");
+    }
+}
+
 /// Checks a new site's settings before it is written to the config.
 pub(crate) fn validate(config: &Config, site: &SiteConfig) -> Result<SiteUrl> {
     if site.name.is_empty()

@@ -39,7 +39,9 @@ pub(crate) fn run(ctx: &Ctx, name: &str, prefix: &str) -> Result<Outcome> {
     let site = sites::open(ctx, cfg)?;
     let rt = sites::runtime()?;
     let prefix = prefix.trim_matches('/');
-    let mut objects: Vec<ObjectInfo> = rt.block_on(site.list(prefix).try_collect())?;
+    let listed: lomo_remote::Result<Vec<ObjectInfo>> = rt.block_on(site.list(prefix).try_collect());
+    sites::record_usage(ctx, name, &site.usage());
+    let mut objects = listed?;
     objects.sort_by(|a, b| a.key.cmp(&b.key));
     let mut out = Out::new(ctx.global.json);
     let total: u64 = objects.iter().map(|o| o.size).sum();

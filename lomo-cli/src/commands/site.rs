@@ -106,15 +106,44 @@ fn add(ctx: &Ctx, a: &AddArgs) -> Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
+/// Requests per site since the first of this month (UTC), from the ledger.
+fn this_month(ctx: &Ctx) -> BTreeMap<String, lomo_catalog::Requests> {
+    let mut out = BTreeMap::new();
+    let path = ctx.db_path();
+    if !path.exists() {
+        return out;
+    }
+    let since = jiff::Timestamp::now().strftime("%Y-%m-01").to_string();
+    if let Ok(rows) = lomo_catalog::Catalog::open(&path).and_then(|c| c.ledger(&since)) {
+        for row in rows {
+            let e: &mut lomo_catalog::Requests = out.entry(row.site).or_default();
+            e.class_a += row.requests.class_a;
+            e.class_b += row.requests.class_b;
+            e.free += row.requests.free;
+            e.failed += row.requests.failed;
+            e.bytes_sent += row.requests.bytes_sent;
+            e.bytes_received += row.requests.bytes_received;
+        }
+    }
+    out
+}
+
 fn list(ctx: &Ctx) -> Result<Outcome> {
     let mut out = Out::new(ctx.global.json);
+    let month = this_month(ctx);
     for s in &ctx.config.sites {
+        let used = month.get(&s.name).copied().unwrap_or_default();
         if out.json() {
             out.record(&json!({
                 "name": s.name, "url": s.url, "role": s.role.as_str(),
                 "storage_class": s.storage_class, "append_only": s.append_only,
                 "encrypt": s.encrypt, "bandwidth_limit": s.bandwidth_limit,
                 "credentials": s.credentials.keys().collect::<Vec<_>>(),
+                "requests_this_month": {
+                    "class_a": used.class_a, "class_b": used.class_b, "free": used.free,
+                    "failed": used.failed, "bytes_sent": used.bytes_sent,
+                    "bytes_received": used.bytes_received,
+                },
             }))?;
         } else {
             let mut flags = Vec::new();
@@ -126,6 +155,14 @@ fn list(ctx: &Ctx) -> Result<Outcome> {
             }
             if !s.encrypt {
                 flags.push("not encrypted".into());
+            }
+            if !used.is_empty() {
+                flags.push(format!(
+                    "this month: {} PUT/LIST + {} GET/HEAD requests, {} sent",
+                    used.class_a,
+                    used.class_b,
+                    human_bytes(used.bytes_sent)
+                ));
             }
             if !s.credentials.is_empty() {
                 flags.push(format!(
@@ -190,6 +227,7 @@ fn test(ctx: &Ctx, name: &str, size: u64) -> Result<Outcome> {
     let result = rt.block_on(probe(site.clone(), size));
     let caps = site.capabilities();
     let usage = site.usage();
+    sites::record_usage(ctx, name, &usage);
     let (steps, error) = match result {
         Ok(steps) => (steps, None),
         Err((steps, e)) => (steps, Some(e)),

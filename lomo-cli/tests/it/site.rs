@@ -148,6 +148,8 @@ fn s3_site_on_moto() {
     assert!(report.contains("stored SHA-256 checked"), "{report}");
     assert!(report.contains("restores from cold tiers"), "{report}");
     assert!(report.contains("0 pending upload(s) left"), "{report}");
+    // With a catalog, the requests go into its ledger and `site list` shows them.
+    env.ok(&["scan", env.path().join("config").to_str().unwrap()], 0);
     let j = env.json(&["site", "test", "cold", "--size", "100KB"], 0);
     let summary = j.last().unwrap();
     assert_eq!(summary["ok"], true);
