@@ -112,11 +112,19 @@ mod tests {
     fn counts_add_up_per_site_and_day() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Catalog::open(dir.path().join("c.db")).unwrap();
-        let r = Requests { class_a: 2, class_b: 3, free: 1, failed: 0, bytes_sent: 100, bytes_received: 50 };
+        let r = Requests {
+            class_a: 2,
+            class_b: 3,
+            free: 1,
+            failed: 0,
+            bytes_sent: 100,
+            bytes_received: 50,
+        };
         c.record_requests("cold", "2026-11-23", &r).unwrap();
         c.record_requests("cold", "2026-11-23", &r).unwrap();
         c.record_requests("cold", "2026-11-24", &r).unwrap();
-        c.record_requests("usb", "2026-11-23", &Requests::default()).unwrap();
+        c.record_requests("usb", "2026-11-23", &Requests::default())
+            .unwrap();
         let rows = c.ledger("2026-11-01").unwrap();
         assert_eq!(rows.len(), 2, "empty counts add no row: {rows:?}");
         assert_eq!(rows[0].requests.class_a, 4);

@@ -103,7 +103,8 @@ pub(crate) fn record_usage(ctx: &crate::commands::Ctx, site: &str, u: &lomo_remo
         bytes_received: u.bytes_received,
     };
     let day = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
-    let done = lomo_catalog::Catalog::open(&path).and_then(|mut c| c.record_requests(site, &day, &r));
+    let done =
+        lomo_catalog::Catalog::open(&path).and_then(|mut c| c.record_requests(site, &day, &r));
     if let Err(e) = done {
         tracing::warn!("could not record the requests to site {site} in the catalog: {e}");
     }

@@ -44,7 +44,7 @@ pub(crate) struct StoreBackend {
     /// Site prefix, "" or without leading/trailing slash.
     pub(crate) prefix: String,
     pub(crate) default_class: Option<String>,
-    pub(crate) s3: Option<S3Extra>,
+    pub(crate) s3: Option<Arc<S3Extra>>,
     pub(crate) meter: Arc<Meter>,
 }
 
@@ -365,6 +365,42 @@ impl Backend for StoreBackend {
         let full = join(&self.prefix, prefix);
         let name = self.name.clone();
         let strip = self.strip_prefix();
+        if let Some(s3) = self.s3.clone() {
+            // ListObjectsV2 by hand: object_store drops the storage class.
+            let folder = if full.is_empty() {
+                String::new()
+            } else {
+                format!("{full}/")
+            };
+            let listed = prefix.to_owned();
+            let pages = futures::stream::unfold(Some(None::<String>), move |token| {
+                let (s3, folder, strip, name, listed) = (
+                    s3.clone(),
+                    folder.clone(),
+                    strip.clone(),
+                    name.clone(),
+                    listed.clone(),
+                );
+                async move {
+                    let token = token?;
+                    let at = At::new(&name, Op::List, &listed);
+                    match s3.list_page(at, &folder, &strip, token.as_deref()).await {
+                        Ok((items, next)) => {
+                            let more = next.map(Some);
+                            Some((Ok(items), more))
+                        }
+                        Err(e) => Some((Err(e), None)),
+                    }
+                }
+            });
+            return pages
+                .map(|page| match page {
+                    Ok(items) => futures::stream::iter(items.into_iter().map(Ok)).boxed(),
+                    Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+                })
+                .flatten()
+                .boxed();
+        }
         let list_prefix = (!full.is_empty()).then(|| Path::from(full.as_str()));
         let listed = prefix.to_owned();
         self.store

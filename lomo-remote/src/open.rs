@@ -150,7 +150,7 @@ pub fn open(url: &SiteUrl, opts: &SiteOptions) -> Result<Arc<dyn Backend>> {
                 multipart: s3,
                 prefix: prefix.clone(),
                 default_class: storage_class,
-                s3: Some(extra),
+                s3: Some(Arc::new(extra)),
                 meter,
             }))
         }

@@ -189,6 +189,54 @@ impl S3Extra {
         }
     }
 
+    /// One page of ListObjectsV2 under `full_prefix` (a folder: `p/`),
+    /// with storage classes. Keys lose `strip`.
+    pub(crate) async fn list_page(
+        &self,
+        at: At<'_>,
+        full_prefix: &str,
+        strip: &str,
+        token: Option<&str>,
+    ) -> Result<(Vec<ObjectInfo>, Option<String>)> {
+        let mut url = format!("{}?list-type=2", self.bucket_url);
+        if !full_prefix.is_empty() {
+            url.push_str(&format!("&prefix={}", encode_query(full_prefix)));
+        }
+        if let Some(t) = token {
+            url.push_str(&format!("&continuation-token={}", encode_query(t)));
+        }
+        let r = self.call(at, Method::GET, &url, &[], Bytes::new()).await?;
+        if !r.status.is_success() {
+            return Err(status_error(at, &r));
+        }
+        let page: ListObjects = quick_xml::de::from_reader(r.body.as_ref())
+            .map_err(|e| at.request(false, format!("unreadable ListObjectsV2 answer: {e}")))?;
+        let items = page
+            .contents
+            .into_iter()
+            .map(|c| ObjectInfo {
+                key: c.key.strip_prefix(strip).unwrap_or(&c.key).to_owned(),
+                size: c.size,
+                modified: c
+                    .last_modified
+                    .as_deref()
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .map_or(0, jiff::Timestamp::as_second),
+                etag: c.e_tag,
+                // S3 lists STANDARD objects as STANDARD; HEAD omits it.
+                storage_class: c.storage_class,
+                sha256: None,
+                restore: None,
+                metadata: Default::default(),
+            })
+            .collect();
+        let next = match (page.is_truncated, page.next_continuation_token) {
+            (Some(true), Some(t)) => Some(t),
+            _ => None,
+        };
+        Ok((items, next))
+    }
+
     /// GET `?uploads&prefix=…`, all pages. Keys come back with the site
     /// prefix; `strip` removes it.
     pub(crate) async fn list_uploads(
@@ -332,6 +380,7 @@ impl S3Extra {
 pub(crate) fn fuzz_xml(data: &[u8]) {
     let _ = error_code(data);
     let _ = quick_xml::de::from_reader::<_, ListUploads>(data);
+    let _ = quick_xml::de::from_reader::<_, ListObjects>(data);
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = parse_restore_header(s);
     }
@@ -390,6 +439,26 @@ struct ListUploads {
     next_upload_id_marker: Option<String>,
     #[serde(rename = "Upload", default)]
     uploads: Vec<UploadEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListObjects {
+    is_truncated: Option<bool>,
+    next_continuation_token: Option<String>,
+    #[serde(default)]
+    contents: Vec<ListEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListEntry {
+    key: String,
+    last_modified: Option<String>,
+    #[serde(rename = "ETag")]
+    e_tag: Option<String>,
+    size: u64,
+    storage_class: Option<String>,
 }
 
 #[derive(serde::Deserialize)]

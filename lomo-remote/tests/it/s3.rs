@@ -52,6 +52,19 @@ async fn deep_archive_needs_a_restore() {
         Some("zJw0AwGtS6XlSqJLRC/5ONHthPfzLExac3c8WK83vRs="),
         "stored SHA-256"
     );
+    let listed: Vec<lomo_remote::ObjectInfo> = site.list("").try_collect().await.unwrap();
+    let class_of = |k: &str| {
+        listed
+            .iter()
+            .find(|o| o.key == k)
+            .and_then(|o| o.storage_class.clone())
+    };
+    assert_eq!(
+        class_of("archives/a.iso").as_deref(),
+        Some("DEEP_ARCHIVE"),
+        "listing reports classes"
+    );
+    assert_eq!(class_of("catalog/snap").as_deref(), Some("STANDARD"));
     let hh = site.head("catalog/explicit").await.unwrap();
     assert_ne!(hh.storage_class.as_deref(), Some("DEEP_ARCHIVE"));
     assert_eq!(hh.restore, Some(RestoreStatus::NotNeeded));
@@ -188,4 +201,41 @@ async fn errors_name_site_and_key() {
         "3 attempts each: {:?}",
         down.usage()
     );
+}
+
+/// Listings page through more than 1000 objects (S3's page size).
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_pages_past_1000_objects() {
+    use futures::{StreamExt as _, TryStreamExt as _};
+    use lomo_remote::PutOptions;
+
+    let Some(moto) = servers::moto() else { return };
+    servers::create_bucket(moto.port, "many");
+    let site = servers::s3_site(moto.port, "many", "p", "");
+    futures::stream::iter(0..1003)
+        .map(|i| {
+            let site = site.clone();
+            async move {
+                site.put(
+                    &format!("d/{i:05}"),
+                    bytes::Bytes::new(),
+                    &PutOptions::default(),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    let before = site.usage();
+    let keys: Vec<String> = site
+        .list("d")
+        .map_ok(|o| o.key)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1003);
+    assert_eq!(keys[1002], "d/01002");
+    assert_eq!(site.usage().since(&before).class_a, 2, "two LIST pages");
 }
