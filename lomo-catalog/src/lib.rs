@@ -38,6 +38,7 @@ mod path;
 mod query;
 mod scan;
 mod schema;
+mod staged;
 
 pub use archive::{Archive, Member, NewArchive};
 pub use catalog::{Catalog, Root};
@@ -49,6 +50,7 @@ pub use scan::{
     ScanProgress, ScanReport,
 };
 pub use schema::SCHEMA_VERSION;
+pub use staged::{StagedCopy, ToStage, now as unix_now};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

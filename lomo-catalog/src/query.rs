@@ -103,11 +103,11 @@ pub struct Stats {
     pub unique_bytes: u64,
 }
 
-const FILE_COLUMNS: &str = "f.id, r.path, d.rel, f.name, f.kind, f.size, f.mtime_ns, f.mode, \
+pub(crate) const FILE_COLUMNS: &str = "f.id, r.path, d.rel, f.name, f.kind, f.size, f.mtime_ns, f.mode, \
      c.hash, f.link_target FROM files f JOIN dirs d ON d.id = f.dir_id \
      JOIN roots r ON r.id = d.root_id LEFT JOIN contents c ON c.id = f.content_id";
 
-fn file_from_row(r: &Row<'_>) -> rusqlite::Result<FileEntry> {
+pub(crate) fn file_from_row(r: &Row<'_>) -> rusqlite::Result<FileEntry> {
     let root = PathBuf::from(bytes_to_os(&r.get::<_, Vec<u8>>(1)?));
     let rel: Vec<u8> = r.get(2)?;
     let name: Vec<u8> = r.get(3)?;

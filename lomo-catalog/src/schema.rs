@@ -105,6 +105,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (site, day)
     );
     ",
+    // 3 -> 4: staged copies: one encrypted object per content on a staging site.
+    r"
+    CREATE TABLE staged (
+        content_id  INTEGER NOT NULL REFERENCES contents(id),
+        site        TEXT NOT NULL,          -- site name from the config
+        key         TEXT NOT NULL,          -- object key on the site
+        size        INTEGER NOT NULL,       -- stored (encrypted) bytes
+        sha256      TEXT,                   -- stored SHA-256 the site reported (base64)
+        staged_at   INTEGER NOT NULL,       -- unix seconds
+        verified_at INTEGER,                -- last check that found it intact
+        PRIMARY KEY (content_id, site)
+    );
+    CREATE INDEX staged_site ON staged(site);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -1,5 +1,6 @@
 //! The command line: global options, subcommands, dispatch.
 
+mod backup;
 mod crypt;
 mod init;
 mod iso;
@@ -7,6 +8,7 @@ mod iso_create;
 mod key;
 mod list;
 mod list_remote;
+mod restore;
 mod scan;
 mod site;
 mod util;
@@ -59,6 +61,10 @@ pub(crate) struct Global {
 enum Command {
     /// Write a commented config file with roots and a default local site.
     Init(init::InitArgs),
+    /// Back up: scan, then stage new files, encrypted, to every staging site.
+    Backup(backup::BackupArgs),
+    /// Restore files from the sites into a folder.
+    Restore(restore::RestoreArgs),
     /// Scan folders into the catalog (only new and changed files are read).
     Scan(scan::ScanArgs),
     /// List what the catalog knows.
@@ -153,6 +159,8 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Iso(cmd) => iso::run(&ctx, &cmd),
         Command::Key(args) => key::run(&ctx, &args),
         Command::Scan(args) => scan::run(&ctx, &args),
+        Command::Backup(args) => backup::run(&ctx, &args),
+        Command::Restore(args) => restore::run(&ctx, &args),
         Command::List(cmd) => list::run(&ctx, &cmd),
         Command::Site(cmd) => site::run(&ctx, &cmd),
     }

@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod fsutil;
 mod output;
+mod pipeline;
 mod progress;
 mod secrets;
 mod sites;

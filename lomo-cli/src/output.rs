@@ -35,6 +35,15 @@ impl Out {
         self.w.write_all(b"\n")
     }
 
+    /// `v` as a JSON line, or `text` as a line of text.
+    pub(crate) fn record_or_line<T: Serialize>(&mut self, v: &T, text: &str) -> io::Result<()> {
+        if self.json {
+            self.record(v)
+        } else {
+            self.line(text)
+        }
+    }
+
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.w.flush()
     }

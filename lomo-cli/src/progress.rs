@@ -75,3 +75,20 @@ impl ScanProgress for ScanBar {
         }
     }
 }
+
+/// A byte-count bar for `label` (hidden when stderr is not a terminal or
+/// progress is off).
+pub(crate) fn bytes_bar(label: &str, total: u64, enabled: bool) -> ProgressBar {
+    if !(enabled && std::io::stderr().is_terminal()) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} ({decimal_bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}

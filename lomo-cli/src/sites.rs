@@ -22,6 +22,41 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// The configured sites, else the default: a local folder `./lomob-site`
+/// for both roles, so a first run needs no account (`create`: make the
+/// folder if missing, as a backup does; a restore only looks).
+pub(crate) fn configured_or_default(
+    ctx: &crate::commands::Ctx,
+    create: bool,
+) -> Result<Vec<SiteConfig>> {
+    if !ctx.config.sites.is_empty() {
+        return Ok(ctx.config.sites.clone());
+    }
+    let dir = std::env::current_dir()?.join("lomob-site");
+    if create && !dir.is_dir() {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        eprintln!(
+            "no site configured: using the local folder {} (add sites with `lomob site add`)",
+            dir.display()
+        );
+    }
+    let url = SiteUrl::local(&dir)?;
+    Ok(vec![SiteConfig {
+        name: DEFAULT_SITE.into(),
+        url: url.to_string(),
+        role: crate::config::Role::Both,
+        storage_class: None,
+        append_only: false,
+        encrypt: true,
+        bandwidth_limit: None,
+        credentials: Default::default(),
+    }])
+}
+
+/// Name of the default local site.
+pub(crate) const DEFAULT_SITE: &str = "local";
+
 /// The site named `name`, or an error listing the configured ones.
 pub(crate) fn find<'a>(config: &'a Config, name: &str) -> Result<&'a SiteConfig> {
     config.sites.iter().find(|s| s.name == name).ok_or_else(|| {

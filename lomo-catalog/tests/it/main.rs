@@ -10,4 +10,5 @@ mod history;
 mod hostile;
 mod props;
 mod scan;
+mod staged;
 mod util;

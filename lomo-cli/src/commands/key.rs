@@ -52,11 +52,10 @@ enum KeyCommand {
 }
 
 fn key_file_path(ctx: &Ctx, args: &KeyArgs) -> Result<PathBuf> {
-    args.key_file
-        .clone()
-        .or_else(|| ctx.config.key_file.clone())
-        .or_else(|| crate::config::project_dirs().map(|d| d.data_dir().join("lomob.key")))
-        .context("no place for the key file: pass --key-file")
+    match &args.key_file {
+        Some(p) => Ok(p.clone()),
+        None => crate::pipeline::keys::key_file_path(ctx),
+    }
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &KeyArgs) -> Result<Outcome> {

@@ -12,7 +12,7 @@ use crate::output::{Out, json_path};
 use crate::progress::ScanBar;
 use crate::units::human_bytes;
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub(crate) struct ScanArgs {
     /// Folders to scan [default: the config's roots]
     #[arg(value_name = "DIR")]
@@ -26,6 +26,16 @@ pub(crate) struct ScanArgs {
     /// Worker threads [default: one per CPU]
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+}
+
+impl ScanArgs {
+    /// Scan `dirs` with the config's settings.
+    pub(crate) fn of(dirs: Vec<PathBuf>) -> ScanArgs {
+        ScanArgs {
+            dirs,
+            ..ScanArgs::default()
+        }
+    }
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &ScanArgs) -> Result<Outcome> {

@@ -6,6 +6,7 @@
     unreachable_pub
 )]
 
+mod backup;
 mod cmd;
 mod crypt;
 mod gdrive;

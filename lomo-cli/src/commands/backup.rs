@@ -1,0 +1,108 @@
+//! `lomob backup [DIR...]`: scan, then stage new contents to every staging
+//! site. (Packing into archives is the next step of the pipeline, not in
+//! this build.)
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use super::{Ctx, Outcome, scan};
+use crate::config::Role;
+use crate::output::Out;
+use crate::pipeline::keys::{Names, unlock_or_create};
+use crate::pipeline::stage::stage_site;
+use crate::sites;
+use crate::units::{human_bytes, parse_size};
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    /// Folders to back up [default: the config's roots]
+    #[arg(value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    /// Unarchived bytes that make an archive (reported; packing is not in this build)
+    #[arg(long, value_name = "SIZE", default_value = "5G", value_parser = parse_size)]
+    pack_size: u64,
+}
+
+pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Outcome> {
+    let key = unlock_or_create(ctx)?;
+    let names = Names::new(&key);
+    let scanned = scan::run(ctx, &scan::ScanArgs::of(args.dirs.clone()))?;
+    let mut problems = scanned == Outcome::Problems;
+    let mut catalog = ctx.open_catalog()?;
+    let rt = sites::runtime()?;
+    let mut out = Out::new(ctx.global.json);
+    for cfg in sites::configured_or_default(ctx, true)? {
+        if !matches!(cfg.role, Role::Staging | Role::Both) {
+            continue;
+        }
+        let site = match sites::open(ctx, &cfg) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "lomob: warning: site {} skipped: {e:#}; it catches up on a later run",
+                    cfg.name
+                );
+                out.record_or_line(
+                    &json!({"site": cfg.name, "offline": format!("{e:#}")}),
+                    &format!("{}: offline, skipped", cfg.name),
+                )?;
+                problems = true;
+                continue;
+            }
+        };
+        let r = stage_site(
+            &rt,
+            &mut catalog,
+            &key,
+            &names,
+            &cfg.name,
+            &site,
+            !ctx.global.no_progress,
+        )?;
+        sites::record_usage(ctx, &cfg.name, &site.usage());
+        for (path, why) in &r.skipped {
+            eprintln!("lomob: warning: {}: {why}", path.display());
+        }
+        if let Some(e) = &r.site_error {
+            eprintln!(
+                "lomob: warning: site {} stopped: {e}; it catches up on a later run",
+                cfg.name
+            );
+        }
+        problems |= !r.skipped.is_empty() || r.site_error.is_some();
+        let left = catalog.to_stage(&cfg.name)?.len();
+        out.record_or_line(
+            &json!({"site": cfg.name, "staged": r.objects, "bytes": r.bytes,
+                    "skipped": r.skipped.len(), "left": left, "error": r.site_error}),
+            &format!(
+                "{}: staged {} objects ({}), {} skipped, {} left{}",
+                cfg.name,
+                r.objects,
+                human_bytes(r.bytes),
+                r.skipped.len(),
+                left,
+                r.site_error
+                    .as_ref()
+                    .map(|e| format!(" — stopped: {e}"))
+                    .unwrap_or_default()
+            ),
+        )?;
+    }
+    let stats = catalog.unarchived_bytes()?;
+    if stats >= args.pack_size {
+        eprintln!(
+            "lomob: {} not yet in any archive (pack size {}): packing into archive sites is not in this build yet; the staged copies keep them off-site meanwhile",
+            human_bytes(stats),
+            human_bytes(args.pack_size)
+        );
+    }
+    out.flush()?;
+    Ok(if problems {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
+}

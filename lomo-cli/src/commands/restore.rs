@@ -1,0 +1,263 @@
+//! `lomob restore PATH... --to DIR`: files come back from the staging sites
+//! as `DIR/<root folder name>/<path relative to its root>`, decrypted,
+//! checked against the catalog's BLAKE3, with their mtimes.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use futures::StreamExt as _;
+use lomo_catalog::{EntryKind, FileEntry, FileQuery};
+use lomo_remote::Backend;
+use serde_json::json;
+
+use super::{Ctx, Outcome};
+use crate::output::Out;
+use crate::pipeline::keys::unlock_or_create;
+use crate::sites;
+use crate::units::human_bytes;
+
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// What to restore: `ROOT/PATH` as restores name it (e.g. Pictures/2019),
+    /// an absolute original path, or `/` for everything
+    #[arg(value_name = "PATH", required = true)]
+    paths: Vec<String>,
+    /// Folder to restore into (created; existing files are never overwritten)
+    #[arg(long, value_name = "DIR")]
+    to: PathBuf,
+}
+
+/// `<label>/<rel>` for a file, as restores lay it out.
+fn restore_name(f: &FileEntry, labels: &HashMap<PathBuf, String>) -> Option<PathBuf> {
+    let label = labels.get(&f.root)?;
+    let rel = f.path.strip_prefix(&f.root).ok()?;
+    Some(Path::new(label).join(rel))
+}
+
+fn selected(name: &Path, abs: &Path, wanted: &[String]) -> bool {
+    wanted.iter().any(|w| {
+        let w = w.trim_end_matches('/');
+        w.is_empty() || name.starts_with(w) || (Path::new(w).is_absolute() && abs.starts_with(w))
+    })
+}
+
+pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
+    let catalog = ctx.existing_catalog()?;
+    let labels: HashMap<PathBuf, String> = catalog
+        .roots()?
+        .into_iter()
+        .map(|r| (r.path, r.label))
+        .collect();
+    let mut files = Vec::new();
+    let q = FileQuery {
+        symlinks: true,
+        ..FileQuery::default()
+    };
+    catalog.for_each_file(&q, |f| {
+        if let Some(name) = restore_name(&f, &labels)
+            && selected(&name, &f.path, &args.paths)
+        {
+            files.push((name, f));
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    if files.is_empty() {
+        bail!(
+            "nothing in the catalog matches {} (names look like {:?})",
+            args.paths.join(", "),
+            labels
+                .values()
+                .next()
+                .map_or("Pictures/2019".to_owned(), |l| format!("{l}/…"))
+        );
+    }
+    let key = unlock_or_create(ctx)?;
+    std::fs::create_dir_all(&args.to)
+        .with_context(|| format!("cannot create {}", args.to.display()))?;
+    let rt = sites::runtime()?;
+    let known = sites::configured_or_default(ctx, false)?;
+    let mut opened: HashMap<String, Option<Arc<dyn Backend>>> = HashMap::new();
+    let mut out = Out::new(ctx.global.json);
+    let (mut restored, mut bytes, mut failed) = (0u64, 0u64, 0u64);
+    for (name, f) in files {
+        let dest = args.to.join(&name);
+        let result = match f.kind {
+            EntryKind::Symlink => restore_link(&f, &dest),
+            _ => restore_file(ctx, &rt, &catalog, &key, &known, &mut opened, &f, &dest),
+        };
+        match result {
+            Ok(Some(site)) => {
+                restored += 1;
+                bytes += f.size;
+                out.record_or_line(
+                    &json!({"path": name.display().to_string(), "from": site, "bytes": f.size}),
+                    &format!("restored {} (from {site})", name.display()),
+                )?;
+            }
+            Ok(None) => {
+                out.record_or_line(
+                    &json!({"path": name.display().to_string(), "skipped": "already there"}),
+                    &format!("already there: {}", name.display()),
+                )?;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("lomob: error: {}: {e:#}", name.display());
+                if out.json() {
+                    out.record(
+                        &json!({"path": name.display().to_string(), "error": format!("{e:#}")}),
+                    )?;
+                }
+            }
+        }
+    }
+    for (site, s) in &opened {
+        if let Some(s) = s {
+            sites::record_usage(ctx, site, &s.usage());
+        }
+    }
+    out.record_or_line(
+        &json!({"restored": restored, "bytes": bytes, "failed": failed, "to": args.to.display().to_string()}),
+        &format!("{restored} files restored ({}) into {}, {failed} failed", human_bytes(bytes), args.to.display()),
+    )?;
+    out.flush()?;
+    Ok(if failed > 0 {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
+}
+
+fn restore_link(f: &FileEntry, dest: &Path) -> Result<Option<String>> {
+    let target = f
+        .link_target
+        .as_ref()
+        .context("symlink without a target in the catalog")?;
+    if dest.symlink_metadata().is_ok() {
+        return Ok(None);
+    }
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::os::unix::fs::symlink(target, dest)?;
+    Ok(Some("catalog".into()))
+}
+
+/// Restores one regular file from the first staging site that has it.
+#[allow(clippy::too_many_arguments)]
+fn restore_file(
+    ctx: &Ctx,
+    rt: &tokio::runtime::Runtime,
+    catalog: &lomo_catalog::Catalog,
+    key: &lomo_crypt::MasterKey,
+    known: &[crate::config::SiteConfig],
+    opened: &mut HashMap<String, Option<Arc<dyn Backend>>>,
+    f: &FileEntry,
+    dest: &Path,
+) -> Result<Option<String>> {
+    let hash = f.hash.context("no content hash in the catalog")?;
+    if dest.exists() {
+        let same = std::fs::File::open(dest).ok().and_then(|mut d| {
+            let mut h = blake3::Hasher::new();
+            std::io::copy(&mut d, &mut h).ok()?;
+            Some(*h.finalize().as_bytes() == hash)
+        });
+        if same == Some(true) {
+            return Ok(None);
+        }
+        bail!(
+            "{} exists already with other content; lomob never overwrites",
+            dest.display()
+        );
+    }
+    let copies = catalog.staged_copies(&hash)?;
+    if copies.is_empty() {
+        bail!("no staged copy on any site (restoring from archives is not in this build yet)");
+    }
+    let mut last_err = None;
+    for c in copies {
+        if !opened.contains_key(&c.site) {
+            let site = match known.iter().find(|s| s.name == c.site) {
+                Some(cfg) => match sites::open(ctx, cfg) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        eprintln!("lomob: warning: site {} unusable: {e:#}", c.site);
+                        None
+                    }
+                },
+                None => {
+                    eprintln!("lomob: warning: site {} is not in the config", c.site);
+                    None
+                }
+            };
+            opened.insert(c.site.clone(), site);
+        }
+        let Some(site) = opened.get(&c.site).cloned().flatten() else {
+            last_err = Some(anyhow::anyhow!(
+                "site {} is offline or not configured",
+                c.site
+            ));
+            continue;
+        };
+        match fetch(rt, &site, &c.key, key, &hash, f, dest) {
+            Ok(()) => return Ok(Some(c.site)),
+            Err(e) => last_err = Some(e.context(format!("from site {}", c.site))),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| anyhow::anyhow!("no usable copy")))
+}
+
+/// Downloads, decrypts and checks one object into `dest` (via temp files
+/// beside it: a failure leaves nothing).
+fn fetch(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    object: &str,
+    key: &lomo_crypt::MasterKey,
+    hash: &[u8; 32],
+    f: &FileEntry,
+    dest: &Path,
+) -> Result<()> {
+    let dir = dest.parent().context("no parent folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut sealed =
+        tempfile::tempfile_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    rt.block_on(async {
+        let mut s = site.get(object, None).await?;
+        while let Some(chunk) = s.next().await {
+            sealed.write_all(&chunk?)?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    std::io::Seek::rewind(&mut sealed)?;
+    let mut plain = lomo_crypt::stream::DecryptReader::new(key, sealed)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = plain.read(&mut buf).context("decrypting")?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        tmp.write_all(&buf[..n])?;
+    }
+    if h.finalize().as_bytes() != hash {
+        bail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
+    }
+    let file = tmp.as_file();
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
+        f.mode & 0o7777,
+    ))?;
+    let mtime = std::time::UNIX_EPOCH
+        + std::time::Duration::from_nanos(u64::try_from(f.mtime_ns).unwrap_or(0));
+    file.set_modified(mtime)?;
+    file.sync_all()?;
+    tmp.persist_noclobber(dest)
+        .map_err(|e| anyhow::anyhow!("cannot move into place: {}", e.error))?;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! The backup pipeline's pieces, composed from the libraries: keys, object
+//! names, staging and restoring staged files.
+
+pub(crate) mod keys;
+pub(crate) mod sealed;
+pub(crate) mod stage;

@@ -1,0 +1,281 @@
+//! `lomob backup` (scan + staging) and `lomob restore` from staging sites:
+//! the default local folder site, moto as a second site, an offline site,
+//! tampered and missing objects, wrong passphrases.
+
+use std::path::Path;
+
+use lomo_remote::testing as servers;
+
+use crate::util::{Env, make_dataset};
+
+fn env() -> Env {
+    Env::new().with_env("LOMOB_PASSPHRASE", "correct horse battery staple")
+}
+
+/// Every file under `a` equals the one under `b`, bytes and mtime.
+fn same_tree(a: &Path, b: &Path) {
+    let mut n = 0;
+    for e in walk(a) {
+        let rel = e.strip_prefix(a).unwrap();
+        let other = b.join(rel);
+        let (ma, mb) = (
+            std::fs::symlink_metadata(&e).unwrap(),
+            std::fs::symlink_metadata(&other)
+                .unwrap_or_else(|_| panic!("missing {}", other.display())),
+        );
+        if ma.is_file() {
+            assert!(
+                std::fs::read(&e).unwrap() == std::fs::read(&other).unwrap(),
+                "{} differs",
+                rel.display()
+            );
+            assert_eq!(
+                ma.modified().unwrap(),
+                mb.modified().unwrap(),
+                "{} mtime",
+                rel.display()
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 0);
+}
+
+fn walk(p: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).unwrap().flatten() {
+        let path = e.path();
+        if path.is_dir() && !path.is_symlink() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn first_backup_then_incremental_then_restores_on_the_default_site() {
+    let env = env();
+    let pics = env.path().join("Pictures");
+    if make_dataset(
+        &pics,
+        &[
+            "--photos",
+            "12",
+            "--videos",
+            "1",
+            "--video-mb",
+            "40",
+            "--small",
+            "20",
+        ],
+    )
+    .is_none()
+    {
+        return;
+    }
+    // The default site is ./lomob-site: run from the temp dir.
+    let run = |args: &[&str], code: i32| {
+        let out = env.cmd(args).current_dir(env.path()).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "lomob {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run(&["--json", "backup", pics.to_str().unwrap()], 0);
+    let summary: serde_json::Value = serde_json::from_str(first.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["site"], "local");
+    let staged = summary["staged"].as_u64().unwrap();
+    assert!(staged > 30, "{first}");
+    assert_eq!(summary["left"], 0);
+    let site = env.path().join("lomob-site/lomob/staging");
+    let objects = walk(&site).len() as u64;
+    assert_eq!(objects, staged, "one object per distinct content");
+    // Names reveal nothing: no file name or extension appears on the site.
+    assert!(walk(&site).iter().all(|p| p.extension().is_none()));
+
+    // Nothing new: nothing staged. Then two new files (one a duplicate).
+    let again = run(&["--json", "backup", pics.to_str().unwrap()], 0);
+    assert!(again.contains("\"staged\":0"), "{again}");
+    std::fs::write(pics.join("new.jpg"), b"a brand new photo").unwrap();
+    std::fs::copy(pics.join("new.jpg"), pics.join("new copy.jpg")).unwrap();
+    let third = run(&["--json", "backup", pics.to_str().unwrap()], 0);
+    assert!(third.contains("\"staged\":1"), "{third}");
+
+    // Restore everything, a folder, a file.
+    let all = env.path().join("all");
+    run(&["restore", "/", "--to", all.to_str().unwrap()], 0);
+    same_tree(&pics, &all.join("Pictures"));
+    let one = env.path().join("one");
+    run(
+        &[
+            "restore",
+            "Pictures/new copy.jpg",
+            "--to",
+            one.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert_eq!(
+        std::fs::read(one.join("Pictures/new copy.jpg")).unwrap(),
+        b"a brand new photo"
+    );
+    assert_eq!(walk(&one.join("Pictures")).len(), 1);
+    let folder = env.path().join("folder");
+    run(
+        &["restore", "Pictures/DCIM", "--to", folder.to_str().unwrap()],
+        0,
+    );
+    same_tree(&pics.join("DCIM"), &folder.join("Pictures/DCIM"));
+    assert!(!folder.join("Pictures/Documents").exists());
+
+    // Restoring again over the same files: nothing overwritten, nothing failed.
+    let again = run(
+        &["--json", "restore", "/", "--to", all.to_str().unwrap()],
+        0,
+    );
+    assert!(
+        again.lines().last().unwrap().contains("\"restored\":0"),
+        "{again}"
+    );
+
+    // A wrong passphrase: exit 2, nothing written.
+    let wrong = env
+        .cmd(&["restore", "/", "--to", "w"])
+        .current_dir(env.path())
+        .env("LOMOB_PASSPHRASE", "nope")
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"));
+    assert!(!env.path().join("w").exists());
+}
+
+#[test]
+fn tampered_or_missing_objects_fail_per_file_and_leave_nothing() {
+    let env = env();
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    std::fs::write(pics.join("a.jpg"), vec![7u8; 100_000]).unwrap();
+    std::fs::write(pics.join("b.jpg"), vec![8u8; 50_000]).unwrap();
+    let run = |args: &[&str]| env.cmd(args).current_dir(env.path()).output().unwrap();
+    assert!(run(&["backup", pics.to_str().unwrap()]).status.success());
+    let objects = walk(&env.path().join("lomob-site/lomob/staging"));
+    assert_eq!(objects.len(), 2);
+    // Flip one byte in the bigger object, delete the other.
+    let (big, small) = if std::fs::metadata(&objects[0]).unwrap().len() > 60_000 {
+        (&objects[0], &objects[1])
+    } else {
+        (&objects[1], &objects[0])
+    };
+    let mut bytes = std::fs::read(big).unwrap();
+    bytes[5000] ^= 1;
+    std::fs::write(big, bytes).unwrap();
+    std::fs::remove_file(small).unwrap();
+    let out = run(&["restore", "/", "--to", "r"]);
+    assert_eq!(out.status.code(), Some(1), "files failed: exit 1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Pictures/a.jpg") && err.contains("Pictures/b.jpg"),
+        "{err}"
+    );
+    assert!(err.contains("no such object"), "{err}");
+    let left: Vec<_> = walk(&env.path().join("r"));
+    assert!(
+        left.iter().all(|p| p.is_dir()),
+        "no partial files: {left:?}"
+    );
+}
+
+#[test]
+fn two_sites_one_offline_catches_up_later() {
+    let Some(moto) = servers::moto() else { return };
+    servers::create_bucket(moto.port, "stage");
+    let env = env()
+        .with_env("AWS_ACCESS_KEY_ID", "testing")
+        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(pics.join("2024")).unwrap();
+    for i in 0..10u8 {
+        std::fs::write(
+            pics.join(format!("2024/{i}.jpg")),
+            vec![i; 10_000 + usize::from(i)],
+        )
+        .unwrap();
+    }
+    let nas = env.path().join("nas");
+    env.ok(
+        &[
+            "site",
+            "add",
+            "nas",
+            &format!("file://{}", nas.display()),
+            "--role",
+            "staging",
+        ],
+        0,
+    );
+    let s3 = format!(
+        "s3://stage/lomob?region=us-east-1&endpoint=http://127.0.0.1:{}",
+        moto.port
+    );
+    env.ok(&["site", "add", "cloud", &s3, "--role", "staging"], 0);
+    let out = env.json(&["backup", pics.to_str().unwrap()], 0);
+    let by_site = |site: &str| out.iter().find(|v| v["site"] == site).cloned().unwrap();
+    assert_eq!(by_site("nas")["staged"], 10);
+    assert_eq!(by_site("cloud")["staged"], 10);
+
+    // The NAS is unmounted: the backup goes on with the cloud, exit 1.
+    std::fs::rename(&nas, env.path().join("nas-away")).unwrap();
+    std::fs::write(pics.join("2024/new.jpg"), b"new").unwrap();
+    let out = env.run(&["--json", "backup", pics.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("site nas skipped"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"site\":\"cloud\",\"skipped\":0,\"staged\":1")
+            || text.contains("\"staged\":1"),
+        "{text}"
+    );
+    // Back: it catches up.
+    std::fs::rename(env.path().join("nas-away"), &nas).unwrap();
+    let out = env.json(&["backup", pics.to_str().unwrap()], 0);
+    assert_eq!(
+        out.iter().find(|v| v["site"] == "nas").unwrap()["staged"],
+        1
+    );
+
+    // Restore comes from the first site that has each file, byte-identical.
+    let to = env.path().join("r");
+    env.ok(&["restore", "Pictures", "--to", to.to_str().unwrap()], 0);
+    same_tree(&pics, &to.join("Pictures"));
+    // With the NAS gone, the cloud serves.
+    std::fs::remove_dir_all(&nas).unwrap();
+    let to2 = env.path().join("r2");
+    let out = env.run(&[
+        "--json",
+        "restore",
+        "Pictures/2024/3.jpg",
+        "--to",
+        to2.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"from\":\"cloud\""));
+    assert_eq!(
+        std::fs::read(to2.join("Pictures/2024/3.jpg")).unwrap(),
+        vec![3u8; 10_003]
+    );
+}
