@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
@@ -26,7 +26,38 @@ pub(crate) struct BackupArgs {
     pack_size: u64,
 }
 
+/// Holds `<catalog>.backup-lock` for the whole run: two backups into one
+/// catalog would stage the same contents twice. The OS drops it if the
+/// process dies.
+fn backup_lock(ctx: &Ctx) -> Result<std::fs::File> {
+    let mut name = ctx.db_path().into_os_string();
+    name.push(".backup-lock");
+    let path = std::path::PathBuf::from(name);
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            anyhow::bail!(
+                "another lomob backup is running on this catalog (lock {})",
+                path.display()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Outcome> {
+    let _lock = backup_lock(ctx)?;
     let key = unlock_or_create(ctx)?;
     let names = Names::new(&key);
     let scanned = scan::run(ctx, &scan::ScanArgs::of(args.dirs.clone()))?;

@@ -279,3 +279,38 @@ fn two_sites_one_offline_catches_up_later() {
         vec![3u8; 10_003]
     );
 }
+
+#[test]
+fn a_second_backup_at_the_same_time_is_refused() {
+    let env = env();
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    let mut lock = env.db().into_os_string();
+    lock.push(".backup-lock");
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    held.lock().unwrap();
+    let out = env
+        .cmd(&["backup", pics.to_str().unwrap()])
+        .current_dir(env.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another lomob backup is running"));
+    held.unlock().unwrap();
+    let out = env
+        .cmd(&["backup", pics.to_str().unwrap()])
+        .current_dir(env.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
