@@ -27,7 +27,7 @@ use crate::backend::{
 };
 use crate::error::{At, Error, Op, Result};
 use crate::meter::{Meter, RequestClass, Usage};
-use crate::objstore::{check_key, map_err, sha256_b64};
+use crate::objstore::{check_key, delete_quietly, map_err, meta_info, sha256_b64};
 
 /// Folder of pending multipart uploads, hidden from listings.
 pub const UPLOADS_DIR: &str = ".lomob-uploads";
@@ -362,16 +362,7 @@ impl Backend for LocalBackend {
         let path = self.path(at, key)?;
         self.meter.record(RequestClass::B, 0, 0);
         let m = self.store.head(&path).await.map_err(|e| map_err(at, e))?;
-        Ok(ObjectInfo {
-            key: key.to_owned(),
-            size: m.size,
-            modified: m.last_modified.timestamp(),
-            etag: m.e_tag,
-            storage_class: None,
-            sha256: None,
-            restore: Some(RestoreStatus::NotNeeded),
-            metadata: Default::default(),
-        })
+        Ok(meta_info(key.to_owned(), m, Some(RestoreStatus::NotNeeded)))
     }
 
     fn list(&self, prefix: &str) -> BoxStream<'static, Result<ObjectInfo>> {
@@ -387,16 +378,7 @@ impl Backend for LocalBackend {
             .filter_map(move |r| {
                 let item = match r {
                     Ok(m) if m.location.as_ref().split('/').next() == Some(UPLOADS_DIR) => None,
-                    Ok(m) => Some(Ok(ObjectInfo {
-                        key: m.location.as_ref().to_owned(),
-                        size: m.size,
-                        modified: m.last_modified.timestamp(),
-                        etag: m.e_tag,
-                        storage_class: None,
-                        sha256: None,
-                        restore: None,
-                        metadata: Default::default(),
-                    })),
+                    Ok(m) => Some(Ok(meta_info(m.location.as_ref().to_owned(), m, None))),
                     Err(e) => Some(Err(map_err(At::new(&name, Op::List, &listed), e))),
                 };
                 futures::future::ready(item)
@@ -408,13 +390,7 @@ impl Backend for LocalBackend {
         let at = At::new(&self.name, Op::Delete, key);
         let path = self.path(at, key)?;
         self.meter.record(RequestClass::Free, 0, 0);
-        match self.store.delete(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) => match map_err(at, e) {
-                Error::NotFound { .. } => Ok(()),
-                other => Err(other),
-            },
-        }
+        delete_quietly(&self.store, at, &path).await
     }
 
     async fn restore(&self, key: &str, _request: RestoreRequest) -> Result<RestoreStatus> {

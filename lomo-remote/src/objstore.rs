@@ -131,6 +131,35 @@ impl StoreBackend {
     }
 }
 
+/// An object_store entry as [`ObjectInfo`] under a site-relative `key`.
+pub(crate) fn meta_info(
+    key: String,
+    m: object_store::ObjectMeta,
+    restore: Option<RestoreStatus>,
+) -> ObjectInfo {
+    ObjectInfo {
+        key,
+        size: m.size,
+        modified: m.last_modified.timestamp(),
+        etag: m.e_tag,
+        storage_class: None,
+        sha256: None,
+        restore,
+        metadata: Default::default(),
+    }
+}
+
+/// Deletes `path`; a missing object is no error.
+pub(crate) async fn delete_quietly(store: &dyn ObjectStore, at: At<'_>, path: &Path) -> Result<()> {
+    match store.delete(path).await {
+        Ok(()) => Ok(()),
+        Err(e) => match map_err(at, e) {
+            Error::NotFound { .. } => Ok(()),
+            other => Err(other),
+        },
+    }
+}
+
 /// Maps an object_store error to ours.
 pub(crate) fn map_err(at: At<'_>, e: object_store::Error) -> Error {
     let text = error_chain(&e);
@@ -343,18 +372,10 @@ impl Backend for StoreBackend {
             return s3.head(at, path.as_ref()).await;
         }
         let m = self.store.head(&path).await.map_err(|e| map_err(at, e))?;
-        Ok(ObjectInfo {
-            key: key.to_owned(),
-            size: m.size,
-            modified: m.last_modified.timestamp(),
-            etag: m.e_tag,
-            storage_class: None,
-            sha256: None,
-            // GCS archive classes are readable online; Azure rehydration is
-            // not implemented, so its status is unknown here.
-            restore: (self.service == Service::Gcs).then_some(RestoreStatus::NotNeeded),
-            metadata: Default::default(),
-        })
+        // GCS archive classes are readable online; Azure rehydration is not
+        // implemented, so its status is unknown here.
+        let restore = (self.service == Service::Gcs).then_some(RestoreStatus::NotNeeded);
+        Ok(meta_info(key.to_owned(), m, restore))
     }
 
     fn list(&self, prefix: &str) -> BoxStream<'static, Result<ObjectInfo>> {
@@ -408,16 +429,8 @@ impl Backend for StoreBackend {
             .map(move |r| match r {
                 Ok(m) => {
                     let loc = m.location.as_ref();
-                    Ok(ObjectInfo {
-                        key: loc.strip_prefix(strip.as_str()).unwrap_or(loc).to_owned(),
-                        size: m.size,
-                        modified: m.last_modified.timestamp(),
-                        etag: m.e_tag,
-                        storage_class: None,
-                        sha256: None,
-                        restore: None,
-                        metadata: Default::default(),
-                    })
+                    let key = loc.strip_prefix(strip.as_str()).unwrap_or(loc).to_owned();
+                    Ok(meta_info(key, m, None))
                 }
                 Err(e) => Err(map_err(At::new(&name, Op::List, &listed), e)),
             })
@@ -427,13 +440,7 @@ impl Backend for StoreBackend {
     async fn delete(&self, key: &str) -> Result<()> {
         let at = At::new(&self.name, Op::Delete, key);
         let path = self.path(at, key)?;
-        match self.store.delete(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) => match map_err(at, e) {
-                Error::NotFound { .. } => Ok(()),
-                other => Err(other),
-            },
-        }
+        delete_quietly(self.store.as_ref(), at, &path).await
     }
 
     async fn restore(&self, key: &str, request: RestoreRequest) -> Result<RestoreStatus> {

@@ -80,6 +80,34 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// One object_store-backed site.
+#[allow(clippy::too_many_arguments)]
+fn store_backend<T>(
+    name: String,
+    url: &SiteUrl,
+    service: Service,
+    store: Arc<T>,
+    prefix: &str,
+    default_class: Option<String>,
+    s3: Option<Arc<S3Extra>>,
+    meter: Arc<Meter>,
+) -> Arc<dyn Backend>
+where
+    T: object_store::ObjectStore + object_store::multipart::MultipartStore,
+{
+    Arc::new(StoreBackend {
+        name,
+        url: url.to_string(),
+        service,
+        store: store.clone(),
+        multipart: store,
+        prefix: prefix.to_owned(),
+        default_class,
+        s3,
+        meter,
+    })
+}
+
 /// Opens the site at `url`. No request is made: an unreachable site shows
 /// up on first use. A local folder must exist (a missing one is reported
 /// as a [`Error::Config`], usually an unmounted disk).
@@ -142,17 +170,16 @@ pub fn open(url: &SiteUrl, opts: &SiteOptions) -> Result<Arc<dyn Backend>> {
             let http = HttpClient::new(meter.clone(), opts.retry);
             let extra = S3Extra::new(http, endpoint.as_deref(), bucket, &region, creds);
             let s3 = Arc::new(s3);
-            Ok(Arc::new(StoreBackend {
+            Ok(store_backend(
                 name,
-                url: url.to_string(),
-                service: Service::S3,
-                store: s3.clone(),
-                multipart: s3,
-                prefix: prefix.clone(),
-                default_class: storage_class,
-                s3: Some(Arc::new(extra)),
+                url,
+                Service::S3,
+                s3,
+                prefix,
+                storage_class,
+                Some(Arc::new(extra)),
                 meter,
-            }))
+            ))
         }
         Location::Gcs {
             bucket,
@@ -185,17 +212,16 @@ pub fn open(url: &SiteUrl, opts: &SiteOptions) -> Result<Arc<dyn Backend>> {
                 b.build()
                     .map_err(|e| config_err(format!("cannot set up GCS: {e}")))?,
             );
-            Ok(Arc::new(StoreBackend {
+            Ok(store_backend(
                 name,
-                url: url.to_string(),
-                service: Service::Gcs,
-                store: gcs.clone(),
-                multipart: gcs,
-                prefix: prefix.clone(),
-                default_class: storage_class,
-                s3: None,
+                url,
+                Service::Gcs,
+                gcs,
+                prefix,
+                storage_class,
+                None,
                 meter,
-            }))
+            ))
         }
         Location::Azure {
             container,
@@ -227,17 +253,16 @@ pub fn open(url: &SiteUrl, opts: &SiteOptions) -> Result<Arc<dyn Backend>> {
                 b.build()
                     .map_err(|e| config_err(format!("cannot set up Azure: {e}")))?,
             );
-            Ok(Arc::new(StoreBackend {
+            Ok(store_backend(
                 name,
-                url: url.to_string(),
-                service: Service::Azure,
-                store: az.clone(),
-                multipart: az,
-                prefix: prefix.clone(),
-                default_class: storage_class,
-                s3: None,
+                url,
+                Service::Azure,
+                az,
+                prefix,
+                storage_class,
+                None,
                 meter,
-            }))
+            ))
         }
         Location::Local { path } => Ok(Arc::new(LocalBackend::open(&name, path, meter)?)),
         Location::Drive { folder, endpoint } => {

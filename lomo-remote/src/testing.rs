@@ -165,14 +165,14 @@ pub fn fake_gcs() -> Option<Server> {
     Some(spawn("fake-gcs-server", cmd, port, None))
 }
 
-/// One plain HTTP/1.1 request; returns status and body.
-pub fn http(
+/// One plain HTTP/1.1 request; returns status, response head and body.
+pub fn raw(
     port: u16,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> (u16, String) {
+) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -186,17 +186,33 @@ pub fn http(
     s.write_all(body).unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(out.len());
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let status = head
         .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    (
+        status,
+        head,
+        out.get(split + 4..).unwrap_or_default().to_vec(),
+    )
+}
+
+/// [`raw`], with the body as text.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let (status, _, body) = raw(port, method, path, headers, body);
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Creates a bucket on moto (which does not check signatures).
