@@ -64,6 +64,6 @@ impl Names {
     /// `lomob/staging/ab/abcd…` for the content with BLAKE3 `hash`.
     pub(crate) fn staged(&self, hash: &[u8; 32]) -> String {
         let h = blake3::keyed_hash(&self.0, hash).to_hex();
-        format!("lomob/staging/{}/{}", &h[..2], h)
+        format!("{}/{}/{}", super::stage::STAGING_PREFIX, &h[..2], h)
     }
 }

@@ -20,6 +20,9 @@ const ONE_PUT: u64 = 32 << 20;
 /// seed's listing shows them; the full hash is never stored on a site).
 pub(crate) const PLAIN_PREFIX_KEY: &str = "plain";
 
+/// Where staged objects live on a site.
+pub(crate) const STAGING_PREFIX: &str = "lomob/staging";
+
 /// What staging to one site did.
 #[derive(Debug, Default)]
 pub(crate) struct Staged {
@@ -43,6 +46,24 @@ pub(crate) fn stage_site(
     progress: bool,
 ) -> anyhow::Result<Staged> {
     let mut out = Staged::default();
+    // Uploads a killed run left behind (the backup lock says no other run is
+    // going): abort them, so no site keeps paying for orphaned parts.
+    match rt.block_on(site.list_uploads(STAGING_PREFIX)) {
+        Ok(pending) => {
+            for u in pending {
+                tracing::info!(site = site_name, key = %u.key, "aborting an upload a killed run left");
+                if let Err(e) = rt.block_on(site.abort_upload(&u.key, &u.upload_id)) {
+                    out.site_error = Some(e.to_string());
+                    return Ok(out);
+                }
+            }
+        }
+        Err(lomo_remote::Error::Unsupported { .. }) => {}
+        Err(e) => {
+            out.site_error = Some(e.to_string());
+            return Ok(out);
+        }
+    }
     let todo = catalog.to_stage(site_name)?;
     let total: u64 = todo.iter().map(|t| t.file.size).sum();
     let bar = crate::progress::bytes_bar(&format!("staging to {site_name}"), total, progress);

@@ -314,3 +314,51 @@ fn a_second_backup_at_the_same_time_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A multipart upload a killed backup left on the site is aborted by the next one.
+#[test]
+fn orphaned_uploads_are_aborted() {
+    let env = env();
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    std::fs::write(pics.join("a.jpg"), b"a").unwrap();
+    let site_dir = env.path().join("lomob-site");
+    std::fs::create_dir_all(&site_dir).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let site = lomo_remote::open(
+        &lomo_remote::SiteUrl::local(&site_dir).unwrap(),
+        &lomo_remote::SiteOptions::named("local"),
+    )
+    .unwrap();
+    let opts = lomo_remote::PutOptions::default().with_part_size(1 << 20);
+    let id = rt
+        .block_on(site.create_upload("lomob/staging/ab/orphan", &opts))
+        .unwrap();
+    rt.block_on(site.put_part(
+        "lomob/staging/ab/orphan",
+        &id,
+        0,
+        bytes::Bytes::from(vec![0u8; 1 << 20]),
+    ))
+    .unwrap();
+    assert_eq!(
+        rt.block_on(site.list_uploads("lomob/staging"))
+            .unwrap()
+            .len(),
+        1
+    );
+    let out = env
+        .cmd(&["backup", pics.to_str().unwrap()])
+        .current_dir(env.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        rt.block_on(site.list_uploads("")).unwrap().is_empty(),
+        "the orphan was aborted"
+    );
+}
