@@ -32,6 +32,7 @@
 
 mod archive;
 mod catalog;
+mod checks;
 mod error;
 mod ledger;
 mod path;
@@ -42,6 +43,7 @@ mod staged;
 
 pub use archive::{Archive, Member, NewArchive};
 pub use catalog::{Catalog, Root};
+pub use checks::CheckRecord;
 pub use error::{Error, Result};
 pub use ledger::{LedgerDay, Requests};
 pub use query::{DirEntry, DuplicateSet, EntryKind, FileEntry, FileQuery, Stats};

@@ -119,6 +119,21 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX staged_site ON staged(site);
     ",
+    // 4 -> 5: checks: what was checked where, when, and what was found.
+    r"
+    CREATE TABLE checks (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,          -- 'staging' or 'archives'
+        site        TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,       -- unix seconds
+        finished_at INTEGER NOT NULL,
+        checked     INTEGER NOT NULL,       -- objects compared
+        problems    INTEGER NOT NULL,       -- differences found
+        error       TEXT,                   -- why the site could not be checked
+        report      TEXT NOT NULL           -- JSON lines of the differences
+    );
+    CREATE INDEX checks_kind_site ON checks(kind, site, finished_at);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -141,6 +141,29 @@ impl Catalog {
             .db(&self.path)
     }
 
+    /// The BLAKE3 of content `id`, if catalogued.
+    pub fn content_hash(&self, id: i64) -> Result<Option<[u8; 32]>> {
+        let h: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT hash FROM contents WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .db(&self.path)?;
+        Ok(h.and_then(|h| h.try_into().ok()))
+    }
+
+    /// A live file holding content `id`, if any.
+    pub fn live_file_of(&self, id: i64) -> Result<Option<FileEntry>> {
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} WHERE f.content_id = ?1 AND f.deleted_at IS NULL ORDER BY f.id LIMIT 1"
+        );
+        self.conn
+            .query_row(&sql, [id], file_from_row)
+            .optional()
+            .db(&self.path)
+    }
+
     /// The content id of BLAKE3 `hash`, if catalogued.
     pub fn content_id(&self, hash: &[u8; 32]) -> Result<Option<i64>> {
         self.conn

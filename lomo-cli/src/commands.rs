@@ -1,6 +1,7 @@
 //! The command line: global options, subcommands, dispatch.
 
 mod backup;
+mod check;
 mod crypt;
 mod init;
 mod iso;
@@ -63,6 +64,8 @@ enum Command {
     Init(init::InitArgs),
     /// Back up: scan, then stage new files, encrypted, to every staging site.
     Backup(backup::BackupArgs),
+    /// Compare the sites with the catalog (exit 1: differences; 2: a site could not be checked).
+    Check(check::CheckArgs),
     /// Restore files from the sites into a folder.
     Restore(restore::RestoreArgs),
     /// Scan folders into the catalog (only new and changed files are read).
@@ -161,6 +164,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Scan(args) => scan::run(&ctx, &args),
         Command::Backup(args) => backup::run(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),
+        Command::Check(args) => check::run(&ctx, &args),
         Command::List(cmd) => list::run(&ctx, &cmd),
         Command::Site(cmd) => site::run(&ctx, &cmd),
     }

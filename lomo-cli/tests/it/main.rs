@@ -7,6 +7,7 @@
 )]
 
 mod backup;
+mod check;
 mod cmd;
 mod crypt;
 mod gdrive;

@@ -1,0 +1,117 @@
+//! Checks of sites against the catalog: what was checked, when, and what
+//! was found, so schedules and reports can rely on them.
+
+use rusqlite::{OptionalExtension as _, params};
+
+use crate::catalog::Catalog;
+use crate::error::{DbContext, Result};
+
+/// One finished check of one site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRecord {
+    /// What was checked: `staging` or `archives`.
+    pub kind: String,
+    /// Site name.
+    pub site: String,
+    /// When it started (Unix seconds).
+    pub started_at: i64,
+    /// When it ended (Unix seconds).
+    pub finished_at: i64,
+    /// Objects compared.
+    pub checked: u64,
+    /// Differences found.
+    pub problems: u64,
+    /// Why the site could not be checked, if it could not.
+    pub error: Option<String>,
+    /// The differences, one JSON object per line.
+    pub report: String,
+}
+
+impl Catalog {
+    /// Records a finished check.
+    pub fn record_check(&mut self, c: &CheckRecord) -> Result<()> {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.conn
+            .execute(
+                "INSERT INTO checks (kind, site, started_at, finished_at, checked, problems, error, report)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    c.kind,
+                    c.site,
+                    c.started_at,
+                    c.finished_at,
+                    n(c.checked),
+                    n(c.problems),
+                    c.error,
+                    c.report
+                ],
+            )
+            .db(&self.path)?;
+        Ok(())
+    }
+
+    /// The latest check of `kind` on `site`.
+    pub fn last_check(&self, kind: &str, site: &str) -> Result<Option<CheckRecord>> {
+        self.conn
+            .query_row(
+                "SELECT kind, site, started_at, finished_at, checked, problems, error, report
+                 FROM checks WHERE kind = ?1 AND site = ?2 ORDER BY finished_at DESC, id DESC LIMIT 1",
+                [kind, site],
+                |r| {
+                    Ok(CheckRecord {
+                        kind: r.get(0)?,
+                        site: r.get(1)?,
+                        started_at: r.get(2)?,
+                        finished_at: r.get(3)?,
+                        checked: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                        problems: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+                        error: r.get(6)?,
+                        report: r.get(7)?,
+                    })
+                },
+            )
+            .optional()
+            .db(&self.path)
+    }
+
+    /// Marks a staged copy as found intact now.
+    pub fn mark_staged_verified(&mut self, content_id: i64, site: &str, at: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE staged SET verified_at = ?3 WHERE content_id = ?1 AND site = ?2",
+                params![content_id, site, at],
+            )
+            .db(&self.path)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_check_per_site() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(dir.path().join("c.db")).unwrap();
+        let rec = |site: &str, at: i64, problems: u64| CheckRecord {
+            kind: "staging".into(),
+            site: site.into(),
+            started_at: at - 1,
+            finished_at: at,
+            checked: 10,
+            problems,
+            error: None,
+            report: String::new(),
+        };
+        c.record_check(&rec("a", 100, 0)).unwrap();
+        c.record_check(&rec("a", 200, 2)).unwrap();
+        c.record_check(&rec("b", 150, 0)).unwrap();
+        assert_eq!(c.last_check("staging", "a").unwrap().unwrap().problems, 2);
+        assert_eq!(
+            c.last_check("staging", "b").unwrap().unwrap().finished_at,
+            150
+        );
+        assert!(c.last_check("archives", "a").unwrap().is_none());
+    }
+}
