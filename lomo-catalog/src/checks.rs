@@ -74,6 +74,30 @@ impl Catalog {
             .db(&self.path)
     }
 
+    /// Claims the alert of `kind` for `day`: true the first time (send it),
+    /// false when one went out that day already.
+    pub fn claim_alert(&mut self, kind: &str, day: &str, subject: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO alerts (kind, day, sent_at, subject) VALUES (?1, ?2, ?3, ?4)",
+                params![kind, day, crate::scan::unix_now(), subject],
+            )
+            .db(&self.path)?;
+        Ok(n == 1)
+    }
+
+    /// Gives back a claim whose alert could not be sent, so a later run retries.
+    pub fn release_alert(&mut self, kind: &str, day: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM alerts WHERE kind = ?1 AND day = ?2",
+                [kind, day],
+            )
+            .db(&self.path)?;
+        Ok(())
+    }
+
     /// Marks a staged copy as found intact now.
     pub fn mark_staged_verified(&mut self, content_id: i64, site: &str, at: i64) -> Result<()> {
         self.conn
@@ -113,5 +137,13 @@ mod tests {
             150
         );
         assert!(c.last_check("archives", "a").unwrap().is_none());
+        assert!(c.claim_alert("check", "2026-11-23", "s").unwrap());
+        assert!(
+            !c.claim_alert("check", "2026-11-23", "s").unwrap(),
+            "once a day"
+        );
+        assert!(c.claim_alert("check", "2026-11-24", "s").unwrap());
+        c.release_alert("check", "2026-11-24").unwrap();
+        assert!(c.claim_alert("check", "2026-11-24", "s").unwrap());
     }
 }

@@ -134,6 +134,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX checks_kind_site ON checks(kind, site, finished_at);
     ",
+    // 5 -> 6: alerts sent, so each kind of event is told once a day.
+    r"
+    CREATE TABLE alerts (
+        kind        TEXT NOT NULL,          -- e.g. 'check-staging', 'backup-failed'
+        day         TEXT NOT NULL,          -- UTC date, YYYY-MM-DD
+        sent_at     INTEGER NOT NULL,
+        subject     TEXT NOT NULL,
+        PRIMARY KEY (kind, day)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

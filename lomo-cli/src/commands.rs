@@ -1,5 +1,6 @@
 //! The command line: global options, subcommands, dispatch.
 
+mod alert;
 mod backup;
 mod check;
 mod crypt;
@@ -84,6 +85,9 @@ enum Command {
     /// Add, list, remove and test storage sites.
     #[command(subcommand)]
     Site(site::SiteCommand),
+    /// Email and webhook alerts.
+    #[command(subcommand)]
+    Alert(alert::AlertCommand),
     /// Google sign-in for Drive sites.
     #[command(subcommand)]
     Util(util::UtilCommand),
@@ -165,6 +169,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Backup(args) => backup::run(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
+        Command::Alert(cmd) => alert::run(&ctx, &cmd),
         Command::List(cmd) => list::run(&ctx, &cmd),
         Command::Site(cmd) => site::run(&ctx, &cmd),
     }

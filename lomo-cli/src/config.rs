@@ -25,6 +25,43 @@ pub(crate) struct Config {
     /// Where copies go. Read by the staging and archive steps.
     #[serde(default, rename = "site")]
     pub(crate) sites: Vec<SiteConfig>,
+    /// Who hears about problems.
+    #[serde(default)]
+    pub(crate) alert: AlertConfig,
+}
+
+/// `[alert]`: email and webhook. Each is overridden by its `LOMOB_ALERT_*`
+/// environment variable.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AlertConfig {
+    /// `smtp://[user:password@]host[:port]` (STARTTLS when offered),
+    /// `smtps://…` (TLS), `smtp+plain://…` (no TLS: a local relay).
+    pub(crate) smtp_url: Option<String>,
+    /// Recipient address.
+    pub(crate) email_to: Option<String>,
+    /// Sender address [default: lomob@HOSTNAME].
+    pub(crate) email_from: Option<String>,
+    /// URL that gets an HTTP POST with a JSON body.
+    pub(crate) webhook_url: Option<String>,
+}
+
+impl AlertConfig {
+    /// The settings with the environment's overrides applied.
+    pub(crate) fn resolved(&self) -> AlertConfig {
+        let env = |k: &str, v: &Option<String>| {
+            std::env::var(k)
+                .ok()
+                .filter(|s| !s.is_empty())
+                .or_else(|| v.clone())
+        };
+        AlertConfig {
+            smtp_url: env("LOMOB_ALERT_SMTP_URL", &self.smtp_url),
+            email_to: env("LOMOB_ALERT_EMAIL_TO", &self.email_to),
+            email_from: env("LOMOB_ALERT_EMAIL_FROM", &self.email_from),
+            webhook_url: env("LOMOB_ALERT_WEBHOOK_URL", &self.webhook_url),
+        }
+    }
 }
 
 /// `[scan]`
@@ -172,6 +209,16 @@ threads = 0
 name = "local"
 url = {site_url}
 role = "both"
+
+# Who hears about problems (a check finding differences, a backup with
+# problems), once per kind of event per day. LOMOB_ALERT_SMTP_URL,
+# LOMOB_ALERT_EMAIL_TO, LOMOB_ALERT_EMAIL_FROM and LOMOB_ALERT_WEBHOOK_URL
+# override these. Try them with `lomob alert test`.
+[alert]
+# smtp_url = "smtp://user:password@smtp.example.com:587"   # smtps:// for TLS, smtp+plain:// for a local relay
+# email_to = "you@example.com"
+# email_from = "lomob@example.com"
+# webhook_url = "https://example.com/hooks/lomob"
 "#,
         db = q(db),
         ignore_files = ignore(lomo_catalog::DEFAULT_IGNORE_FILES),

@@ -4,6 +4,7 @@
 //! 1 the work was done but found problems (e.g. unreadable files), 2 error.
 #![forbid(unsafe_code)]
 
+mod alerts;
 mod commands;
 mod config;
 mod fsutil;

@@ -57,11 +57,40 @@ fn backup_lock(ctx: &Ctx) -> Result<std::fs::File> {
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Outcome> {
+    let mut notes = Vec::new();
+    let r = run_inner(ctx, args, &mut notes);
+    let (subject, text) = match &r {
+        Ok(Outcome::Clean) => return r,
+        Ok(Outcome::Problems) => (
+            "lomob: the backup finished with problems".to_owned(),
+            notes.join("\n"),
+        ),
+        Err(e) => (
+            format!("lomob: the backup failed: {e}"),
+            format!("{e:#}\n\n{}", notes.join("\n")),
+        ),
+    };
+    crate::alerts::notify(
+        ctx,
+        &crate::alerts::Alert {
+            kind: "backup",
+            subject,
+            text,
+            details: json!({"problems": notes}),
+        },
+    );
+    r
+}
+
+fn run_inner(ctx: &Ctx, args: &BackupArgs, notes: &mut Vec<String>) -> Result<Outcome> {
     let _lock = backup_lock(ctx)?;
     let key = unlock_or_create(ctx)?;
     let names = Names::new(&key);
     let scanned = scan::run(ctx, &scan::ScanArgs::of(args.dirs.clone()))?;
     let mut problems = scanned == Outcome::Problems;
+    if problems {
+        notes.push("the scan reported unreadable or changing files (see `lomob scan`)".into());
+    }
     let mut catalog = ctx.open_catalog()?;
     let rt = sites::runtime()?;
     let mut out = Out::new(ctx.global.json);

@@ -49,6 +49,7 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
     };
     let mut out = Out::new(ctx.global.json);
     let (mut differences, mut unchecked) = (0u64, 0u64);
+    let mut report: Vec<Value> = Vec::new();
     let now = lomo_catalog::unix_now();
     let sites_list: Vec<_> = sites::configured_or_default(ctx, false)?
         .into_iter()
@@ -134,6 +135,12 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
         out.record_or_line(&summary, &text)?;
         differences += problems;
         unchecked += u64::from(error.is_some());
+        report.extend(items.iter().map(|i| {
+            let mut i = i.clone();
+            i["site"] = json!(cfg.name);
+            i
+        }));
+        report.push(summary.clone());
         let report = items
             .iter()
             .map(Value::to_string)
@@ -151,6 +158,35 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
         })?;
     }
     out.flush()?;
+    if differences > 0 || unchecked > 0 {
+        let subject = match (differences, unchecked) {
+            (d, 0) => format!("lomob: the staging check found {d} difference(s)"),
+            (0, u) => format!("lomob: {u} staging site(s) could not be checked"),
+            (d, u) => format!(
+                "lomob: the staging check found {d} difference(s); {u} site(s) could not be checked"
+            ),
+        };
+        let mut text = format!("{subject}.\n\n");
+        for r in report.iter().take(200) {
+            text.push_str(&format!(
+                "{} {} {} {}\n",
+                r["site"].as_str().unwrap_or(""),
+                r["kind"].as_str().unwrap_or(""),
+                r["path"].as_str().or(r["key"].as_str()).unwrap_or(""),
+                r["detail"].as_str().or(r["error"].as_str()).unwrap_or("")
+            ));
+        }
+        text.push_str("\nRun `lomob check --staging` for the details.\n");
+        crate::alerts::notify(
+            ctx,
+            &crate::alerts::Alert {
+                kind: "check-staging",
+                subject,
+                text,
+                details: json!(report),
+            },
+        );
+    }
     if unchecked > 0 {
         bail!("{unchecked} site(s) could not be checked");
     }

@@ -6,6 +6,7 @@
     unreachable_pub
 )]
 
+mod alert;
 mod backup;
 mod check;
 mod cmd;
