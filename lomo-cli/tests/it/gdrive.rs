@@ -155,4 +155,41 @@ fn sign_in_refresh_and_use_a_drive_site() {
     let json = env.json(&["list", "gdrive", "lomob/staging"], 0);
     assert_eq!(json.len(), 1);
     assert_eq!(json[0]["metadata"]["plain"], "abcdef0123456789");
+
+    // The pipeline stages to Drive: small files in one request, a 40 MB
+    // video as a resumable upload; then everything comes back.
+    let env = env.with_env("LOMOB_PASSPHRASE", "pw");
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(pics.join("2024")).unwrap();
+    for i in 0..20u8 {
+        std::fs::write(
+            pics.join(format!("2024/IMG_{i:02}.jpg")),
+            vec![i; 3000 + usize::from(i) * 100],
+        )
+        .unwrap();
+    }
+    let video: Vec<u8> = (0..40_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(pics.join("2024/VID.mp4"), &video).unwrap();
+    let out = env.json(&["backup", pics.to_str().unwrap()], 0);
+    let drive = out.iter().find(|v| v["site"] == "drive").unwrap();
+    assert_eq!(drive["staged"], 21, "{out:?}");
+    let tree = env.ok(&["list", "gdrive", "lomob/staging"], 0);
+    assert!(
+        tree.contains("22 objects"),
+        "21 staged + the one put by hand: {tree}"
+    );
+    let to = env.path().join("restored");
+    env.ok(&["restore", "Pictures", "--to", to.to_str().unwrap()], 0);
+    assert!(std::fs::read(to.join("Pictures/2024/VID.mp4")).unwrap() == video);
+    assert_eq!(
+        std::fs::read(to.join("Pictures/2024/IMG_07.jpg")).unwrap(),
+        vec![7u8; 3700]
+    );
+    // The object put by hand above is not lomob's: the check says so.
+    let report = env.ok(&["check", "--staging", "--site", "drive", "--deep", "3"], 1);
+    assert!(
+        report.contains("unexpected lomob/staging/ab/abcdef01")
+            && report.contains("21 staged objects, 1 differences"),
+        "{report}"
+    );
 }
