@@ -40,7 +40,7 @@ pub(crate) struct AlertConfig {
     pub(crate) smtp_url: Option<String>,
     /// Recipient address.
     pub(crate) email_to: Option<String>,
-    /// Sender address [default: lomob@HOSTNAME].
+    /// Sender address (default: `lomob@HOSTNAME`).
     pub(crate) email_from: Option<String>,
     /// URL that gets an HTTP POST with a JSON body.
     pub(crate) webhook_url: Option<String>,
