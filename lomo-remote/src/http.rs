@@ -44,6 +44,8 @@ pub(crate) enum HttpFailure {
 }
 
 impl HttpFailure {
+    /// Always: what is left after the retries is a transport error, a
+    /// timeout, a 5xx or a 429, all of which may pass later.
     pub(crate) fn is_transient(&self) -> bool {
         true
     }

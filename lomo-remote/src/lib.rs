@@ -1,6 +1,6 @@
 //! Storage sites for lomob: one async trait over S3 (Glacier Deep Archive
-//! included), any S3-compatible server, Google Cloud Storage, Azure Blob and
-//! local folders, with resumable multipart uploads, restores from cold
+//! included), any S3-compatible server, Google Cloud Storage, Azure Blob,
+//! local folders and Google Drive, with resumable multipart uploads, restores from cold
 //! tiers and per-request accounting.
 //!
 //! - [`Backend`] is the site trait, used as `Arc<dyn Backend>`; [`open`]
@@ -16,7 +16,9 @@
 //! Backends: object_store for S3, GCS, Azure and local folders; a small
 //! SigV4-signed hyper + rustls client for what object_store lacks on S3
 //! (HEAD with the stored SHA-256 and restore status, RestoreObject, listing
-//! pending multipart uploads). Google Drive is not implemented yet.
+//! pending multipart uploads). Google Drive v3 ([`gdrive`]) is a hyper +
+//! rustls client of its own: OAuth 2.0 loopback flow with PKCE, token
+//! refresh, resumable uploads, a folder tree under a root folder.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
