@@ -41,7 +41,9 @@ pub(crate) struct Staged {
 /// Small objects sent at once.
 const SMALL_IN_FLIGHT: usize = 8;
 
-/// One content, ready to send (or why not).
+/// One content, ready to send (or why not). One exists at a time, so the
+/// variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Prepared {
     Skip(PathBuf, String),
     Small {
