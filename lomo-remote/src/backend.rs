@@ -50,7 +50,7 @@ pub trait Backend: Debug + Display + Send + Sync + 'static {
     /// longer exists succeeds.
     async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()>;
 
-    /// Lists uploads started and not completed or aborted, under `prefix`.
+    /// Lists uploads started and not completed or aborted, under the folder `prefix`.
     async fn list_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>>;
 
     /// Reads an object, whole or the byte `range` of it.
@@ -61,8 +61,9 @@ pub trait Backend: Debug + Display + Send + Sync + 'static {
     /// storage class and restore status.
     async fn head(&self, key: &str) -> Result<ObjectInfo>;
 
-    /// Lists the objects whose key starts with `prefix` (`""` for all),
-    /// streamed page by page.
+    /// Lists the objects under the folder `prefix` (whole `/`-separated
+    /// segments: `a/b` lists `a/b/…`, not `a/bc`; `""` for all), streamed
+    /// page by page.
     fn list(&self, prefix: &str) -> BoxStream<'static, Result<ObjectInfo>>;
 
     /// Deletes an object. Deleting a missing object succeeds.
