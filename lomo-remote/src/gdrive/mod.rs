@@ -263,6 +263,22 @@ impl Inner {
         }
     }
 
+    /// A current access token (refreshed first when it is about to expire).
+    async fn token(&self, at: At<'_>) -> Result<String> {
+        self.auth
+            .access(&self.http)
+            .await
+            .map_err(|e| Self::auth_err(at, e))
+    }
+
+    /// Refreshes after a 401 answered to `stale`.
+    async fn refresh(&self, at: At<'_>, stale: &str) -> Result<()> {
+        self.auth
+            .refresh(&self.http, stale)
+            .await
+            .map_err(|e| Self::auth_err(at, e))
+    }
+
     /// One API call with the bearer token: 5xx/429/transport retried by the
     /// client, 401 answered by one refresh, 403 rate limits backed off,
     /// 403 storageQuotaExceeded turned into [`Error::Full`].
@@ -273,11 +289,7 @@ impl Inner {
         let mut refreshed = false;
         let mut limited = 0u32;
         loop {
-            let token = self
-                .auth
-                .access(&self.http)
-                .await
-                .map_err(|e| Self::auth_err(at, e))?;
+            let token = self.token(at).await?;
             let r = self
                 .http
                 .send_collect(|| make(&token))
@@ -286,10 +298,7 @@ impl Inner {
             match r.status {
                 StatusCode::UNAUTHORIZED if !refreshed => {
                     refreshed = true;
-                    self.auth
-                        .refresh(&self.http, &token)
-                        .await
-                        .map_err(|e| Self::auth_err(at, e))?;
+                    self.refresh(at, &token).await?;
                 }
                 StatusCode::FORBIDDEN => {
                     let (why, msg) = reason(&r.body);
@@ -706,11 +715,7 @@ impl Backend for DriveBackend {
         let mut failures = 0u32;
         let mut refreshed = false;
         loop {
-            let token = s
-                .auth
-                .access(&s.http)
-                .await
-                .map_err(|e| Inner::auth_err(at, e))?;
+            let token = s.token(at).await?;
             let body = data.slice((from - start) as usize..);
             let mut req = s.req(
                 Method::PUT,
@@ -744,10 +749,7 @@ impl Backend for DriveBackend {
             let failure = match outcome {
                 Ok(r) if r.status == StatusCode::UNAUTHORIZED && !refreshed => {
                     refreshed = true;
-                    s.auth
-                        .refresh(&s.http, &token)
-                        .await
-                        .map_err(|e| Inner::auth_err(at, e))?;
+                    s.refresh(at, &token).await?;
                     continue;
                 }
                 Ok(r) if r.status == StatusCode::FORBIDDEN => {
@@ -860,11 +862,7 @@ impl Backend for DriveBackend {
         let url = format!("{}/drive/v3/files/{}?alt=media", s.api, files[0].id);
         let mut refreshed = false;
         loop {
-            let token = s
-                .auth
-                .access(&s.http)
-                .await
-                .map_err(|e| Inner::auth_err(at, e))?;
+            let token = s.token(at).await?;
             let resp = s
                 .http
                 .send(|| {
@@ -882,10 +880,7 @@ impl Backend for DriveBackend {
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && !refreshed {
                 refreshed = true;
-                s.auth
-                    .refresh(&s.http, &token)
-                    .await
-                    .map_err(|e| Inner::auth_err(at, e))?;
+                s.refresh(at, &token).await?;
                 continue;
             }
             if !status.is_success() {
