@@ -113,3 +113,143 @@ impl Catalog {
         .db(&self.path)
     }
 }
+
+/// An archive's copy on one site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveCopy {
+    /// The archive.
+    pub archive_id: i64,
+    /// Site name.
+    pub site: String,
+    /// Object key on the site.
+    pub key: String,
+    /// The encryption header, fixed so a resumed upload sends the same bytes.
+    pub header: Vec<u8>,
+    /// Multipart upload state (JSON) while uploading.
+    pub upload: Option<String>,
+    /// Stored bytes, once done.
+    pub size: Option<u64>,
+    /// Stored checksum the site reported.
+    pub sha256: Option<String>,
+    /// When the copy was verified complete (Unix seconds).
+    pub done_at: Option<i64>,
+}
+
+/// Where a content sits in an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedAt {
+    /// The archive.
+    pub archive: Archive,
+    /// Byte offset of the content in the (plain) image.
+    pub offset: u64,
+    /// Content size.
+    pub size: u64,
+}
+
+impl Catalog {
+    /// Inserts or replaces an archive copy record.
+    pub fn save_archive_copy(&mut self, c: &ArchiveCopy) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO archive_copies (archive_id, site, key, header, upload, size, sha256, done_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    c.archive_id,
+                    c.site,
+                    c.key,
+                    c.header,
+                    c.upload,
+                    c.size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                    c.sha256,
+                    c.done_at
+                ],
+            )
+            .db(&self.path)?;
+        Ok(())
+    }
+
+    /// The copies of an archive, by site.
+    pub fn archive_copies(&self, archive_id: i64) -> Result<Vec<ArchiveCopy>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT archive_id, site, key, header, upload, size, sha256, done_at
+                 FROM archive_copies WHERE archive_id = ?1 ORDER BY site",
+            )
+            .db(&self.path)?;
+        st.query_map([archive_id], |r| {
+            Ok(ArchiveCopy {
+                archive_id: r.get(0)?,
+                site: r.get(1)?,
+                key: r.get(2)?,
+                header: r.get(3)?,
+                upload: r.get(4)?,
+                size: r
+                    .get::<_, Option<i64>>(5)?
+                    .and_then(|s| u64::try_from(s).ok()),
+                sha256: r.get(6)?,
+                done_at: r.get(7)?,
+            })
+        })
+        .db(&self.path)?
+        .collect::<rusqlite::Result<_>>()
+        .db(&self.path)
+    }
+
+    /// Forgets (or sets) where an archive's local image is.
+    pub fn set_archive_location(&mut self, archive_id: i64, location: Option<&Path>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE archives SET location = ?2 WHERE id = ?1",
+                params![archive_id, location.map(|p| os_to_bytes(p.as_os_str()))],
+            )
+            .db(&self.path)?;
+        Ok(())
+    }
+
+    /// The archives holding the content with BLAKE3 `hash`, oldest first.
+    pub fn archived_at(&self, hash: &[u8; 32]) -> Result<Vec<ArchivedAt>> {
+        let ids: Vec<(i64, i64, i64)> = {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT m.archive_id, MIN(m.offset), c.size FROM archive_members m
+                     JOIN contents c ON c.id = m.content_id
+                     WHERE c.hash = ?1 GROUP BY m.archive_id ORDER BY m.archive_id",
+                )
+                .db(&self.path)?;
+            st.query_map([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .db(&self.path)?
+                .collect::<rusqlite::Result<_>>()
+                .db(&self.path)?
+        };
+        let all = self.archives()?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|(id, off, size)| {
+                all.iter().find(|a| a.id == id).map(|a| ArchivedAt {
+                    archive: a.clone(),
+                    offset: u64::try_from(off).unwrap_or(0),
+                    size: u64::try_from(size).unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    /// BLAKE3 hashes of the contents an archive holds.
+    pub fn archive_contents(&self, archive_id: i64) -> Result<Vec<[u8; 32]>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT c.hash FROM archive_members m JOIN contents c ON c.id = m.content_id
+                 WHERE m.archive_id = ?1",
+            )
+            .db(&self.path)?;
+        let rows: Vec<Vec<u8>> = st
+            .query_map([archive_id], |r| r.get(0))
+            .db(&self.path)?
+            .collect::<rusqlite::Result<_>>()
+            .db(&self.path)?;
+        Ok(rows.into_iter().filter_map(|h| h.try_into().ok()).collect())
+    }
+}

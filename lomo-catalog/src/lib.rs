@@ -41,7 +41,7 @@ mod scan;
 mod schema;
 mod staged;
 
-pub use archive::{Archive, Member, NewArchive};
+pub use archive::{Archive, ArchiveCopy, ArchivedAt, Member, NewArchive};
 pub use catalog::{Catalog, Root};
 pub use checks::CheckRecord;
 pub use error::{Error, Result};

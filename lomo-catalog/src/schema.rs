@@ -144,6 +144,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, day)
     );
     ",
+    // 6 -> 7: archive copies: each archive's encrypted object on each archive site.
+    r"
+    CREATE TABLE archive_copies (
+        archive_id  INTEGER NOT NULL REFERENCES archives(id),
+        site        TEXT NOT NULL,
+        key         TEXT NOT NULL,          -- object key on the site
+        header      BLOB NOT NULL,          -- lomo-crypt header: the same ciphertext on resume
+        upload      TEXT,                   -- multipart state (JSON) while uploading
+        size        INTEGER,                -- stored bytes, once done
+        sha256      TEXT,                   -- stored checksum the site reported
+        done_at     INTEGER,                -- verified complete
+        PRIMARY KEY (archive_id, site)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -6,7 +6,7 @@ mod check;
 mod crypt;
 mod init;
 mod iso;
-mod iso_create;
+pub(crate) mod iso_create;
 mod key;
 mod list;
 mod list_remote;

@@ -21,9 +21,12 @@ pub(crate) struct BackupArgs {
     /// Folders to back up [default: the config's roots]
     #[arg(value_name = "DIR")]
     dirs: Vec<PathBuf>,
-    /// Unarchived bytes that make an archive (reported; packing is not in this build)
+    /// Unarchived bytes that make an archive image
     #[arg(long, value_name = "SIZE", default_value = "5G", value_parser = parse_size)]
     pack_size: u64,
+    /// Keep the local image of each archive (in `<catalog>.pack/`) after upload
+    #[arg(long)]
+    keep_iso: bool,
 }
 
 /// Holds `<catalog>.backup-lock` for the whole run: two backups into one
@@ -94,7 +97,30 @@ fn run_inner(ctx: &Ctx, args: &BackupArgs, notes: &mut Vec<String>) -> Result<Ou
     let mut catalog = ctx.open_catalog()?;
     let rt = sites::runtime()?;
     let mut out = Out::new(ctx.global.json);
-    for cfg in sites::configured_or_default(ctx, true)? {
+    let all_sites = sites::configured_or_default(ctx, true)?;
+    // Full images first, so staging carries only the remainder.
+    if all_sites
+        .iter()
+        .any(|s| matches!(s.role, Role::Archive | Role::Both))
+    {
+        let p = crate::pipeline::pack::pack(
+            ctx,
+            &rt,
+            &mut catalog,
+            &key,
+            &all_sites,
+            args.pack_size,
+            args.keep_iso,
+            !ctx.global.no_progress,
+        )?;
+        problems |= !p.notes.is_empty();
+        notes.extend(p.notes.iter().cloned());
+        out.record_or_line(
+            &json!({"packed": p.images, "archive_copies": p.copies, "bytes": p.bytes, "staged_released": p.released}),
+            &format!("archives: {} new images, {} copies sent ({}), {} staged copies released", p.images, p.copies, human_bytes(p.bytes), p.released),
+        )?;
+    }
+    for cfg in all_sites {
         if !matches!(cfg.role, Role::Staging | Role::Both) {
             continue;
         }
@@ -150,14 +176,6 @@ fn run_inner(ctx: &Ctx, args: &BackupArgs, notes: &mut Vec<String>) -> Result<Ou
                     .unwrap_or_default()
             ),
         )?;
-    }
-    let stats = catalog.unarchived_bytes()?;
-    if stats >= args.pack_size {
-        eprintln!(
-            "lomob: {} not yet in any archive (pack size {}): packing into archive sites is not in this build yet; the staged copies keep them off-site meanwhile",
-            human_bytes(stats),
-            human_bytes(args.pack_size)
-        );
     }
     out.flush()?;
     Ok(if problems {

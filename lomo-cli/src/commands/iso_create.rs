@@ -96,6 +96,42 @@ pub(crate) fn create(
     name: Option<&str>,
     progress: bool,
 ) -> Result<Outcome> {
+    let made = create_images(ctx, max, store, name, progress, false)?;
+    let mut out = Out::new(ctx.global.json);
+    for m in &made {
+        if out.json() {
+            out.record(&json!({"name": m.name, "size": m.size, "files": m.files}))?;
+        } else {
+            out.line(&format!(
+                "{}  {}  {} files",
+                m.name,
+                human_bytes(m.size),
+                m.files
+            ))?;
+        }
+    }
+    out.flush()?;
+    Ok(Outcome::Clean)
+}
+
+/// An image made and recorded.
+pub(crate) struct Made {
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) files: usize,
+}
+
+/// Packs the unarchived files into images of at most `max` bytes in
+/// `store` and records them. With `full_only`, the last, partly filled
+/// group is left for later (the backup packs only full images).
+pub(crate) fn create_images(
+    ctx: &Ctx,
+    max: u64,
+    store: &Path,
+    name: Option<&str>,
+    progress: bool,
+    full_only: bool,
+) -> Result<Vec<Made>> {
     let mut catalog = ctx.existing_catalog()?;
     let labels: HashMap<_, _> = catalog
         .roots()?
@@ -113,10 +149,15 @@ pub(crate) fn create(
         Ok::<_, lomo_catalog::Error>(())
     })?;
     if files.is_empty() {
-        eprintln!("every file is in an archive already: nothing to do");
-        return Ok(Outcome::Clean);
+        if !full_only {
+            eprintln!("every file is in an archive already: nothing to do");
+        }
+        return Ok(Vec::new());
     }
-    let groups = group(files, max);
+    let mut groups = group(files, max);
+    if full_only {
+        groups.pop();
+    }
     if name.is_some() && groups.len() > 1 {
         bail!(
             "the files need {} images of at most {}: leave out NAME to name them by date",
@@ -162,9 +203,7 @@ pub(crate) fn create(
         let base = image_name.trim_end_matches(".iso").to_string();
         let mut n = 2;
         while taken.contains(&image_name)
-            || made
-                .iter()
-                .any(|(m, _, _): &(String, u64, usize)| *m == image_name)
+            || made.iter().any(|m: &Made| m.name == image_name)
             || store.join(&image_name).exists()
         {
             image_name = format!("{base}-{n}.iso");
@@ -249,18 +288,13 @@ pub(crate) fn create(
             human_bytes(layout.size()),
             files.len()
         );
-        made.push((image_name, layout.size(), files.len()));
+        made.push(Made {
+            name: image_name,
+            size: layout.size(),
+            files: files.len(),
+        });
     }
-    let mut out = Out::new(ctx.global.json);
-    for (name, size, count) in &made {
-        if out.json() {
-            out.record(&json!({"name": name, "size": size, "files": count}))?;
-        } else {
-            out.line(&format!("{name}  {}  {count} files", human_bytes(*size)))?;
-        }
-    }
-    out.flush()?;
-    Ok(Outcome::Clean)
+    Ok(made)
 }
 
 pub(crate) fn list(ctx: &Ctx) -> Result<Outcome> {

@@ -35,7 +35,11 @@ fn hashes(o: &ObjectInfo) -> String {
 }
 
 pub(crate) fn run(ctx: &Ctx, name: &str, prefix: &str) -> Result<Outcome> {
-    let cfg = sites::find(&ctx.config, name)?;
+    let all = sites::configured_or_default(ctx, false)?;
+    let cfg = all
+        .iter()
+        .find(|s| s.name == name)
+        .map_or_else(|| sites::find(&ctx.config, name), Ok)?;
     let site = sites::open(ctx, cfg)?;
     let rt = sites::runtime()?;
     let prefix = prefix.trim_matches('/');

@@ -29,6 +29,9 @@ pub(crate) struct RestoreArgs {
     /// Folder to restore into (created; existing files are never overwritten)
     #[arg(long, value_name = "DIR")]
     to: PathBuf,
+    /// Retrieval tier for archives in a cold storage class: bulk (cheapest), standard, expedited
+    #[arg(long, value_name = "TIER")]
+    tier: Option<lomo_remote::RestoreTier>,
 }
 
 /// `<label>/<rel>` for a file, as restores lay it out.
@@ -87,7 +90,17 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
         let dest = args.to.join(&name);
         let result = match f.kind {
             EntryKind::Symlink => restore_link(&f, &dest),
-            _ => restore_file(ctx, &rt, &catalog, &key, &known, &mut opened, &f, &dest),
+            _ => restore_file(
+                ctx,
+                &rt,
+                &catalog,
+                &key,
+                args.tier,
+                &known,
+                &mut opened,
+                &f,
+                &dest,
+            ),
         };
         match result {
             Ok(Some(site)) => {
@@ -148,12 +161,22 @@ fn restore_link(f: &FileEntry, dest: &Path) -> Result<Option<String>> {
 }
 
 /// Restores one regular file from the first staging site that has it.
+fn is_not_restored(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<lomo_remote::Error>(),
+            Some(lomo_remote::Error::NotRestored { .. })
+        )
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn restore_file(
     ctx: &Ctx,
     rt: &tokio::runtime::Runtime,
     catalog: &lomo_catalog::Catalog,
     key: &lomo_crypt::MasterKey,
+    tier: Option<lomo_remote::RestoreTier>,
     known: &[crate::config::SiteConfig],
     opened: &mut HashMap<String, Option<Arc<dyn Backend>>>,
     f: &FileEntry,
@@ -175,28 +198,55 @@ fn restore_file(
         );
     }
     let copies = catalog.staged_copies(&hash)?;
-    if copies.is_empty() {
-        bail!("no staged copy on any site (restoring from archives is not in this build yet)");
-    }
     let mut last_err = None;
-    for c in copies {
-        if !opened.contains_key(&c.site) {
-            let site = match known.iter().find(|s| s.name == c.site) {
-                Some(cfg) => match sites::open(ctx, cfg) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        eprintln!("lomob: warning: site {} unusable: {e:#}", c.site);
-                        None
-                    }
-                },
-                None => {
-                    eprintln!("lomob: warning: site {} is not in the config", c.site);
-                    None
+    if copies.is_empty() {
+        for at in catalog.archived_at(&hash)? {
+            for copy in catalog.archive_copies(at.archive.id)? {
+                if copy.done_at.is_none() {
+                    continue;
                 }
-            };
-            opened.insert(c.site.clone(), site);
+                let Some(site) = site_named(ctx, known, opened, &copy.site) else {
+                    last_err = Some(anyhow::anyhow!(
+                        "site {} is offline or not configured",
+                        copy.site
+                    ));
+                    continue;
+                };
+                match fetch_archived(rt, &site, key, &copy, &at, &hash, f, dest) {
+                    Ok(()) => return Ok(Some(format!("{} in {}", copy.site, at.archive.name))),
+                    Err(e) if is_not_restored(&e) => {
+                        // A cold copy: ask for a readable copy once, then say what to do.
+                        let req = lomo_remote::RestoreRequest {
+                            days: 7,
+                            tier: tier.unwrap_or_default(),
+                        };
+                        let status = rt.block_on(site.restore(&copy.key, req));
+                        last_err = Some(match status {
+                            Ok(s) => anyhow::anyhow!(
+                                "{} on site {} is in a cold storage class: restore requested ({s}; {:?} tier, Deep Archive takes up to 12 h standard / 48 h bulk); run `lomob restore` again when it is ready",
+                                at.archive.name,
+                                copy.site,
+                                req.tier
+                            ),
+                            Err(e) => anyhow::Error::new(e).context(format!(
+                                "requesting a restore of {} on site {}",
+                                at.archive.name, copy.site
+                            )),
+                        });
+                    }
+                    Err(e) => {
+                        last_err = Some(
+                            e.context(format!("from {} on site {}", at.archive.name, copy.site)),
+                        );
+                    }
+                }
+            }
         }
-        let Some(site) = opened.get(&c.site).cloned().flatten() else {
+        return Err(last_err
+            .unwrap_or_else(|| anyhow::anyhow!("no staged copy and no archive copy on any site")));
+    }
+    for c in copies {
+        let Some(site) = site_named(ctx, known, opened, &c.site) else {
             last_err = Some(anyhow::anyhow!(
                 "site {} is offline or not configured",
                 c.site
@@ -209,6 +259,100 @@ fn restore_file(
         }
     }
     Err(last_err.unwrap_or_else(|| anyhow::anyhow!("no usable copy")))
+}
+
+/// The site called `name`, opened once (None, with a warning, when it is
+/// not configured or cannot be opened).
+fn site_named(
+    ctx: &Ctx,
+    known: &[crate::config::SiteConfig],
+    opened: &mut HashMap<String, Option<Arc<dyn Backend>>>,
+    name: &str,
+) -> Option<Arc<dyn Backend>> {
+    opened
+        .entry(name.to_owned())
+        .or_insert_with(|| match known.iter().find(|s| s.name == name) {
+            Some(cfg) => match sites::open(ctx, cfg) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("lomob: warning: site {name} unusable: {e:#}");
+                    None
+                }
+            },
+            None => {
+                eprintln!("lomob: warning: site {name} is not in the config");
+                None
+            }
+        })
+        .clone()
+}
+
+/// Reads only the chunks of an archive copy that hold the file, decrypts
+/// them, checks the BLAKE3 and writes `dest` (temp file + rename).
+#[allow(clippy::too_many_arguments)]
+fn fetch_archived(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    key: &lomo_crypt::MasterKey,
+    copy: &lomo_catalog::ArchiveCopy,
+    at: &lomo_catalog::ArchivedAt,
+    hash: &[u8; 32],
+    f: &FileEntry,
+    dest: &Path,
+) -> Result<()> {
+    use lomo_crypt::stream::{Header, Layout, ObjectCipher};
+    let header = Header::parse(&copy.header)?;
+    let cipher = ObjectCipher::new(key, &header)?;
+    let layout = Layout::new(at.archive.size, header.chunk_log2);
+    let mut plain = Vec::with_capacity(at.size as usize);
+    if at.size > 0 {
+        let first = layout.chunk_of(at.offset);
+        let last = layout.chunk_of(at.offset + at.size - 1);
+        let range = layout.cipher_range(first).start..layout.cipher_range(last).end;
+        let bytes = rt.block_on(async {
+            let mut buf = Vec::with_capacity((range.end - range.start) as usize);
+            let mut s = site.get(&copy.key, Some(range.clone())).await?;
+            while let Some(chunk) = s.next().await {
+                buf.extend_from_slice(&chunk?);
+            }
+            Ok::<_, lomo_remote::Error>(buf)
+        })?;
+        for i in first..=last {
+            let r = layout.cipher_range(i);
+            let slice = bytes
+                .get((r.start - range.start) as usize..(r.end - range.start) as usize)
+                .context("the site sent fewer bytes than asked")?;
+            let mut chunk = slice.to_vec();
+            cipher.open_chunk(i, i + 1 == layout.chunks(), &mut chunk)?;
+            let p = layout.plain_range(i);
+            let from = at.offset.max(p.start) - p.start;
+            let to = (at.offset + at.size).min(p.end) - p.start;
+            plain.extend_from_slice(&chunk[from as usize..to as usize]);
+        }
+    }
+    if blake3::hash(&plain).as_bytes() != hash {
+        bail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
+    }
+    let dir = dest.parent().context("no parent folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(&plain)?;
+    finish_file(tmp, f, dest)
+}
+
+/// Mode, mtime, sync, then into place without overwriting.
+fn finish_file(tmp: tempfile::NamedTempFile, f: &FileEntry, dest: &Path) -> Result<()> {
+    let file = tmp.as_file();
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
+        f.mode & 0o7777,
+    ))?;
+    let mtime = std::time::UNIX_EPOCH
+        + std::time::Duration::from_nanos(u64::try_from(f.mtime_ns).unwrap_or(0));
+    file.set_modified(mtime)?;
+    file.sync_all()?;
+    tmp.persist_noclobber(dest)
+        .map_err(|e| anyhow::anyhow!("cannot move into place: {}", e.error))?;
+    Ok(())
 }
 
 /// Downloads, decrypts and checks one object into `dest` (via temp files

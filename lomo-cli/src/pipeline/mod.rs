@@ -2,5 +2,6 @@
 //! names, staging and restoring staged files.
 
 pub(crate) mod keys;
+pub(crate) mod pack;
 pub(crate) mod sealed;
 pub(crate) mod stage;

@@ -41,6 +41,28 @@ impl SealedFile {
         }
     }
 
+    /// The sealed form under a given (persisted) header, so a resumed upload
+    /// produces the very bytes the first attempt did.
+    pub(crate) fn with_header(
+        key: &MasterKey,
+        header: &[u8],
+        file: File,
+        plain_len: u64,
+    ) -> Result<SealedFile, lomo_crypt::Error> {
+        let h = lomo_crypt::stream::Header::parse(header)?;
+        let cipher = ObjectCipher::new(key, &h)?;
+        let mut s = SealedFile::new(key, file, plain_len);
+        s.header = cipher.header().to_bytes();
+        s.layout = Layout::new(plain_len, cipher.header().chunk_log2);
+        s.cipher = cipher;
+        Ok(s)
+    }
+
+    /// The header bytes (to persist before uploading).
+    pub(crate) fn header_bytes(&self) -> [u8; HEADER_LEN] {
+        self.header
+    }
+
     /// Bytes of the sealed object.
     pub(crate) fn len(&self) -> u64 {
         self.layout.cipher_len()

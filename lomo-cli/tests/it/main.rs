@@ -7,6 +7,7 @@
 )]
 
 mod alert;
+mod archive;
 mod backup;
 mod check;
 mod cmd;
