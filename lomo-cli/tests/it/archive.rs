@@ -203,3 +203,124 @@ fn archives_go_to_every_archive_site_and_come_back() {
     }
     same_tree(&pics.join("2019"), &cold_only.join("Pictures/2019"));
 }
+
+/// `kill -9` in the middle of an archive upload: the next backup resumes the
+/// same multipart upload, sends only the parts not yet recorded, leaves no
+/// pending upload behind, and everything restores.
+#[test]
+fn a_killed_archive_upload_resumes_without_resending_parts() {
+    let Some(moto) = servers::moto() else { return };
+    servers::create_bucket(moto.port, "arch");
+    let env = Env::new()
+        .with_env("LOMOB_PASSPHRASE", "pw")
+        .with_env("AWS_ACCESS_KEY_ID", "testing")
+        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+    let cfg_dir = env.path().join("config/lomob");
+    std::fs::create_dir_all(&cfg_dir).unwrap();
+    let nas = env.path().join("nas");
+    std::fs::create_dir_all(&nas).unwrap();
+    // The archive site is slowed to 20 MB/s so the kill lands mid-upload.
+    std::fs::write(
+        cfg_dir.join("config.toml"),
+        format!(
+            "[[site]]\nname = \"nas\"\nurl = \"file://{}\"\nrole = \"staging\"\n\n[[site]]\nname = \"arch\"\nurl = \"s3://arch/l?region=us-east-1&endpoint=http://127.0.0.1:{}\"\nrole = \"archive\"\nbandwidth_limit = \"20MB\"\n",
+            nas.display(),
+            moto.port
+        ),
+    )
+    .unwrap();
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    for i in 0..8u32 {
+        let data: Vec<u8> = (0..10_000_000u32)
+            .map(|b| (b.wrapping_mul(2_654_435_761) >> (i % 7)) as u8 ^ i as u8)
+            .collect();
+        std::fs::write(pics.join(format!("VID_{i}.mp4")), data).unwrap();
+    }
+    let args = ["backup", pics.to_str().unwrap(), "--pack-size", "75MB"];
+    let mut child = env
+        .cmd(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let parts_done = || -> usize {
+        let Ok(db) = rusqlite::Connection::open(env.db()) else {
+            return 0;
+        };
+        let upload: Option<String> = db
+            .query_row(
+                "SELECT upload FROM archive_copies WHERE site = 'arch'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(None);
+        upload
+            .and_then(|u| serde_json::from_str::<serde_json::Value>(&u).ok())
+            .and_then(|v| v["parts"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    let start = std::time::Instant::now();
+    while parts_done() == 0 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "no part was recorded"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before the kill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done = parts_done();
+    let (total_parts, image_size) = {
+        let db = rusqlite::Connection::open(env.db()).unwrap();
+        let u: String = db
+            .query_row(
+                "SELECT upload FROM archive_copies WHERE site = 'arch'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&u).unwrap();
+        let size = v["size"].as_u64().unwrap();
+        (size.div_ceil(v["part_size"].as_u64().unwrap()), size)
+    };
+    assert!(
+        done >= 1 && (done as u64) < total_parts,
+        "killed mid-upload: {done} of {total_parts}"
+    );
+    let sent_before = ledger_sent(&env, "arch");
+
+    let out = env.json(
+        &["backup", pics.to_str().unwrap(), "--pack-size", "75MB"],
+        0,
+    );
+    let packed = out.iter().find(|v| v.get("packed").is_some()).unwrap();
+    assert_eq!(packed["archive_copies"], 1, "{out:?}");
+    let resent = ledger_sent(&env, "arch") - sent_before;
+    let part = 32u64 << 20;
+    assert!(
+        resent <= image_size - done as u64 * part + 1_000_000,
+        "sent {resent} bytes after resuming; {done} parts were done"
+    );
+    // No pending multipart upload is left on the site, and the copy is whole.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let site = servers::s3_site(moto.port, "arch", "l", "");
+    assert!(rt.block_on(site.list_uploads("")).unwrap().is_empty());
+    let to = env.path().join("r");
+    env.ok(&["restore", "/", "--to", to.to_str().unwrap()], 0);
+    same_tree(&pics, &to.join("Pictures"));
+}
+
+fn ledger_sent(env: &Env, site: &str) -> u64 {
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    db.query_row(
+        "SELECT COALESCE(SUM(bytes_sent), 0) FROM request_ledger WHERE site = ?1",
+        [site],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap() as u64
+}
