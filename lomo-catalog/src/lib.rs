@@ -39,6 +39,7 @@ mod path;
 mod query;
 mod scan;
 mod schema;
+mod snapshot;
 mod staged;
 
 pub use archive::{Archive, ArchiveCopy, ArchivedAt, Member, NewArchive};
@@ -52,6 +53,7 @@ pub use scan::{
     ScanProgress, ScanReport,
 };
 pub use schema::SCHEMA_VERSION;
+pub use snapshot::KnownSite;
 pub use staged::{StagedCopy, ToStage, now as unix_now};
 
 #[cfg(doctest)]

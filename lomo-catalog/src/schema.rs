@@ -158,6 +158,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (archive_id, site)
     );
     ",
+    // 7 -> 8: the sites as configured at the last backup (no credentials), so
+    // a catalog recovered from a snapshot knows where its copies are.
+    r"
+    CREATE TABLE known_sites (
+        name        TEXT PRIMARY KEY,
+        url         TEXT NOT NULL,
+        role        TEXT NOT NULL,
+        storage_class TEXT,
+        append_only INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

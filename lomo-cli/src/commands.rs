@@ -10,6 +10,7 @@ pub(crate) mod iso_create;
 mod key;
 mod list;
 mod list_remote;
+mod recover;
 mod restore;
 mod scan;
 mod site;
@@ -65,6 +66,9 @@ enum Command {
     Init(init::InitArgs),
     /// Back up: scan, then stage new files, encrypted, to every staging site.
     Backup(backup::BackupArgs),
+    /// After losing the home machine: rebuild catalog, key file and config
+    /// from one site and the passphrase, then restore everything.
+    Recover(recover::RecoverArgs),
     /// Compare the sites with the catalog (exit 1: differences; 2: a site could not be checked).
     Check(check::CheckArgs),
     /// Restore files from the sites into a folder.
@@ -150,8 +154,10 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         _ => {}
     }
     // `site add` creates the config file it names.
-    let creating = matches!(cli.command, Command::Site(site::SiteCommand::Add(_)))
-        && cli.global.config.as_deref().is_some_and(|p| !p.exists());
+    let creating = matches!(
+        cli.command,
+        Command::Site(site::SiteCommand::Add(_)) | Command::Recover(_)
+    ) && cli.global.config.as_deref().is_some_and(|p| !p.exists());
     let config = if creating {
         Config::default()
     } else {
@@ -169,6 +175,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Backup(args) => backup::run(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
+        Command::Recover(args) => recover::run(&ctx, &args),
         Command::Alert(cmd) => alert::run(&ctx, &cmd),
         Command::List(cmd) => list::run(&ctx, &cmd),
         Command::Site(cmd) => site::run(&ctx, &cmd),

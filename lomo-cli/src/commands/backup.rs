@@ -98,6 +98,7 @@ fn run_inner(ctx: &Ctx, args: &BackupArgs, notes: &mut Vec<String>) -> Result<Ou
     let rt = sites::runtime()?;
     let mut out = Out::new(ctx.global.json);
     let all_sites = sites::configured_or_default(ctx, true)?;
+    let all_sites_copy = all_sites.clone();
     // Full images first, so staging carries only the remainder.
     if all_sites
         .iter()
@@ -177,6 +178,18 @@ fn run_inner(ctx: &Ctx, args: &BackupArgs, notes: &mut Vec<String>) -> Result<Ou
             ),
         )?;
     }
+    // Last: what recovery from any one site needs.
+    let (snapshots, snap_notes) =
+        crate::pipeline::snapshot::publish(ctx, &rt, &mut catalog, &key, &all_sites_copy)?;
+    problems |= !snap_notes.is_empty();
+    for n in &snap_notes {
+        eprintln!("lomob: warning: {n}");
+    }
+    notes.extend(snap_notes);
+    out.record_or_line(
+        &json!({"catalog_snapshots": snapshots}),
+        &format!("catalog snapshot and key file on {snapshots} site(s)"),
+    )?;
     out.flush()?;
     Ok(if problems {
         Outcome::Problems

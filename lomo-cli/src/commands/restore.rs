@@ -34,6 +34,17 @@ pub(crate) struct RestoreArgs {
     tier: Option<lomo_remote::RestoreTier>,
 }
 
+impl RestoreArgs {
+    /// Everything, into `to`.
+    pub(crate) fn everything(to: PathBuf, tier: Option<lomo_remote::RestoreTier>) -> RestoreArgs {
+        RestoreArgs {
+            paths: vec!["/".into()],
+            to,
+            tier,
+        }
+    }
+}
+
 /// `<label>/<rel>` for a file, as restores lay it out.
 fn restore_name(f: &FileEntry, labels: &HashMap<PathBuf, String>) -> Option<PathBuf> {
     let label = labels.get(&f.root)?;

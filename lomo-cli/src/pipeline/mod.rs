@@ -4,4 +4,5 @@
 pub(crate) mod keys;
 pub(crate) mod pack;
 pub(crate) mod sealed;
+pub(crate) mod snapshot;
 pub(crate) mod stage;

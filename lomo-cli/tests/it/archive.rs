@@ -324,3 +324,87 @@ fn ledger_sent(env: &Env, site: &str) -> u64 {
     )
     .unwrap() as u64
 }
+
+/// The home machine is lost: catalog, key file, config and the NAS are gone.
+/// From the passphrase and the cloud bucket alone, `recover` rebuilds them
+/// and brings back every file.
+#[test]
+fn recover_from_one_site_and_the_passphrase() {
+    let Some(moto) = servers::moto() else { return };
+    servers::create_bucket(moto.port, "cloud");
+    let env = Env::new()
+        .with_env("LOMOB_PASSPHRASE", "a long family passphrase")
+        .with_env("AWS_ACCESS_KEY_ID", "testing")
+        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+    let nas = env.path().join("nas");
+    let cloud = format!(
+        "s3://cloud/home?region=us-east-1&endpoint=http://127.0.0.1:{}",
+        moto.port
+    );
+    env.ok(
+        &[
+            "site",
+            "add",
+            "nas",
+            &format!("file://{}", nas.display()),
+            "--role",
+            "staging",
+        ],
+        0,
+    );
+    env.ok(&["site", "add", "cloud", &cloud, "--role", "both"], 0);
+    let pics = env.path().join("Pictures");
+    for d in ["2020", "2021/summer"] {
+        std::fs::create_dir_all(pics.join(d)).unwrap();
+        for i in 0..6u32 {
+            let data: Vec<u8> = (0..120_000 + i).map(|b| (b ^ (i * 31)) as u8).collect();
+            std::fs::write(pics.join(format!("{d}/IMG_{i}.jpg")), data).unwrap();
+        }
+    }
+    env.ok(
+        &["backup", pics.to_str().unwrap(), "--pack-size", "1.6MB"],
+        0,
+    );
+    // A second run after a new photo: the newest snapshot knows it.
+    std::fs::write(pics.join("2021/new.jpg"), b"the newest photo").unwrap();
+    env.ok(
+        &["backup", pics.to_str().unwrap(), "--pack-size", "1.6MB"],
+        0,
+    );
+
+    // Everything local is lost but the photos' copy we compare with.
+    std::fs::remove_dir_all(env.path().join("config")).unwrap();
+    std::fs::remove_dir_all(env.path().join("data")).unwrap();
+    std::fs::remove_dir_all(&nas).unwrap();
+    for f in std::fs::read_dir(env.path()).unwrap().flatten() {
+        if f.file_name().to_string_lossy().starts_with("lomob.db") {
+            let _ = std::fs::remove_file(f.path());
+            let _ = std::fs::remove_dir_all(f.path());
+        }
+    }
+    let wrong = env
+        .cmd(&["recover", "--site", &cloud, "--to", "x"])
+        .env("LOMOB_PASSPHRASE", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"));
+    assert!(!env.db().exists(), "a failed recover leaves no catalog");
+
+    let to = env.path().join("recovered");
+    let out = env.run(&["recover", "--site", &cloud, "--to", to.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    same_tree(&pics, &to.join("Pictures"));
+    // The rebuilt catalog, key file and config serve the next backup.
+    assert!(env.path().join("config/lomob/config.toml").exists());
+    std::fs::create_dir_all(&nas).unwrap();
+    env.ok(
+        &["backup", pics.to_str().unwrap(), "--pack-size", "1.6MB"],
+        0,
+    );
+}

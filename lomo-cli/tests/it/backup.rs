@@ -87,7 +87,11 @@ fn first_backup_then_incremental_then_restores_on_the_default_site() {
         String::from_utf8(out.stdout).unwrap()
     };
     let first = run(&["--json", "backup", pics.to_str().unwrap()], 0);
-    let summary: serde_json::Value = serde_json::from_str(first.lines().last().unwrap()).unwrap();
+    let summary: serde_json::Value = first
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v.get("site").is_some() && v.get("staged").is_some())
+        .unwrap();
     assert_eq!(summary["site"], "local");
     let staged = summary["staged"].as_u64().unwrap();
     assert!(staged > 30, "{first}");
@@ -95,6 +99,10 @@ fn first_backup_then_incremental_then_restores_on_the_default_site() {
     let site = env.path().join("lomob-site/lomob/staging");
     let objects = walk(&site).len() as u64;
     assert_eq!(objects, staged, "one object per distinct content");
+    // And what recovery needs: the key file and a catalog snapshot.
+    assert_eq!(walk(&env.path().join("lomob-site/lomob/keys")).len(), 1);
+    assert_eq!(walk(&env.path().join("lomob-site/lomob/catalog")).len(), 1);
+    assert!(first.contains("\"catalog_snapshots\":1"), "{first}");
     // Names reveal nothing: no file name or extension appears on the site.
     assert!(walk(&site).iter().all(|p| p.extension().is_none()));
 
