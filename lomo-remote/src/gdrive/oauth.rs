@@ -350,9 +350,18 @@ pub async fn loopback_flow(
     show(&client.authorize_url(&redirect, &pkce.challenge, &state));
     let code = loop {
         let (mut sock, _) = listener.accept().await.map_err(flow)?;
-        let mut buf = vec![0u8; 8192];
-        let n = sock.read(&mut buf).await.map_err(flow)?;
-        let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // Read the whole request head: answering before it is all in
+        // makes the close a reset, and the browser shows an error.
+        let mut buf = Vec::with_capacity(4096);
+        let mut chunk = [0u8; 4096];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 64 * 1024 {
+            let n = sock.read(&mut chunk).await.map_err(flow)?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let head = String::from_utf8_lossy(&buf).into_owned();
         let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
         let query: std::collections::HashMap<String, String> = target
             .split_once('?')
@@ -385,6 +394,7 @@ pub async fn loopback_flow(
             page.len()
         );
         let _ = sock.write_all(resp.as_bytes()).await;
+        let _ = sock.shutdown().await;
         match outcome {
             Some(Ok(code)) => break code,
             Some(Err(e)) => return Err(AuthError::Flow(e)),
