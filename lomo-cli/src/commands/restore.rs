@@ -32,6 +32,44 @@ pub(crate) struct RestoreArgs {
     /// Retrieval tier for archives in a cold storage class: bulk (cheapest), standard, expedited
     #[arg(long, value_name = "TIER")]
     tier: Option<lomo_remote::RestoreTier>,
+    /// Wait for cold restores to finish (checking every SECS seconds) instead of stopping
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "900")]
+    wait: Option<u64>,
+}
+
+/// How cold copies are handled during one restore.
+struct Cold {
+    tier: lomo_remote::RestoreTier,
+    wait: Option<std::time::Duration>,
+    requested: std::collections::HashSet<String>,
+}
+
+/// What a restore from a cold tier costs and takes, from S3 Glacier Deep
+/// Archive list prices (us-east-1, 2026): retrieval per GB and per 1000
+/// requests by tier, and transfer out per GB, which dominates a full restore.
+fn cold_estimate(
+    archive: &str,
+    site: &str,
+    stored: u64,
+    read: u64,
+    tier: lomo_remote::RestoreTier,
+) -> String {
+    use lomo_remote::RestoreTier;
+    let (per_gb, per_1000, hours) = match tier {
+        RestoreTier::Bulk => (0.0025, 0.025, 48),
+        RestoreTier::Standard => (0.02, 0.10, 12),
+        // Not offered for Deep Archive; Glacier Flexible Retrieval prices.
+        RestoreTier::Expedited => (0.03, 10.0, 1),
+    };
+    let gb = |b: u64| b as f64 / 1e9;
+    format!(
+        "{archive} on site {site} is in a cold storage class: restoring it ({:.2} GB, {tier:?} tier) costs about ${:.4} retrieval + ${:.4} request, plus ${:.4} transfer out for the {:.3} GB read; ready within {hours} h",
+        gb(stored),
+        gb(stored) * per_gb,
+        per_1000 / 1000.0,
+        gb(read) * 0.09,
+        gb(read)
+    )
 }
 
 impl RestoreArgs {
@@ -41,6 +79,7 @@ impl RestoreArgs {
             paths: vec!["/".into()],
             to,
             tier,
+            wait: None,
         }
     }
 }
@@ -94,6 +133,11 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
         .with_context(|| format!("cannot create {}", args.to.display()))?;
     let rt = sites::runtime()?;
     let known = sites::configured_or_default(ctx, false)?;
+    let mut cold = Cold {
+        tier: args.tier.unwrap_or_default(),
+        wait: args.wait.map(std::time::Duration::from_secs),
+        requested: std::collections::HashSet::new(),
+    };
     let mut opened: HashMap<String, Option<Arc<dyn Backend>>> = HashMap::new();
     let mut out = Out::new(ctx.global.json);
     let (mut restored, mut bytes, mut failed) = (0u64, 0u64, 0u64);
@@ -106,7 +150,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
                 &rt,
                 &catalog,
                 &key,
-                args.tier,
+                &mut cold,
                 &known,
                 &mut opened,
                 &f,
@@ -187,7 +231,7 @@ fn restore_file(
     rt: &tokio::runtime::Runtime,
     catalog: &lomo_catalog::Catalog,
     key: &lomo_crypt::MasterKey,
-    tier: Option<lomo_remote::RestoreTier>,
+    cold: &mut Cold,
     known: &[crate::config::SiteConfig],
     opened: &mut HashMap<String, Option<Arc<dyn Backend>>>,
     f: &FileEntry,
@@ -212,7 +256,20 @@ fn restore_file(
     let mut last_err = None;
     if copies.is_empty() {
         for at in catalog.archived_at(&hash)? {
-            for copy in catalog.archive_copies(at.archive.id)? {
+            // Cheapest and fastest first: copies in a cold storage class last.
+            let mut copies = catalog.archive_copies(at.archive.id)?;
+            copies.sort_by_key(|c| {
+                let cold = known.iter().find(|s| s.name == c.site).is_some_and(|s| {
+                    s.storage_class.as_deref().is_some_and(|k| {
+                        matches!(
+                            k.to_ascii_uppercase().as_str(),
+                            "DEEP_ARCHIVE" | "GLACIER" | "ARCHIVE"
+                        )
+                    })
+                });
+                (cold, c.site.clone())
+            });
+            for copy in copies {
                 if copy.done_at.is_none() {
                     continue;
                 }
@@ -226,24 +283,79 @@ fn restore_file(
                 match fetch_archived(rt, &site, key, &copy, &at, &hash, f, dest) {
                     Ok(()) => return Ok(Some(format!("{} in {}", copy.site, at.archive.name))),
                     Err(e) if is_not_restored(&e) => {
-                        // A cold copy: ask for a readable copy once, then say what to do.
+                        // A cold copy: the cost first, one restore request per
+                        // archive and run, then wait (--wait) or say what to do.
                         let req = lomo_remote::RestoreRequest {
                             days: 7,
-                            tier: tier.unwrap_or_default(),
+                            tier: cold.tier,
                         };
-                        let status = rt.block_on(site.restore(&copy.key, req));
-                        last_err = Some(match status {
-                            Ok(s) => anyhow::anyhow!(
-                                "{} on site {} is in a cold storage class: restore requested ({s}; {:?} tier, Deep Archive takes up to 12 h standard / 48 h bulk); run `lomob restore` again when it is ready",
+                        if cold
+                            .requested
+                            .insert(format!("{}\0{}", copy.site, copy.key))
+                        {
+                            let stored = copy.size.unwrap_or(at.archive.size);
+                            eprintln!(
+                                "{}",
+                                cold_estimate(
+                                    &at.archive.name,
+                                    &copy.site,
+                                    stored,
+                                    at.size,
+                                    req.tier
+                                )
+                            );
+                            if let Err(e) = rt.block_on(site.restore(&copy.key, req)) {
+                                last_err = Some(anyhow::Error::new(e).context(format!(
+                                    "requesting a restore of {} on site {}",
+                                    at.archive.name, copy.site
+                                )));
+                                continue;
+                            }
+                        }
+                        let Some(poll) = cold.wait else {
+                            last_err = Some(anyhow::anyhow!(
+                                "{} on site {} is being restored from its cold storage class; run `lomob restore` again when it is ready, or add --wait",
                                 at.archive.name,
-                                copy.site,
-                                req.tier
-                            ),
-                            Err(e) => anyhow::Error::new(e).context(format!(
-                                "requesting a restore of {} on site {}",
-                                at.archive.name, copy.site
-                            )),
-                        });
+                                copy.site
+                            ));
+                            continue;
+                        };
+                        let mut ready = true;
+                        loop {
+                            match rt.block_on(site.head(&copy.key)).map(|i| i.restore) {
+                                Ok(Some(
+                                    lomo_remote::RestoreStatus::Ready { .. }
+                                    | lomo_remote::RestoreStatus::NotNeeded,
+                                )) => break,
+                                Ok(_) => {
+                                    eprintln!(
+                                        "waiting for the restore of {} on site {}…",
+                                        at.archive.name, copy.site
+                                    );
+                                    std::thread::sleep(poll);
+                                }
+                                Err(e) => {
+                                    last_err =
+                                        Some(anyhow::Error::new(e).context("checking the restore"));
+                                    ready = false;
+                                    break;
+                                }
+                            }
+                        }
+                        if !ready {
+                            continue;
+                        }
+                        match fetch_archived(rt, &site, key, &copy, &at, &hash, f, dest) {
+                            Ok(()) => {
+                                return Ok(Some(format!("{} in {}", copy.site, at.archive.name)));
+                            }
+                            Err(e) => {
+                                last_err = Some(e.context(format!(
+                                    "from {} on site {}",
+                                    at.archive.name, copy.site
+                                )));
+                            }
+                        }
                     }
                     Err(e) => {
                         last_err = Some(

@@ -180,27 +180,44 @@ fn archives_go_to_every_archive_site_and_come_back() {
         "bulk",
     ]);
     let err = String::from_utf8_lossy(&first.stderr);
-    if first.status.code() == Some(1) {
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "2019 is archived, not staged: {err}"
+    );
+    assert!(
+        err.contains("costs about $") && err.contains("ready within 48 h"),
+        "the cost comes first: {err}"
+    );
+    assert!(
+        err.contains("run `lomob restore` again when it is ready, or add --wait"),
+        "{err}"
+    );
+    // What was still staged came back; nothing half-restored.
+    for f in walk(&cold_only) {
+        let rel = f.strip_prefix(cold_only.join("Pictures")).unwrap();
         assert!(
-            err.contains("restore requested") && err.contains("run `lomob restore` again"),
-            "{err}"
+            std::fs::read(&f).unwrap() == std::fs::read(pics.join(rel)).unwrap(),
+            "{} is partial",
+            rel.display()
         );
-        let second = env.run(&[
-            "restore",
-            "Pictures/2019",
-            "--to",
-            cold_only.to_str().unwrap(),
-        ]);
-        assert_eq!(
-            second.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&second.stderr)
-        );
-    } else {
-        // Everything of 2019 was still staged: nothing needed the archives.
-        assert_eq!(first.status.code(), Some(0), "{err}");
     }
+    let second = env.run(&[
+        "--json",
+        "restore",
+        "Pictures/2019",
+        "--to",
+        cold_only.to_str().unwrap(),
+        "--wait",
+        "1",
+    ]);
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(String::from_utf8_lossy(&second.stdout).contains("cold in "));
     same_tree(&pics.join("2019"), &cold_only.join("Pictures/2019"));
 }
 
