@@ -3,6 +3,7 @@
 mod alert;
 mod backup;
 mod check;
+pub(crate) mod cost;
 mod crypt;
 mod init;
 mod iso;
@@ -69,6 +70,8 @@ enum Command {
     /// After losing the home machine: rebuild catalog, key file and config
     /// from one site and the passphrase, then restore everything.
     Recover(recover::RecoverArgs),
+    /// What the sites cost: storage a month, uploads, checks, a full restore.
+    Cost(cost::CostArgs),
     /// Compare the sites with the catalog (exit 1: differences; 2: a site could not be checked).
     Check(check::CheckArgs),
     /// Restore files from the sites into a folder.
@@ -175,6 +178,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Backup(args) => backup::run(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
+        Command::Cost(args) => cost::run(&ctx, &args),
         Command::Recover(args) => recover::run(&ctx, &args),
         Command::Alert(cmd) => alert::run(&ctx, &cmd),
         Command::List(cmd) => list::run(&ctx, &cmd),

@@ -28,6 +28,9 @@ pub(crate) struct Config {
     /// Who hears about problems.
     #[serde(default)]
     pub(crate) alert: AlertConfig,
+    /// Price table overrides for `lomob cost`, by storage class.
+    #[serde(default)]
+    pub(crate) prices: BTreeMap<String, crate::commands::cost::Prices>,
 }
 
 /// `[alert]`: email and webhook. Each is overridden by its `LOMOB_ALERT_*`

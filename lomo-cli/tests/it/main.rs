@@ -11,6 +11,7 @@ mod archive;
 mod backup;
 mod check;
 mod cmd;
+mod cost;
 mod crypt;
 mod gdrive;
 mod hostile;
