@@ -1,7 +1,10 @@
-//! `lomob check --staging`: every staging site against the catalog, from
-//! listings (one request per 1000 objects), plus `--deep N` downloads that
-//! decrypt and hash N objects. Exit 0 all good, 1 differences, 2 a site
-//! could not be checked. Each site's check is recorded in the catalog.
+//! `lomob check --staging|--archives`: every staging or archive site against
+//! the catalog. Staging: from listings (one request per 1000 objects), plus
+//! `--deep N` downloads that decrypt and hash N objects. Archives: a listing
+//! (sizes, storage classes) and one HEAD per archive for the SHA-256 the
+//! site keeps: no archive byte is read, nothing restored from a cold tier.
+//! Exit 0 all good, 1 differences, 2 a site could not be checked. Each
+//! site's check is recorded in the catalog.
 
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -22,9 +25,12 @@ use crate::sites;
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
-    /// Check the staging sites (the only check in this build)
+    /// Check the staging sites
     #[arg(long)]
     staging: bool,
+    /// Check the archive sites (metadata only: LIST and HEAD)
+    #[arg(long)]
+    archives: bool,
     /// Only this site
     #[arg(long, value_name = "NAME")]
     site: Option<String>,
@@ -36,10 +42,44 @@ pub(crate) struct CheckArgs {
     max_staged_age: u64,
 }
 
-pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
-    if !args.staging {
-        bail!("say what to check: --staging (archive checks are not in this build)");
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Staging,
+    Archives,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Staging => "staging",
+            Kind::Archives => "archives",
+        }
     }
+}
+
+pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
+    if !args.staging && !args.archives {
+        bail!("say what to check: --staging, --archives, or both");
+    }
+    let mut outcome = Outcome::Clean;
+    let mut failed = None;
+    for kind in [Kind::Staging, Kind::Archives] {
+        if (kind == Kind::Staging && !args.staging) || (kind == Kind::Archives && !args.archives) {
+            continue;
+        }
+        match run_kind(ctx, args, kind) {
+            Ok(Outcome::Problems) => outcome = Outcome::Problems,
+            Ok(Outcome::Clean) => {}
+            Err(e) => failed = Some(e),
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(outcome),
+    }
+}
+
+fn run_kind(ctx: &Ctx, args: &CheckArgs, kind: Kind) -> Result<Outcome> {
     let mut catalog = ctx.existing_catalog()?;
     let rt = sites::runtime()?;
     let key = if args.deep > 0 {
@@ -53,12 +93,19 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
     let now = lomo_catalog::unix_now();
     let sites_list: Vec<_> = sites::configured_or_default(ctx, false)?
         .into_iter()
-        .filter(|s| matches!(s.role, Role::Staging | Role::Both))
+        .filter(|s| match kind {
+            Kind::Staging => matches!(s.role, Role::Staging | Role::Both),
+            Kind::Archives => matches!(s.role, Role::Archive | Role::Both),
+        })
         .filter(|s| args.site.as_ref().is_none_or(|n| *n == s.name))
         .collect();
     if sites_list.is_empty() {
         bail!(
-            "no staging site to check{}",
+            "no {} site to check{}",
+            match kind {
+                Kind::Staging => "staging",
+                Kind::Archives => "archive",
+            },
             args.site
                 .as_ref()
                 .map(|n| format!(" named {n:?}"))
@@ -70,6 +117,19 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
         let mut checked = 0u64;
         let error = match sites::open(ctx, &cfg) {
             Err(e) => Some(format!("{e:#}")),
+            Ok(site) if kind == Kind::Archives => {
+                let listed: lomo_remote::Result<Vec<ObjectInfo>> =
+                    rt.block_on(site.list(ARCHIVES_PREFIX).try_collect());
+                let result = match listed {
+                    Err(e) => Some(e.to_string()),
+                    Ok(objects) => {
+                        checked = check_archives(&rt, &catalog, &site, &cfg, objects, &mut items)?;
+                        None
+                    }
+                };
+                sites::record_usage(ctx, &cfg.name, &site.usage());
+                result
+            }
             Ok(site) => {
                 let listed: lomo_remote::Result<Vec<ObjectInfo>> =
                     rt.block_on(site.list(STAGING_PREFIX).try_collect());
@@ -120,17 +180,18 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
                 ),
             )?;
         }
-        let summary = json!({"site": cfg.name, "kind": "staging", "checked": checked, "problems": problems, "error": error});
+        let summary = json!({"site": cfg.name, "kind": kind.name(), "checked": checked, "problems": problems, "error": error});
+        let what = match kind {
+            Kind::Staging => "staged objects",
+            Kind::Archives => "archives",
+        };
         let text = match &error {
             Some(e) => format!("{}: could not check: {e}", cfg.name),
             None if problems == 0 => format!(
-                "{}: {checked} staged objects, all present and as recorded",
+                "{}: {checked} {what}, all present and as recorded",
                 cfg.name
             ),
-            None => format!(
-                "{}: {checked} staged objects, {problems} differences",
-                cfg.name
-            ),
+            None => format!("{}: {checked} {what}, {problems} differences", cfg.name),
         };
         out.record_or_line(&summary, &text)?;
         differences += problems;
@@ -147,7 +208,7 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
             .collect::<Vec<_>>()
             .join("\n");
         catalog.record_check(&CheckRecord {
-            kind: "staging".into(),
+            kind: kind.name().into(),
             site: cfg.name.clone(),
             started_at: now,
             finished_at: lomo_catalog::unix_now(),
@@ -159,11 +220,12 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
     }
     out.flush()?;
     if differences > 0 || unchecked > 0 {
+        let k = kind.name();
         let subject = match (differences, unchecked) {
-            (d, 0) => format!("lomob: the staging check found {d} difference(s)"),
-            (0, u) => format!("lomob: {u} staging site(s) could not be checked"),
+            (d, 0) => format!("lomob: the {k} check found {d} difference(s)"),
+            (0, u) => format!("lomob: {u} {k} site(s) could not be checked"),
             (d, u) => format!(
-                "lomob: the staging check found {d} difference(s); {u} site(s) could not be checked"
+                "lomob: the {k} check found {d} difference(s); {u} site(s) could not be checked"
             ),
         };
         let mut text = format!("{subject}.\n\n");
@@ -176,11 +238,14 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
                 r["detail"].as_str().or(r["error"].as_str()).unwrap_or("")
             ));
         }
-        text.push_str("\nRun `lomob check --staging` for the details.\n");
+        text.push_str(&format!("\nRun `lomob check --{k}` for the details.\n"));
         crate::alerts::notify(
             ctx,
             &crate::alerts::Alert {
-                kind: "check-staging",
+                kind: match kind {
+                    Kind::Staging => "check-staging",
+                    Kind::Archives => "check-archives",
+                },
                 subject,
                 text,
                 details: json!(report),
@@ -195,6 +260,69 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
     } else {
         Outcome::Clean
     })
+}
+
+/// Where archives live on a site.
+const ARCHIVES_PREFIX: &str = "lomob/archives";
+
+/// Archive copies against a listing (size, storage class, unexpected
+/// objects) and one HEAD each for the stored checksum; returns how many
+/// copies were checked.
+fn check_archives(
+    rt: &tokio::runtime::Runtime,
+    catalog: &lomo_catalog::Catalog,
+    site: &std::sync::Arc<dyn lomo_remote::Backend>,
+    cfg: &crate::config::SiteConfig,
+    objects: Vec<ObjectInfo>,
+    items: &mut Vec<Value>,
+) -> Result<u64> {
+    let mut found: HashMap<String, ObjectInfo> =
+        objects.into_iter().map(|o| (o.key.clone(), o)).collect();
+    let mut checked = 0;
+    for a in catalog.archives()? {
+        for c in catalog.archive_copies(a.id)? {
+            if c.site != cfg.name || c.done_at.is_none() {
+                continue;
+            }
+            checked += 1;
+            let Some(o) = found.remove(&c.key) else {
+                items.push(json!({"kind": "missing", "key": c.key, "path": a.name, "detail": "recorded as stored, not on the site"}));
+                continue;
+            };
+            let size = c.size.unwrap_or(a.size);
+            if o.size != size {
+                items.push(json!({"kind": "size", "key": c.key, "path": a.name,
+                    "detail": format!("{} bytes on the site, {size} recorded", o.size)}));
+                continue;
+            }
+            if let (Some(want), Some(got)) = (&cfg.storage_class, &o.storage_class)
+                && !want.eq_ignore_ascii_case(got)
+            {
+                items.push(json!({"kind": "class", "key": c.key, "path": a.name,
+                    "detail": format!("storage class {got}, the site is set to {want}")}));
+            }
+            if let Some(recorded) = &c.sha256 {
+                match rt.block_on(site.head(&c.key)) {
+                    Ok(h) => match &h.sha256 {
+                        Some(stored) if stored.split('-').next() != recorded.split('-').next() => {
+                            items.push(json!({"kind": "checksum", "key": c.key, "path": a.name,
+                                "detail": "the SHA-256 the site keeps differs from the one recorded at upload"}));
+                        }
+                        _ => {}
+                    },
+                    Err(e) => items.push(json!({"kind": "unreadable", "key": c.key, "path": a.name, "detail": e.to_string()})),
+                }
+            }
+        }
+    }
+    let mut extra: Vec<String> = found.into_keys().collect();
+    extra.sort();
+    for k in extra {
+        items.push(
+            json!({"kind": "unexpected", "key": k, "detail": "on the site, not in the catalog"}),
+        );
+    }
+    Ok(checked)
 }
 
 /// Listing against catalog: missing, size or checksum differences,

@@ -425,3 +425,118 @@ fn recover_from_one_site_and_the_passphrase() {
         0,
     );
 }
+
+/// The monthly archive check over 50 archives: one LIST and one HEAD per
+/// archive (≤ 60 requests), no archive byte read; an archive replaced
+/// behind lomob's back and a stray object are reported.
+#[test]
+fn archive_check_of_50_archives_reads_metadata_only() {
+    let Some(moto) = servers::moto() else { return };
+    servers::create_bucket(moto.port, "many");
+    let env = Env::new()
+        .with_env("LOMOB_PASSPHRASE", "pw")
+        .with_env("AWS_ACCESS_KEY_ID", "testing")
+        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+    let url = format!(
+        "s3://many/x?region=us-east-1&endpoint=http://127.0.0.1:{}",
+        moto.port
+    );
+    env.ok(
+        &[
+            "site",
+            "add",
+            "cold",
+            &url,
+            "--role",
+            "archive",
+            "--storage-class",
+            "DEEP_ARCHIVE",
+        ],
+        0,
+    );
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    for i in 0..51u32 {
+        let path = pics.join(format!("IMG_{i:03}.jpg"));
+        std::fs::write(&path, vec![(i % 251) as u8; 20_000 + i as usize]).unwrap();
+        let when = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(1_500_000_000 + u64::from(i) * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+    // One file per image: the estimate counts 1 MiB of image overhead.
+    env.ok(
+        &["backup", pics.to_str().unwrap(), "--pack-size", "1.06MB"],
+        0,
+    );
+    let archives = env
+        .json(&["list", "remote", "cold", "lomob/archives"], 0)
+        .len();
+    assert!(archives >= 50, "{archives} archives");
+
+    let before = ledger(&env, "cold");
+    let out = env.json(&["check", "--archives"], 0);
+    let summary = out.last().unwrap();
+    assert_eq!(summary["checked"].as_u64().unwrap() as usize, archives);
+    assert_eq!(summary["problems"], 0, "{out:?}");
+    let used = (
+        ledger(&env, "cold").0 - before.0,
+        ledger(&env, "cold").1 - before.1,
+        ledger(&env, "cold").2 - before.2,
+    );
+    eprintln!(
+        "archive check of {archives} archives: {} LIST + {} HEAD requests, {} bytes received",
+        used.0, used.1, used.2
+    );
+    assert!(
+        used.0 + used.1 <= archives as u64 + 10 && used.0 <= 2,
+        "{used:?}"
+    );
+    assert!(used.2 < 1_000_000, "no archive bytes read: {used:?}");
+
+    // Behind lomob's back: an archive replaced by other bytes of the same size, a stray object.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let site = servers::s3_site(moto.port, "many", "x", "");
+    let first = env.json(&["list", "remote", "cold", "lomob/archives"], 0)[0]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let size = rt.block_on(site.head(&first)).unwrap().size;
+    rt.block_on(site.put(
+        &first,
+        bytes::Bytes::from(vec![0u8; size as usize]),
+        &lomo_remote::PutOptions::default(),
+    ))
+    .unwrap();
+    rt.block_on(site.put(
+        "lomob/archives/stray.iso.lomo",
+        bytes::Bytes::from_static(b"?"),
+        &lomo_remote::PutOptions::default(),
+    ))
+    .unwrap();
+    let out = env.run(&["--json", "check", "--archives"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"kind\":\"checksum\"") && text.contains("\"kind\":\"unexpected\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"kind\":\"class\""),
+        "the replacement is STANDARD, not DEEP_ARCHIVE: {text}"
+    );
+}
+
+fn ledger(env: &Env, site: &str) -> (u64, u64, u64) {
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    db.query_row(
+        "SELECT COALESCE(SUM(class_a), 0), COALESCE(SUM(class_b), 0), COALESCE(SUM(bytes_received), 0) FROM request_ledger WHERE site = ?1",
+        [site],
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
+    )
+    .unwrap()
+}
