@@ -16,6 +16,7 @@ mod restore;
 mod scan;
 mod site;
 mod util;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -95,6 +96,8 @@ enum Command {
     /// Email and webhook alerts.
     #[command(subcommand)]
     Alert(alert::AlertCommand),
+    /// The daemon: watch the roots, stage new files, pack, run the checks on schedule.
+    Watch(watch::WatchArgs),
     /// Google sign-in for Drive sites.
     #[command(subcommand)]
     Util(util::UtilCommand),
@@ -179,6 +182,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Cost(args) => cost::run(&ctx, &args),
+        Command::Watch(args) => watch::run(&ctx, &args),
         Command::Recover(args) => recover::run(&ctx, &args),
         Command::Alert(cmd) => alert::run(&ctx, &cmd),
         Command::List(cmd) => list::run(&ctx, &cmd),

@@ -59,6 +59,17 @@ fn backup_lock(ctx: &Ctx) -> Result<std::fs::File> {
     }
 }
 
+impl BackupArgs {
+    /// A backup of `dirs` with this pack size.
+    pub(crate) fn new(dirs: Vec<PathBuf>, pack_size: u64) -> BackupArgs {
+        BackupArgs {
+            dirs,
+            pack_size,
+            keep_iso: false,
+        }
+    }
+}
+
 pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Outcome> {
     let mut notes = Vec::new();
     let r = run_inner(ctx, args, &mut notes);

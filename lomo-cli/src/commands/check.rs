@@ -42,6 +42,19 @@ pub(crate) struct CheckArgs {
     max_staged_age: u64,
 }
 
+impl CheckArgs {
+    /// The scheduled check of one kind: listings and HEADs only.
+    pub(crate) fn scheduled(staging: bool, archives: bool) -> CheckArgs {
+        CheckArgs {
+            staging,
+            archives,
+            site: None,
+            deep: 0,
+            max_staged_age: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Staging,

@@ -18,13 +18,16 @@ pub(crate) fn key_file_path(ctx: &Ctx) -> Result<PathBuf> {
         .context("no place for the key file: set key_file in the config")
 }
 
-/// Unlocks the master key with `LOMOB_PASSPHRASE` (or a prompt); creates the
-/// key and its file first when there is none yet.
+/// Unlocks the master key with the passphrase from the file named by
+/// `LOMOB_PASSPHRASE_FILE`, else `LOMOB_PASSPHRASE`, else a prompt; creates
+/// the key and its file first when there is none yet.
 pub(crate) fn unlock_or_create(ctx: &Ctx) -> Result<MasterKey> {
     let path = key_file_path(ctx)?;
+    let pass_file = std::env::var_os("LOMOB_PASSPHRASE_FILE").map(PathBuf::from);
+    let pass_file = pass_file.as_deref();
     if path.exists() {
         let file = KeyFile::load(&path).with_context(|| format!("key file {}", path.display()))?;
-        let pass = read_secret(None, "LOMOB_PASSPHRASE", "Passphrase: ")?;
+        let pass = read_secret(pass_file, "LOMOB_PASSPHRASE", "Passphrase: ")?;
         let (key, _) = file
             .unlock(&pass)
             .with_context(|| format!("cannot unlock the key in {}", path.display()))?;
@@ -34,7 +37,7 @@ pub(crate) fn unlock_or_create(ctx: &Ctx) -> Result<MasterKey> {
         "no key yet: creating the master key for your backups in {}",
         path.display()
     );
-    let pass = read_new_secret(None, "LOMOB_PASSPHRASE", "passphrase")?;
+    let pass = read_new_secret(pass_file, "LOMOB_PASSPHRASE", "passphrase")?;
     let key = MasterKey::generate();
     let file = KeyFile::create(&key, &pass, "first", KdfParams::default())?;
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -20,3 +20,4 @@ mod kill;
 mod scan;
 mod site;
 mod util;
+mod watch;
