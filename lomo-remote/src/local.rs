@@ -299,10 +299,19 @@ impl Backend for LocalBackend {
         let at = At::new(&self.name, Op::AbortUpload, key);
         let dir = self.upload_dir(at, upload_id)?;
         self.meter.record(RequestClass::Free, 0, 0);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.io(at, "removing the upload", &e)),
+        // A part still being written (its sender gave up, its thread did
+        // not) can add a file while the folder is removed: try again.
+        let mut tries = 0;
+        loop {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(self.io(at, "removing the upload", &e)),
+            }
         }
     }
 
