@@ -57,6 +57,25 @@ pub(crate) fn configured_or_default(
 /// Name of the default local site.
 pub(crate) const DEFAULT_SITE: &str = "local";
 
+/// Reads an object (or a byte range of it) into memory: for small objects
+/// and ranges only.
+pub(crate) fn download(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    key: &str,
+    range: Option<std::ops::Range<u64>>,
+) -> lomo_remote::Result<Vec<u8>> {
+    use futures::StreamExt as _;
+    rt.block_on(async {
+        let mut buf = Vec::new();
+        let mut s = site.get(key, range).await?;
+        while let Some(chunk) = s.next().await {
+            buf.extend_from_slice(&chunk?);
+        }
+        Ok(buf)
+    })
+}
+
 /// The site named `name`, or an error listing the configured ones.
 pub(crate) fn find<'a>(config: &'a Config, name: &str) -> Result<&'a SiteConfig> {
     config.sites.iter().find(|s| s.name == name).ok_or_else(|| {

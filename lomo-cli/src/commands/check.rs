@@ -11,7 +11,7 @@ use std::io::Read as _;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::TryStreamExt as _;
 use lomo_catalog::{CheckRecord, StagedCopy};
 use lomo_remote::ObjectInfo;
 use serde_json::{Value, json};
@@ -412,14 +412,7 @@ fn deep(
         let Some(hash) = catalog.content_hash(c.content_id)? else {
             continue;
         };
-        let got = rt.block_on(async {
-            let mut buf = Vec::new();
-            let mut s = site.get(&c.key, None).await?;
-            while let Some(chunk) = s.next().await {
-                buf.extend_from_slice(&chunk?);
-            }
-            Ok::<_, lomo_remote::Error>(buf)
-        });
+        let got = crate::sites::download(rt, site, &c.key, None);
         let verdict = match got {
             Err(e) => Some(format!("cannot read: {e}")),
             Ok(bytes) => {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::TryStreamExt as _;
 use lomo_crypt::KeyFile;
 use lomo_remote::{SiteOptions, SiteUrl};
 
@@ -42,15 +42,8 @@ pub(crate) fn run(ctx: &Ctx, args: &RecoverArgs) -> Result<Outcome> {
     let site = lomo_remote::open(&url, &SiteOptions::named("recovery"))?;
     let rt = crate::sites::runtime()?;
     let get = |key: &str| -> Result<Vec<u8>> {
-        rt.block_on(async {
-            let mut s = site.get(key, None).await?;
-            let mut buf = Vec::new();
-            while let Some(c) = s.next().await {
-                buf.extend_from_slice(&c?);
-            }
-            Ok::<_, lomo_remote::Error>(buf)
-        })
-        .with_context(|| format!("reading {key} from {}", args.site))
+        crate::sites::download(&rt, &site, key, None)
+            .with_context(|| format!("reading {key} from {}", args.site))
     };
     let list = |prefix: &str| -> Result<Vec<String>> {
         let mut keys: Vec<String> = rt

@@ -432,14 +432,7 @@ fn fetch_archived(
         let first = layout.chunk_of(at.offset);
         let last = layout.chunk_of(at.offset + at.size - 1);
         let range = layout.cipher_range(first).start..layout.cipher_range(last).end;
-        let bytes = rt.block_on(async {
-            let mut buf = Vec::with_capacity((range.end - range.start) as usize);
-            let mut s = site.get(&copy.key, Some(range.clone())).await?;
-            while let Some(chunk) = s.next().await {
-                buf.extend_from_slice(&chunk?);
-            }
-            Ok::<_, lomo_remote::Error>(buf)
-        })?;
+        let bytes = crate::sites::download(rt, site, &copy.key, Some(range.clone()))?;
         for i in first..=last {
             let r = layout.cipher_range(i);
             let slice = bytes
@@ -516,15 +509,5 @@ fn fetch(
     if h.finalize().as_bytes() != hash {
         bail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
     }
-    let file = tmp.as_file();
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
-        f.mode & 0o7777,
-    ))?;
-    let mtime = std::time::UNIX_EPOCH
-        + std::time::Duration::from_nanos(u64::try_from(f.mtime_ns).unwrap_or(0));
-    file.set_modified(mtime)?;
-    file.sync_all()?;
-    tmp.persist_noclobber(dest)
-        .map_err(|e| anyhow::anyhow!("cannot move into place: {}", e.error))?;
-    Ok(())
+    finish_file(tmp, f, dest)
 }
