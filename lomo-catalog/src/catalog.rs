@@ -87,6 +87,15 @@ impl Catalog {
         .db(&self.path)
     }
 
+    /// Each root's folder name (what restores and images put paths under), by root path.
+    pub fn root_labels(&self) -> Result<std::collections::HashMap<PathBuf, String>> {
+        Ok(self
+            .roots()?
+            .into_iter()
+            .map(|r| (r.path, r.label))
+            .collect())
+    }
+
     /// Registers `path` as a root (idempotent) and returns it.
     ///
     /// # Errors

@@ -19,7 +19,7 @@ use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt as _, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 
 use crate::backend::{
     Backend, ByteStream, Capabilities, ObjectInfo, Part, PendingUpload, PutOptions, PutResult,
@@ -27,7 +27,7 @@ use crate::backend::{
 };
 use crate::error::{At, Error, Op, Result};
 use crate::meter::{Meter, RequestClass, Usage};
-use crate::objstore::{check_key, delete_quietly, map_err, meta_info};
+use crate::objstore::{check_key, delete_quietly, get_stream, map_err, meta_info};
 
 /// Folder of pending multipart uploads, hidden from listings.
 pub const UPLOADS_DIR: &str = ".lomob-uploads";
@@ -348,21 +348,14 @@ impl Backend for LocalBackend {
         let at = At::new(&self.name, Op::Get, key);
         let path = self.path(at, key)?;
         self.meter.record(RequestClass::B, 0, 0);
-        let opts = GetOptions {
-            range: range.map(GetRange::Bounded),
-            ..Default::default()
-        };
-        let r = self
-            .store
-            .get_opts(&path, opts)
-            .await
-            .map_err(|e| map_err(at, e))?;
-        let (name, key, meter) = (self.name.clone(), key.to_owned(), self.meter.clone());
-        Ok(r.into_stream()
+        let meter = self.meter.clone();
+        Ok(get_stream(&self.store, &self.name, key, &path, range)
+            .await?
             .map(move |c| {
-                let c = c.map_err(|e| map_err(At::new(&name, Op::Get, &key), e))?;
-                meter.record_received(c.len() as u64);
-                Ok(c)
+                if let Ok(b) = &c {
+                    meter.record_received(b.len() as u64);
+                }
+                c
             })
             .boxed())
     }

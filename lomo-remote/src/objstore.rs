@@ -149,6 +149,28 @@ pub(crate) fn meta_info(
     }
 }
 
+/// Reads `path` (or a range of it) as a stream whose errors name the site and key.
+pub(crate) async fn get_stream(
+    store: &dyn ObjectStore,
+    site: &str,
+    key: &str,
+    path: &Path,
+    range: Option<Range<u64>>,
+) -> Result<ByteStream> {
+    let opts = GetOptions {
+        range: range.map(GetRange::Bounded),
+        ..Default::default()
+    };
+    let r = store
+        .get_opts(path, opts)
+        .await
+        .map_err(|e| map_err(At::new(site, Op::Get, key), e))?;
+    let (site, key) = (site.to_owned(), key.to_owned());
+    Ok(r.into_stream()
+        .map(move |c| c.map_err(|e| map_err(At::new(&site, Op::Get, &key), e)))
+        .boxed())
+}
+
 /// Deletes `path`; a missing object is no error.
 pub(crate) async fn delete_quietly(store: &dyn ObjectStore, at: At<'_>, path: &Path) -> Result<()> {
     match store.delete(path).await {
@@ -349,20 +371,7 @@ impl Backend for StoreBackend {
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> Result<ByteStream> {
         let at = At::new(&self.name, Op::Get, key);
         let path = self.path(at, key)?;
-        let opts = GetOptions {
-            range: range.map(GetRange::Bounded),
-            ..Default::default()
-        };
-        let r = self
-            .store
-            .get_opts(&path, opts)
-            .await
-            .map_err(|e| map_err(at, e))?;
-        let name = self.name.clone();
-        let key = key.to_owned();
-        Ok(r.into_stream()
-            .map(move |c| c.map_err(|e| map_err(At::new(&name, Op::Get, &key), e)))
-            .boxed())
+        get_stream(self.store.as_ref(), &self.name, key, &path, range).await
     }
 
     async fn head(&self, key: &str) -> Result<ObjectInfo> {

@@ -133,11 +133,7 @@ pub(crate) fn create_images(
     full_only: bool,
 ) -> Result<Vec<Made>> {
     let mut catalog = ctx.existing_catalog()?;
-    let labels: HashMap<_, _> = catalog
-        .roots()?
-        .into_iter()
-        .map(|r| (r.path, r.label))
-        .collect();
+    let labels = catalog.root_labels()?;
     let mut files = Vec::new();
     let q = FileQuery {
         unarchived: true,

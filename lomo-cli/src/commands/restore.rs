@@ -100,11 +100,7 @@ fn selected(name: &Path, abs: &Path, wanted: &[String]) -> bool {
 
 pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
     let catalog = ctx.existing_catalog()?;
-    let labels: HashMap<PathBuf, String> = catalog
-        .roots()?
-        .into_iter()
-        .map(|r| (r.path, r.label))
-        .collect();
+    let labels = catalog.root_labels()?;
     let mut files = Vec::new();
     let q = FileQuery {
         symlinks: true,
