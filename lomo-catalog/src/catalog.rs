@@ -211,6 +211,44 @@ impl Catalog {
         let root = self.add_root(root)?;
         let span = tracing::info_span!("scan", root = %root.label);
         let _guard = span.enter();
-        scan::scan_root(&self.conn, &self.path, &root, options, progress)
+        scan::scan_root(&self.conn, &self.path, &root, &[], options, progress)
+    }
+
+    /// Rescans only the folders `under` (each with everything below it) of
+    /// the scan root `root`, as [`Catalog::scan`] does the whole root: what
+    /// a file watcher reports as changed, without walking the rest.
+    ///
+    /// A folder the catalog does not know yet, or that no longer exists, is
+    /// widened to its nearest catalogued ancestor, so new folders get their
+    /// parents and vanished ones are marked deleted. Nothing outside the
+    /// scanned folders is marked deleted. `under` empty scans the whole root.
+    ///
+    /// # Errors
+    /// As [`Catalog::scan`], and [`Error::OutsideRoot`] when a folder is not
+    /// inside `root`.
+    pub fn scan_under(
+        &mut self,
+        root: impl AsRef<Path>,
+        under: &[PathBuf],
+        options: &ScanOptions,
+        progress: &dyn ScanProgress,
+    ) -> Result<ScanReport> {
+        let _lock = self.lock_for_scan()?;
+        let root = self.add_root(root)?;
+        let mut rels = Vec::with_capacity(under.len());
+        for dir in under {
+            let rel = crate::path::rel_under(&root.path, dir).ok_or_else(|| Error::OutsideRoot {
+                path: dir.clone(),
+                root: root.path.clone(),
+            })?;
+            if rel.is_empty() {
+                rels.clear();
+                break;
+            }
+            rels.push(rel);
+        }
+        let span = tracing::info_span!("scan", root = %root.label, folders = rels.len());
+        let _guard = span.enter();
+        scan::scan_root(&self.conn, &self.path, &root, &rels, options, progress)
     }
 }

@@ -40,6 +40,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A folder to rescan is not inside the scan root it was given with.
+    #[error("{path} is not inside scan root {root}")]
+    OutsideRoot {
+        /// The folder as given.
+        path: PathBuf,
+        /// The (canonical) root.
+        root: PathBuf,
+    },
     /// Two scan roots overlap (one is inside the other).
     #[error("scan root {inner} is inside scan root {outer}: scan the outer one only")]
     NestedRoots {

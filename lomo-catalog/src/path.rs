@@ -64,6 +64,35 @@ pub(crate) fn abs_path(root: &Path, rel_dir: &[u8], name: &[u8]) -> PathBuf {
     p
 }
 
+/// The stored relative path of `dir` inside the canonical `root`, also for
+/// a folder that no longer exists (its deepest existing ancestor is
+/// resolved, the rest appended); `None` when it is not inside `root`.
+pub(crate) fn rel_under(root: &Path, dir: &Path) -> Option<Vec<u8>> {
+    let abs = std::path::absolute(dir).ok()?;
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    let canon = loop {
+        if let Ok(c) = std::fs::canonicalize(existing) {
+            break c;
+        }
+        rest.push(existing.file_name()?.to_os_string());
+        existing = existing.parent()?;
+    };
+    let mut full = canon;
+    for name in rest.iter().rev() {
+        full.push(name);
+    }
+    let inside = full.strip_prefix(root).ok()?;
+    let mut rel = Vec::new();
+    for c in inside.components() {
+        match c {
+            std::path::Component::Normal(name) => rel = join_rel(&rel, &os_to_bytes(name)),
+            _ => return None,
+        }
+    }
+    Some(rel)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +106,18 @@ mod tests {
         assert!(rel_is_within(b"x", b""));
         assert!(!rel_is_within(b"ab", b"a"));
         assert!(!rel_is_within(b"a", b"a/b"));
+    }
+
+    #[test]
+    fn rel_under_resolves_existing_and_vanished_folders() {
+        let t = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(t.path()).unwrap();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        assert_eq!(rel_under(&root, &root).unwrap(), b"");
+        assert_eq!(rel_under(&root, &root.join("a/b")).unwrap(), b"a/b");
+        assert_eq!(rel_under(&root, &root.join("a/gone/x")).unwrap(), b"a/gone/x");
+        assert_eq!(rel_under(&root, &t.path().join("a/./b")).unwrap(), b"a/b");
+        assert!(rel_under(&root, Path::new("/")).is_none());
     }
 
     #[cfg(unix)]

@@ -77,6 +77,7 @@ pub(crate) fn scan_root(
     conn: &Connection,
     db_path: &Path,
     root: &RootRow,
+    under: &[Vec<u8>],
     opts: &ScanOptions,
     progress: &dyn ScanProgress,
 ) -> Result<ScanReport> {
@@ -103,12 +104,19 @@ pub(crate) fn scan_root(
         .map_err(|source| Error::Threads { threads, source })?;
 
     let mut writer = Writer::begin(conn, db_path, root)?;
+    let dirs = writer.live_dirs()?;
+    let starts = if under.is_empty() {
+        vec![Vec::new()]
+    } else {
+        scan_starts(&root.path, &dirs, under)
+    };
+    writer.limit_to(&starts);
     let (tx, rx) = crossbeam_channel::bounded(4096);
     let ctx = Ctx {
         root: &root.path,
         db_path,
         excluded: catalog_files(db_path),
-        dirs: writer.live_dirs()?,
+        dirs,
         file_globs,
         dir_globs,
         readers: Mutex::new(Vec::new()),
@@ -122,7 +130,13 @@ pub(crate) fn scan_root(
     let walked = std::thread::scope(|s| {
         let ctx = &ctx;
         let walker = s.spawn(move || {
-            pool.scope(|sc| visit(ctx, sc, Vec::new(), ctx.root.to_path_buf()));
+            pool.scope(|sc| {
+                for rel in &starts {
+                    let abs = crate::path::abs_path(ctx.root, rel, b"");
+                    let rel = rel.clone();
+                    sc.spawn(move |sc| visit(ctx, sc, rel, abs));
+                }
+            });
             ctx.send(Msg::Done);
         });
         loop {
@@ -162,6 +176,35 @@ pub(crate) fn scan_root(
     report.root = root.path.clone();
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Where a partial scan starts: each folder of `under` widened to its
+/// nearest ancestor that is a catalogued directory and still a directory on
+/// disk (so a vanished folder is seen as gone from its parent, and a new
+/// folder's parents exist in the catalog), then folders inside another
+/// dropped.
+fn scan_starts(root: &Path, dirs: &HashMap<Vec<u8>, i64>, under: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut starts: Vec<Vec<u8>> = Vec::new();
+    for u in under {
+        let mut rel = u.clone();
+        while !rel.is_empty()
+            && !(dirs.contains_key(&rel)
+                && fs::symlink_metadata(crate::path::abs_path(root, &rel, b""))
+                    .is_ok_and(|m| m.is_dir()))
+        {
+            let cut = rel.iter().rposition(|&b| b == b'/').unwrap_or(0);
+            rel.truncate(cut);
+        }
+        starts.push(rel);
+    }
+    starts.sort_by_key(Vec::len);
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    for s in starts {
+        if !kept.iter().any(|k| crate::path::rel_is_within(&s, k)) {
+            kept.push(s);
+        }
+    }
+    kept
 }
 
 /// The catalog file and SQLite's companions, so a catalog inside a root is not scanned.

@@ -79,6 +79,8 @@ pub(crate) struct Writer<'c> {
     dir_ids: HashMap<Vec<u8>, i64>,
     visited: HashSet<i64>,
     failed: Vec<Vec<u8>>,
+    /// The folders this scan covers (the root: one empty path).
+    scope: Vec<Vec<u8>>,
     in_tx: bool,
     pending: usize,
     last_commit: Instant,
@@ -108,6 +110,7 @@ impl<'c> Writer<'c> {
             dir_ids: HashMap::new(),
             visited: HashSet::new(),
             failed: Vec::new(),
+            scope: vec![Vec::new()],
             in_tx: false,
             pending: 0,
             last_commit: Instant::now(),
@@ -132,6 +135,11 @@ impl<'c> Writer<'c> {
             .db(self.path)?;
         self.dir_ids.clone_from(&dirs);
         Ok(dirs)
+    }
+
+    /// Limits what `finish` may mark deleted to these folders and below.
+    pub(crate) fn limit_to(&mut self, scope: &[Vec<u8>]) {
+        self.scope = scope.to_vec();
     }
 
     pub(crate) fn apply(&mut self, msg: Msg) -> Result<()> {
@@ -227,7 +235,8 @@ impl<'c> Writer<'c> {
                 .db(self.path)?
         };
         for (id, rel) in live {
-            let protected = self.failed.iter().any(|f| rel_is_within(&rel, f));
+            let protected = self.failed.iter().any(|f| rel_is_within(&rel, f))
+                || !self.scope.iter().any(|d| rel_is_within(&rel, d));
             if self.visited.contains(&id) || protected {
                 continue;
             }

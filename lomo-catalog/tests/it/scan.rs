@@ -197,3 +197,68 @@ fn touched_file_is_rehashed_but_unchanged() {
         "no new version for a touch"
     );
 }
+
+#[test]
+fn scan_under_rescans_only_the_named_folders() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("r");
+    for d in ["2021/a", "2021/b", "2022/c"] {
+        for i in 0..5 {
+            put(&root, &format!("{d}/{i}.jpg"), format!("{d} {i}").as_bytes());
+        }
+    }
+    let mut cat = Catalog::open(t.path().join("c.db")).unwrap();
+    scan(&mut cat, &root);
+    let opts = ScanOptions::default();
+
+    // Changes in three places; only two are rescanned.
+    put(&root, "2021/a/new.jpg", b"new in a");
+    std::fs::rename(root.join("2021/a/0.jpg"), root.join("2021/b/moved.jpg")).unwrap();
+    put(&root, "2022/c/unseen.jpg", b"outside the rescan");
+    let r = cat
+        .scan_under(
+            &root,
+            &[root.join("2021/a"), root.join("2021/b")],
+            &opts,
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!((r.new, r.moved, r.deleted), (1, 1, 0), "{r:?}");
+    assert_eq!(r.dirs, 2, "only the two folders were listed: {r:?}");
+    let cat_now = listing(&cat);
+    assert!(!cat_now.keys().any(|p| p.ends_with("unseen.jpg")));
+    assert_eq!(
+        cat_now.len(),
+        16,
+        "nothing outside the folders was marked deleted"
+    );
+
+    // A folder that vanished is seen from its parent; a new nested folder
+    // from its nearest catalogued ancestor.
+    std::fs::remove_dir_all(root.join("2021/b")).unwrap();
+    put(&root, "2021/new/deeper/x.jpg", b"x");
+    let r = cat
+        .scan_under(
+            &root,
+            &[root.join("2021/b"), root.join("2021/new/deeper")],
+            &opts,
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!((r.new, r.deleted), (1, 6), "{r:?}");
+    let cat_now = listing(&cat);
+    assert!(cat_now.keys().any(|p| p.ends_with("2021/new/deeper/x.jpg")));
+    assert!(!cat_now.keys().any(|p| p.ends_with("unseen.jpg")));
+
+    // The whole root again catches what the partial scans did not look at.
+    scan(&mut cat, &root);
+    assert_eq!(listing(&cat), disk(&root));
+
+    let err = cat
+        .scan_under(&root, &[t.path().to_path_buf()], &opts, &NoProgress)
+        .unwrap_err();
+    assert!(
+        matches!(err, lomo_catalog::Error::OutsideRoot { .. }),
+        "{err}"
+    );
+}
