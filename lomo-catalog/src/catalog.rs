@@ -237,10 +237,11 @@ impl Catalog {
         let root = self.add_root(root)?;
         let mut rels = Vec::with_capacity(under.len());
         for dir in under {
-            let rel = crate::path::rel_under(&root.path, dir).ok_or_else(|| Error::OutsideRoot {
-                path: dir.clone(),
-                root: root.path.clone(),
-            })?;
+            let rel =
+                crate::path::rel_under(&root.path, dir).ok_or_else(|| Error::OutsideRoot {
+                    path: dir.clone(),
+                    root: root.path.clone(),
+                })?;
             if rel.is_empty() {
                 rels.clear();
                 break;

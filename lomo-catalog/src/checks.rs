@@ -27,7 +27,60 @@ pub struct CheckRecord {
     pub report: String,
 }
 
+/// Whether a site could be reached, as the last runs found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteContact {
+    /// Site name.
+    pub site: String,
+    /// The last time it answered (Unix seconds), if ever.
+    pub last_ok: Option<i64>,
+    /// Since when every attempt has failed (Unix seconds); `None` while it answers.
+    pub failing_since: Option<i64>,
+    /// Why the latest attempt failed.
+    pub last_error: Option<String>,
+}
+
 impl Catalog {
+    /// Records an attempt to reach `site` at `at`: `error` is `None` when
+    /// it answered. A failure keeps the first failure's time.
+    pub fn record_site_contact(&mut self, site: &str, at: i64, error: Option<&str>) -> Result<()> {
+        let sql = if error.is_none() {
+            "INSERT INTO site_contact (site, last_ok, failing_since, last_error) VALUES (?1, ?2, NULL, NULL)
+             ON CONFLICT (site) DO UPDATE SET last_ok = ?2, failing_since = NULL, last_error = NULL"
+        } else {
+            "INSERT INTO site_contact (site, last_ok, failing_since, last_error) VALUES (?1, NULL, ?2, ?3)
+             ON CONFLICT (site) DO UPDATE SET failing_since = COALESCE(failing_since, ?2), last_error = ?3"
+        };
+        if let Some(e) = error {
+            self.conn.execute(sql, params![site, at, e])
+        } else {
+            self.conn.execute(sql, params![site, at])
+        }
+        .db(&self.path)?;
+        Ok(())
+    }
+
+    /// What the last runs found about each site they tried to reach.
+    pub fn site_contacts(&self) -> Result<Vec<SiteContact>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT site, last_ok, failing_since, last_error FROM site_contact ORDER BY site",
+            )
+            .db(&self.path)?;
+        st.query_map([], |r| {
+            Ok(SiteContact {
+                site: r.get(0)?,
+                last_ok: r.get(1)?,
+                failing_since: r.get(2)?,
+                last_error: r.get(3)?,
+            })
+        })
+        .db(&self.path)?
+        .collect::<rusqlite::Result<_>>()
+        .db(&self.path)
+    }
+
     /// Records a finished check.
     pub fn record_check(&mut self, c: &CheckRecord) -> Result<()> {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -145,5 +198,31 @@ mod tests {
         assert!(c.claim_alert("check", "2026-11-24", "s").unwrap());
         c.release_alert("check", "2026-11-24").unwrap();
         assert!(c.claim_alert("check", "2026-11-24", "s").unwrap());
+    }
+
+    #[test]
+    fn site_contact_keeps_the_first_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(dir.path().join("c.db")).unwrap();
+        c.record_site_contact("nas", 100, None).unwrap();
+        c.record_site_contact("nas", 200, Some("not mounted"))
+            .unwrap();
+        c.record_site_contact("nas", 300, Some("still not"))
+            .unwrap();
+        c.record_site_contact("cloud", 300, Some("dns")).unwrap();
+        let all = c.site_contacts().unwrap();
+        assert_eq!(
+            all[1],
+            SiteContact {
+                site: "nas".into(),
+                last_ok: Some(100),
+                failing_since: Some(200),
+                last_error: Some("still not".into()),
+            }
+        );
+        assert_eq!((all[0].last_ok, all[0].failing_since), (None, Some(300)));
+        c.record_site_contact("nas", 400, None).unwrap();
+        let nas = &c.site_contacts().unwrap()[1];
+        assert_eq!((nas.last_ok, nas.failing_since), (Some(400), None));
     }
 }

@@ -44,7 +44,7 @@ mod staged;
 
 pub use archive::{Archive, ArchiveCopy, ArchivedAt, Member, NewArchive};
 pub use catalog::{Catalog, Root};
-pub use checks::CheckRecord;
+pub use checks::{CheckRecord, SiteContact};
 pub use error::{Error, Result};
 pub use ledger::{LedgerDay, Requests};
 pub use query::{DirEntry, DuplicateSet, EntryKind, FileEntry, FileQuery, Stats};

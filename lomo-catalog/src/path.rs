@@ -115,7 +115,10 @@ mod tests {
         std::fs::create_dir_all(root.join("a/b")).unwrap();
         assert_eq!(rel_under(&root, &root).unwrap(), b"");
         assert_eq!(rel_under(&root, &root.join("a/b")).unwrap(), b"a/b");
-        assert_eq!(rel_under(&root, &root.join("a/gone/x")).unwrap(), b"a/gone/x");
+        assert_eq!(
+            rel_under(&root, &root.join("a/gone/x")).unwrap(),
+            b"a/gone/x"
+        );
         assert_eq!(rel_under(&root, &t.path().join("a/./b")).unwrap(), b"a/b");
         assert!(rel_under(&root, Path::new("/")).is_none());
     }

@@ -169,6 +169,16 @@ const MIGRATIONS: &[&str] = &[
         append_only INTEGER NOT NULL
     );
     ",
+    // 8 -> 9: when each site was last reached, and since when it has not
+    // been, so a site offline too long raises an alert.
+    r"
+    CREATE TABLE site_contact (
+        site          TEXT PRIMARY KEY,
+        last_ok       INTEGER,
+        failing_since INTEGER,
+        last_error    TEXT
+    );
+    ",
 ];
 
 /// The schema version this build writes.

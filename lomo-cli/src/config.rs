@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,54 @@ pub(crate) struct Config {
     /// Price table overrides for `lomob cost`, by storage class.
     #[serde(default)]
     pub(crate) prices: BTreeMap<String, crate::commands::cost::Prices>,
+    /// When the watch daemon checks, rescans, and when silence is an alert.
+    #[serde(default)]
+    pub(crate) schedule: ScheduleConfig,
+}
+
+/// `[schedule]`: durations such as `12h`, `1d`, `30d`, or `off`.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScheduleConfig {
+    /// How often `lomob watch` runs the staging check (default 1d).
+    pub(crate) staging_check: Option<String>,
+    /// How often `lomob watch` runs the archive check (default 30d).
+    pub(crate) archive_check: Option<String>,
+    /// How often `lomob watch` rescans every root whole (default 1d).
+    pub(crate) full_rescan: Option<String>,
+    /// Alert when a site has failed every attempt for this long (default 3d).
+    pub(crate) site_offline_alert: Option<String>,
+}
+
+/// [`ScheduleConfig`] parsed: `None` is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Schedule {
+    pub(crate) staging_check: Option<Duration>,
+    pub(crate) archive_check: Option<Duration>,
+    pub(crate) full_rescan: Option<Duration>,
+    pub(crate) site_offline_alert: Option<Duration>,
+}
+
+impl ScheduleConfig {
+    /// The schedule with defaults filled in; a bad duration is an error naming its key.
+    pub(crate) fn resolved(&self) -> Result<Schedule> {
+        let get = |key: &str, v: &Option<String>, default: u64| -> Result<Option<Duration>> {
+            match v.as_deref().map(str::trim) {
+                None => Ok(Some(Duration::from_secs(default))),
+                Some("off") => Ok(None),
+                Some(s) => crate::units::parse_duration(s)
+                    .map(Some)
+                    .map_err(|e| anyhow::anyhow!("config [schedule] {key}: {e} (or \"off\")")),
+            }
+        };
+        const DAY: u64 = 86_400;
+        Ok(Schedule {
+            staging_check: get("staging_check", &self.staging_check, DAY)?,
+            archive_check: get("archive_check", &self.archive_check, 30 * DAY)?,
+            full_rescan: get("full_rescan", &self.full_rescan, DAY)?,
+            site_offline_alert: get("site_offline_alert", &self.site_offline_alert, 3 * DAY)?,
+        })
+    }
 }
 
 /// `[alert]`: email and webhook. Each is overridden by its `LOMOB_ALERT_*`
@@ -222,6 +271,15 @@ role = "both"
 # email_to = "you@example.com"
 # email_from = "lomob@example.com"
 # webhook_url = "https://example.com/hooks/lomob"
+
+# What `lomob watch` runs when (its last runs are kept in the catalog, so a
+# restart neither repeats nor skips them), and how long a site may fail
+# before an alert goes out. Durations like 12h, 1d, 30d; "off" disables.
+[schedule]
+# staging_check = "1d"
+# archive_check = "30d"
+# full_rescan = "1d"
+# site_offline_alert = "3d"
 "#,
         db = q(db),
         ignore_files = ignore(lomo_catalog::DEFAULT_IGNORE_FILES),
@@ -246,6 +304,20 @@ mod tests {
         assert_eq!(c.roots, vec![PathBuf::from("/home/me/Pictures \"x\"")]);
         assert_eq!(c.sites[0].url, "file:///data/site");
         assert_eq!(c.scan.ignore_files.unwrap().len(), 3);
+    }
+
+    #[test]
+    fn schedule_defaults_and_overrides() {
+        let c: Config =
+            toml::from_str("[schedule]\nstaging_check = \"12h\"\narchive_check = \"off\"\n")
+                .unwrap();
+        let s = c.schedule.resolved().unwrap();
+        assert_eq!(s.staging_check, Some(Duration::from_secs(43_200)));
+        assert_eq!(s.archive_check, None);
+        assert_eq!(s.site_offline_alert, Some(Duration::from_secs(259_200)));
+        let bad: Config = toml::from_str("[schedule]\nfull_rescan = \"daily\"\n").unwrap();
+        let e = bad.schedule.resolved().unwrap_err().to_string();
+        assert!(e.contains("full_rescan"), "{e}");
     }
 
     #[test]

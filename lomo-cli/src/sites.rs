@@ -164,6 +164,95 @@ pub(crate) fn record_usage(ctx: &crate::commands::Ctx, site: &str, u: &lomo_remo
     }
 }
 
+/// Records in `catalog` whether `site` could be reached now (`error`:
+/// why not); a failure to record is a warning.
+pub(crate) fn record_contact(catalog: &mut lomo_catalog::Catalog, site: &str, error: Option<&str>) {
+    if let Err(e) = catalog.record_site_contact(site, lomo_catalog::unix_now(), error) {
+        tracing::warn!("could not record whether site {site} answered: {e}");
+    }
+}
+
+/// Alerts (once a day) about configured sites that have failed every
+/// attempt for longer than `[schedule] site_offline_alert`. Returns their
+/// names.
+pub(crate) fn alert_offline(
+    ctx: &crate::commands::Ctx,
+    catalog: &lomo_catalog::Catalog,
+) -> Result<Vec<String>> {
+    let Some(limit) = ctx.config.schedule.resolved()?.site_offline_alert else {
+        return Ok(Vec::new());
+    };
+    let now = lomo_catalog::unix_now();
+    let configured = configured_or_default(ctx, false)?;
+    let long: Vec<lomo_catalog::SiteContact> = catalog
+        .site_contacts()?
+        .into_iter()
+        .filter(|c| configured.iter().any(|s| s.name == c.site))
+        .filter(|c| {
+            c.failing_since
+                .is_some_and(|t| now - t >= i64::try_from(limit.as_secs()).unwrap_or(i64::MAX))
+        })
+        .collect();
+    if long.is_empty() {
+        return Ok(Vec::new());
+    }
+    let when = |t: Option<i64>| {
+        t.and_then(|t| jiff::Timestamp::from_second(t).ok())
+            .map_or_else(
+                || "never".to_owned(),
+                |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+            )
+    };
+    let lines: Vec<String> = long
+        .iter()
+        .map(|c| {
+            format!(
+                "site {}: failing since {} (last reached: {}): {}",
+                c.site,
+                when(c.failing_since),
+                when(c.last_ok),
+                c.last_error.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    for l in &lines {
+        eprintln!("lomob: warning: {l}");
+    }
+    let names: Vec<String> = long.iter().map(|c| c.site.clone()).collect();
+    crate::alerts::notify(
+        ctx,
+        &crate::alerts::Alert {
+            kind: "site-offline",
+            subject: format!(
+                "lomob: {} unreachable for more than {}",
+                if names.len() == 1 {
+                    format!("site {}", names[0])
+                } else {
+                    format!("{} sites", names.len())
+                },
+                crate::units::human_duration(limit)
+            ),
+            text: format!(
+                "{}\n\nNew files are not reaching {}. Mount the disk, fix the \
+                 credentials or the network; the next backup catches up.",
+                lines.join("\n"),
+                if names.len() == 1 { "it" } else { "them" }
+            ),
+            details: serde_json::json!(
+                long.iter()
+                    .map(|c| serde_json::json!({
+                        "site": c.site,
+                        "failing_since": c.failing_since,
+                        "last_ok": c.last_ok,
+                        "error": c.last_error,
+                    }))
+                    .collect::<Vec<_>>()
+            ),
+        },
+    );
+    Ok(names)
+}
+
 /// Checks a new site's settings before it is written to the config.
 pub(crate) fn validate(config: &Config, site: &SiteConfig) -> Result<SiteUrl> {
     if site.name.is_empty()

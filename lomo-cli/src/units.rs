@@ -47,6 +47,34 @@ pub(crate) fn human_bytes(n: u64) -> String {
     }
 }
 
+/// `90s`, `5m`, `2h`, `1d`, or plain seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (90s, 5m, 2h, 1d)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (s, m, h, d)")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+/// A duration the way [`parse_duration`] reads it: `3d`, `12h`, `5m`, `40s`.
+pub(crate) fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +90,20 @@ mod tests {
         assert!(parse_size("MB").is_err());
         assert_eq!(human_bytes(999), "999 B");
         assert_eq!(human_bytes(1_234_567), "1.2 MB");
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(2_592_000)
+        );
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("d").is_err());
+        assert_eq!(human_duration(Duration::from_secs(259_200)), "3d");
+        assert_eq!(human_duration(Duration::from_secs(90)), "90s");
     }
 }

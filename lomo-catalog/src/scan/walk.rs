@@ -187,11 +187,12 @@ fn scan_starts(root: &Path, dirs: &HashMap<Vec<u8>, i64>, under: &[Vec<u8>]) -> 
     let mut starts: Vec<Vec<u8>> = Vec::new();
     for u in under {
         let mut rel = u.clone();
-        while !rel.is_empty()
-            && !(dirs.contains_key(&rel)
-                && fs::symlink_metadata(crate::path::abs_path(root, &rel, b""))
-                    .is_ok_and(|m| m.is_dir()))
-        {
+        let usable = |rel: &Vec<u8>| {
+            dirs.contains_key(rel)
+                && fs::symlink_metadata(crate::path::abs_path(root, rel, b""))
+                    .is_ok_and(|m| m.is_dir())
+        };
+        while !rel.is_empty() && !usable(&rel) {
             let cut = rel.iter().rposition(|&b| b == b'/').unwrap_or(0);
             rel.truncate(cut);
         }

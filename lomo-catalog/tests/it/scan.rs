@@ -204,7 +204,11 @@ fn scan_under_rescans_only_the_named_folders() {
     let root = t.path().join("r");
     for d in ["2021/a", "2021/b", "2022/c"] {
         for i in 0..5 {
-            put(&root, &format!("{d}/{i}.jpg"), format!("{d} {i}").as_bytes());
+            put(
+                &root,
+                &format!("{d}/{i}.jpg"),
+                format!("{d} {i}").as_bytes(),
+            );
         }
     }
     let mut cat = Catalog::open(t.path().join("c.db")).unwrap();

@@ -27,6 +27,9 @@ pub(crate) struct BackupArgs {
     /// Keep the local image of each archive (in `<catalog>.pack/`) after upload
     #[arg(long)]
     keep_iso: bool,
+    /// Only these folders changed (the watch daemon): rescan just them.
+    #[arg(skip)]
+    changed: Option<Vec<PathBuf>>,
 }
 
 /// Holds `<catalog>.backup-lock` for the whole run: two backups into one
@@ -66,6 +69,17 @@ impl BackupArgs {
             dirs,
             pack_size,
             keep_iso: false,
+            changed: None,
+        }
+    }
+
+    /// The same backup rescanning only `changed` folders (`None`: all).
+    pub(crate) fn with_changed(&self, changed: Option<Vec<PathBuf>>) -> BackupArgs {
+        BackupArgs {
+            dirs: self.dirs.clone(),
+            pack_size: self.pack_size,
+            keep_iso: self.keep_iso,
+            changed,
         }
     }
 }
@@ -100,7 +114,10 @@ fn run_inner(ctx: &Ctx, args: &BackupArgs, notes: &mut Vec<String>) -> Result<Ou
     let _lock = backup_lock(ctx)?;
     let key = unlock_or_create(ctx)?;
     let names = Names::new(&key);
-    let scanned = scan::run(ctx, &scan::ScanArgs::of(args.dirs.clone()))?;
+    let scanned = scan::run(
+        ctx,
+        &scan::ScanArgs::of(args.dirs.clone()).changed(args.changed.clone()),
+    )?;
     let mut problems = scanned == Outcome::Problems;
     if problems {
         notes.push("the scan reported unreadable or changing files (see `lomob scan`)".into());
@@ -197,6 +214,9 @@ fn run_inner(ctx: &Ctx, args: &BackupArgs, notes: &mut Vec<String>) -> Result<Ou
         eprintln!("lomob: warning: {n}");
     }
     notes.extend(snap_notes);
+    for name in sites::alert_offline(ctx, &catalog)? {
+        notes.push(format!("site {name} has been unreachable too long"));
+    }
     out.record_or_line(
         &json!({"catalog_snapshots": snapshots}),
         &format!("catalog snapshot and key file on {snapshots} site(s)"),

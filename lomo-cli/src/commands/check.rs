@@ -178,6 +178,7 @@ fn run_kind(ctx: &Ctx, args: &CheckArgs, kind: Kind) -> Result<Outcome> {
                 result
             }
         };
+        sites::record_contact(&mut catalog, &cfg.name, error.as_deref());
         let problems = items.len() as u64;
         for i in &items {
             let mut i = i.clone();
@@ -243,6 +244,22 @@ fn run_kind(ctx: &Ctx, args: &CheckArgs, kind: Kind) -> Result<Outcome> {
         };
         let mut text = format!("{subject}.\n\n");
         for r in report.iter().take(200) {
+            if r.get("checked").is_some() {
+                // A site's summary line.
+                text.push_str(&match r["error"].as_str() {
+                    Some(e) => format!(
+                        "{}: could not check: {e}\n",
+                        r["site"].as_str().unwrap_or("")
+                    ),
+                    None => format!(
+                        "{}: {} checked, {} difference(s)\n",
+                        r["site"].as_str().unwrap_or(""),
+                        r["checked"],
+                        r["problems"]
+                    ),
+                });
+                continue;
+            }
             text.push_str(&format!(
                 "{} {} {} {}\n",
                 r["site"].as_str().unwrap_or(""),
@@ -266,6 +283,7 @@ fn run_kind(ctx: &Ctx, args: &CheckArgs, kind: Kind) -> Result<Outcome> {
         );
     }
     if unchecked > 0 {
+        sites::alert_offline(ctx, &catalog)?;
         bail!("{unchecked} site(s) could not be checked");
     }
     Ok(if differences > 0 {

@@ -26,6 +26,10 @@ pub(crate) struct ScanArgs {
     /// Worker threads [default: one per CPU]
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Only these folders of the roots changed (the watch daemon's events);
+    /// `None` scans every root whole.
+    #[arg(skip)]
+    changed: Option<Vec<PathBuf>>,
 }
 
 impl ScanArgs {
@@ -36,6 +40,24 @@ impl ScanArgs {
             ..ScanArgs::default()
         }
     }
+
+    /// Rescan only `changed` folders (and below) of `dirs`.
+    pub(crate) fn changed(mut self, changed: Option<Vec<PathBuf>>) -> ScanArgs {
+        self.changed = changed;
+        self
+    }
+}
+
+/// The folders of `changed` inside the root `dir` (by absolute path, or
+/// canonical path when the root is reached through a symlink).
+fn changed_in(dir: &std::path::Path, changed: &[PathBuf]) -> Vec<PathBuf> {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let canon = std::fs::canonicalize(dir).unwrap_or_else(|_| abs.clone());
+    changed
+        .iter()
+        .filter(|c| c.starts_with(&abs) || c.starts_with(&canon))
+        .cloned()
+        .collect()
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &ScanArgs) -> Result<Outcome> {
@@ -70,8 +92,18 @@ pub(crate) fn run(ctx: &Ctx, args: &ScanArgs) -> Result<Outcome> {
     let mut problems = false;
     let mut failed = 0;
     for dir in &dirs {
+        let under = match &args.changed {
+            Some(changed) => {
+                let under = changed_in(dir, changed);
+                if under.is_empty() {
+                    continue; // nothing changed under this root
+                }
+                under
+            }
+            None => Vec::new(),
+        };
         let bar = ScanBar::new(&dir.display().to_string(), !ctx.global.no_progress);
-        let result = catalog.scan(dir, &options, &bar);
+        let result = catalog.scan_under(dir, &under, &options, &bar);
         bar.finish();
         match result {
             Ok(report) => {

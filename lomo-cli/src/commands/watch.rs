@@ -1,13 +1,15 @@
 //! `lomob watch [DIR...]`: the daemon. Watches the roots (inotify via the
 //! notify crate), and once changes have settled for `--stage-delay` runs a
-//! backup (a rescan that reads only what changed, packing when the pack size
-//! is reached, staging, a catalog snapshot); a full reconciling backup runs
-//! daily to catch missed events; the staging check runs daily and the
-//! archive check monthly, their last runs read from the catalog so restarts
+//! backup that rescans only the folders events named (then packs when the
+//! pack size is reached, stages, publishes a catalog snapshot); a full
+//! reconciling backup runs on the `[schedule] full_rescan` period to catch
+//! missed events; the staging and archive checks run on theirs (daily and
+//! monthly by default), their last runs read from the catalog so restarts
 //! neither repeat nor skip them. SIGTERM or Ctrl-C stops it between steps,
 //! leaving resumable state. Foreground, logs on stderr: systemd-friendly
 //! (see contrib/lomob-watch.service).
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,31 +28,15 @@ pub(crate) struct WatchArgs {
     #[arg(value_name = "DIR")]
     dirs: Vec<PathBuf>,
     /// Quiet time after the last change before new files are staged (e.g. 30s, 1m, 1h)
-    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = crate::units::parse_duration)]
     stage_delay: Duration,
     /// Unarchived bytes that make an archive image
     #[arg(long, value_name = "SIZE", default_value = "5G", value_parser = parse_size)]
     pack_size: u64,
 }
 
-/// `90s`, `5m`, `2h`, `1d`, or plain seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (90s, 5m, 2h, 1d)"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (s, m, h, d)")),
-    };
-    Ok(Duration::from_secs(secs))
-}
-
-const DAY: i64 = 86_400;
+/// More changed folders than this and the daemon rescans the roots whole.
+const MAX_CHANGED_DIRS: usize = 1000;
 
 fn log(msg: &str) {
     eprintln!(
@@ -79,6 +65,12 @@ pub(crate) fn run(ctx: &Ctx, args: &WatchArgs) -> Result<Outcome> {
     if dirs.is_empty() {
         bail!("no folder to watch: name one or add roots to the config (`lomob init DIR`)");
     }
+    // Events carry absolute paths; the roots are compared with them.
+    let dirs: Vec<PathBuf> = dirs
+        .iter()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+        .collect();
+    let schedule = ctx.config.schedule.resolved()?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -133,17 +125,20 @@ pub(crate) fn run(ctx: &Ctx, args: &WatchArgs) -> Result<Outcome> {
         args.stage_delay
     ));
     let backup_args = backup::BackupArgs::new(dirs.clone(), args.pack_size);
-    let run_backup = |why: &str| {
+    let run_backup = |why: &str, changed: Option<Vec<PathBuf>>| {
         log(&format!("backup ({why})"));
-        match backup::run(ctx, &backup_args) {
+        match backup::run(ctx, &backup_args.with_changed(changed)) {
             Ok(Outcome::Clean) => log("backup done"),
             Ok(Outcome::Problems) => log("backup done, with problems (see above)"),
             Err(e) => log(&format!("backup failed: {e:#}")),
         }
     };
-    run_backup("start: catching up");
+    run_backup("start: catching up", None);
     let mut last_full = Instant::now();
     let mut last_change: Option<Instant> = None;
+    // Folders whose entries changed since the last backup; `None` after an
+    // overflow (too many to be worth listing): then everything is rescanned.
+    let mut changed: Option<HashSet<PathBuf>> = Some(HashSet::new());
     while !stop.load(Ordering::SeqCst) {
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(Ok(ev)) => {
@@ -154,11 +149,28 @@ pub(crate) fn run(ctx: &Ctx, args: &WatchArgs) -> Result<Outcome> {
                 });
                 if !ours && !matches!(ev.kind, notify::EventKind::Access(_)) {
                     last_change = Some(Instant::now());
+                    if ev.need_rescan() {
+                        changed = None;
+                    }
+                    if let Some(set) = changed.as_mut() {
+                        // A file's folder, or a folder's parent: created,
+                        // removed and renamed entries are seen from there.
+                        set.extend(
+                            ev.paths
+                                .iter()
+                                .filter_map(|p| p.parent().map(PathBuf::from)),
+                        );
+                        if set.len() > MAX_CHANGED_DIRS {
+                            changed = None;
+                        }
+                    }
                 }
             }
-            Ok(Err(e)) => log(&format!(
-                "watch error: {e}; the daily full backup catches up"
-            )),
+            Ok(Err(e)) => {
+                log(&format!("watch error: {e}; rescanning everything"));
+                last_change = Some(Instant::now());
+                changed = None;
+            }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
@@ -167,13 +179,29 @@ pub(crate) fn run(ctx: &Ctx, args: &WatchArgs) -> Result<Outcome> {
         }
         if last_change.is_some_and(|t| t.elapsed() >= args.stage_delay) {
             last_change = None;
-            run_backup("files changed");
-        } else if last_full.elapsed() >= Duration::from_secs(DAY as u64) {
+            let folders = changed
+                .replace(HashSet::new())
+                .map(|set| set.into_iter().collect::<Vec<_>>());
+            let why = match &folders {
+                Some(f) => format!("files changed in {} folder(s)", f.len()),
+                None => "files changed: full rescan".to_owned(),
+            };
+            run_backup(&why, folders);
+        } else if schedule
+            .full_rescan
+            .is_some_and(|every| last_full.elapsed() >= every)
+        {
             last_full = Instant::now();
-            run_backup("daily reconciling rescan");
+            run_backup("scheduled reconciling rescan", None);
         }
-        for (kind, every, staging) in [("staging", DAY, true), ("archives", 30 * DAY, false)] {
-            if since_check(ctx, kind).is_none_or(|s| s >= every) && !stop.load(Ordering::SeqCst) {
+        for (kind, every, staging) in [
+            ("staging", schedule.staging_check, true),
+            ("archives", schedule.archive_check, false),
+        ] {
+            let Some(every) = every else { continue };
+            let due = since_check(ctx, kind)
+                .is_none_or(|s| s >= i64::try_from(every.as_secs()).unwrap_or(i64::MAX));
+            if due && !stop.load(Ordering::SeqCst) {
                 log(&format!("{kind} check (scheduled)"));
                 match check::run(ctx, &check::CheckArgs::scheduled(staging, !staging)) {
                     Ok(Outcome::Clean) => log(&format!("{kind} check: all good")),

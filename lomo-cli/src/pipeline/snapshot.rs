@@ -58,16 +58,24 @@ pub(crate) fn publish(
     let mut done = 0;
     let mut notes = Vec::new();
     for cfg in all_sites {
+        // Every backup reaches every site here: what says whether it is online.
         let site = match sites::open(ctx, cfg) {
             Ok(s) => s,
             Err(e) => {
+                sites::record_contact(catalog, &cfg.name, Some(&format!("{e:#}")));
                 notes.push(format!("site {}: no catalog snapshot: {e:#}", cfg.name));
                 continue;
             }
         };
         match send(rt, &site, cfg, key, &key_json, &snap, &name) {
-            Ok(()) => done += 1,
-            Err(e) => notes.push(format!("site {}: no catalog snapshot: {e:#}", cfg.name)),
+            Ok(()) => {
+                sites::record_contact(catalog, &cfg.name, None);
+                done += 1;
+            }
+            Err(e) => {
+                sites::record_contact(catalog, &cfg.name, Some(&format!("{e:#}")));
+                notes.push(format!("site {}: no catalog snapshot: {e:#}", cfg.name));
+            }
         }
         sites::record_usage(ctx, &cfg.name, &site.usage());
     }

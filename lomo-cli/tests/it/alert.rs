@@ -215,3 +215,263 @@ fn alert_test_without_settings_says_what_to_set() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("LOMOB_ALERT_SMTP_URL"));
 }
+
+/// Alert settings pointing at `smtp` and the webhook on `hook`.
+fn alerting_env(smtp: &Smtp, hook: u16) -> Env {
+    Env::new()
+        .with_env("LOMOB_PASSPHRASE", "pw")
+        .with_env("AWS_ACCESS_KEY_ID", "testing")
+        .with_env("AWS_SECRET_ACCESS_KEY", "testing")
+        .with_env(
+            "LOMOB_ALERT_SMTP_URL",
+            &format!("smtp://127.0.0.1:{}", smtp.port),
+        )
+        .with_env("LOMOB_ALERT_EMAIL_TO", "family@example.com")
+        .with_env(
+            "LOMOB_ALERT_WEBHOOK_URL",
+            &format!("http://127.0.0.1:{hook}/hook"),
+        )
+}
+
+fn stop(mut daemon: std::process::Child) {
+    let pid = daemon.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let t = Instant::now();
+    while daemon.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(30) {
+            let _ = daemon.kill();
+            panic!("the daemon did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The scheduled checks of `lomob watch` on moto: an archive altered and a
+/// staged object deleted behind lomob's back are each reported, by email
+/// (aiosmtpd) and webhook, and recorded in the catalog.
+#[test]
+fn scheduled_checks_on_moto_alert_an_altered_archive_and_a_deleted_staged_object() {
+    use lomo_remote::testing as servers;
+    let Some(smtp) = smtp() else { return };
+    let Some(moto) = servers::moto() else { return };
+    servers::create_bucket(moto.port, "hot");
+    servers::create_bucket(moto.port, "cold");
+    let (hook, posts) = webhook();
+    let env = alerting_env(&smtp, hook);
+    let ep = format!("region=us-east-1&endpoint=http://127.0.0.1:{}", moto.port);
+    let add = |name: &str, url: String, role: &str, class: Option<&str>| {
+        let mut args = vec!["site", "add", name, &url, "--role", role];
+        if let Some(c) = class {
+            args.extend(["--storage-class", c]);
+        }
+        env.ok(&args, 0);
+    };
+    add("hot", format!("s3://hot/lomob?{ep}"), "staging", None);
+    add(
+        "cold",
+        format!("s3://cold/lomob?{ep}"),
+        "archive",
+        Some("DEEP_ARCHIVE"),
+    );
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    for i in 0..16u32 {
+        let path = pics.join(format!("IMG_{i:02}.jpg"));
+        let data: Vec<u8> = (0..150_000 + i * 1000)
+            .map(|b| (b * (i + 3)) as u8)
+            .collect();
+        std::fs::write(&path, data).unwrap();
+        let when =
+            std::time::UNIX_EPOCH + Duration::from_secs(1_546_300_800 + u64::from(i) * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+    env.ok(
+        &["backup", pics.to_str().unwrap(), "--pack-size", "2.5MB"],
+        0,
+    );
+    let archives = env.json(&["list", "remote", "cold", "lomob/archives"], 0);
+    let staged = env.json(&["list", "remote", "hot", "lomob/staging"], 0);
+    assert!(
+        !archives.is_empty() && !staged.is_empty(),
+        "{archives:?} {staged:?}"
+    );
+
+    // Behind lomob's back: one archive rewritten (same size, same class,
+    // other bytes), one staged object deleted.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cold = servers::s3_site(moto.port, "cold", "lomob", "");
+    let hot = servers::s3_site(moto.port, "hot", "lomob", "");
+    let key = |v: &serde_json::Value| v["key"].as_str().unwrap().to_owned();
+    let archive = key(&archives[0]);
+    let size = rt.block_on(cold.head(&archive)).unwrap().size;
+    rt.block_on(cold.put(
+        &archive,
+        bytes::Bytes::from(vec![7u8; size as usize]),
+        &lomo_remote::PutOptions::default().with_storage_class(Some("DEEP_ARCHIVE".into())),
+    ))
+    .unwrap();
+    let gone = key(&staged[0]);
+    rt.block_on(hot.delete(&gone)).unwrap();
+
+    // The daemon's first round runs both scheduled checks (never run yet).
+    let log = std::fs::File::create(env.path().join("watch.log")).unwrap();
+    let daemon = env
+        .cmd(&["watch", pics.to_str().unwrap(), "--stage-delay", "1s"])
+        .current_dir(env.path())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let waited = std::panic::catch_unwind(|| {
+        wait_for("the staging check email", || {
+            smtp.out
+                .lock()
+                .unwrap()
+                .contains("Subject: lomob: the staging check found 1 difference")
+        });
+        wait_for("the archive check email", || {
+            smtp.out
+                .lock()
+                .unwrap()
+                .contains("Subject: lomob: the archives check found")
+        });
+        wait_for("both webhooks", || posts.lock().unwrap().len() >= 2);
+    });
+    stop(daemon);
+    if let Err(e) = waited {
+        eprintln!(
+            "{}",
+            std::fs::read_to_string(env.path().join("watch.log")).unwrap_or_default()
+        );
+        std::panic::resume_unwind(e);
+    }
+    let mail = smtp.out.lock().unwrap().clone();
+    assert!(
+        mail.contains("hot missing ") && mail.contains("hot: "),
+        "the staged object's file is named: {mail}"
+    );
+    let iso = archive
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .trim_end_matches(".lomo");
+    assert!(
+        mail.contains(&format!("cold checksum {iso}")),
+        "the altered archive is named: {mail}"
+    );
+    let hooks: Vec<serde_json::Value> = posts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    let kinds: Vec<&str> = hooks.iter().filter_map(|h| h["kind"].as_str()).collect();
+    assert!(
+        kinds.contains(&"check-staging") && kinds.contains(&"check-archives"),
+        "{kinds:?}"
+    );
+    let archive_hook = hooks
+        .iter()
+        .find(|h| h["kind"] == "check-archives")
+        .unwrap();
+    assert!(
+        archive_hook["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["kind"] == "checksum"),
+        "{archive_hook}"
+    );
+    let staging_hook = hooks.iter().find(|h| h["kind"] == "check-staging").unwrap();
+    assert_eq!(
+        staging_hook["details"][0]["kind"], "missing",
+        "{staging_hook}"
+    );
+    // Both recorded with their findings, so a restart does not rerun them today.
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    for kind in ["staging", "archives"] {
+        let problems: i64 = db
+            .query_row(
+                "SELECT problems FROM checks WHERE kind = ?1 AND error IS NULL",
+                [kind],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(problems >= 1, "{kind}: {problems}");
+    }
+}
+
+/// A site that fails every attempt for longer than `[schedule]
+/// site_offline_alert` (3 days by default) is alerted, once a day.
+#[test]
+fn a_site_offline_too_long_is_alerted() {
+    let Some(smtp) = smtp() else { return };
+    let (hook, posts) = webhook();
+    let env = alerting_env(&smtp, hook);
+    let usb = env.path().join("usb");
+    env.ok(
+        &["site", "add", "usb", &format!("file://{}", usb.display())],
+        0,
+    );
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    std::fs::write(pics.join("a.jpg"), b"a photo").unwrap();
+    let backup = || env.run(&["backup", pics.to_str().unwrap()]);
+    assert!(backup().status.success());
+
+    // The disk is unplugged: a backup with problems (alerted as such), but
+    // not yet "offline too long".
+    std::fs::rename(&usb, env.path().join("usb-unplugged")).unwrap();
+    std::fs::write(pics.join("b.jpg"), b"another").unwrap();
+    assert_eq!(backup().status.code(), Some(1));
+    wait_for("the backup alert", || posts.lock().unwrap().len() == 1);
+    assert!(!smtp.out.lock().unwrap().contains("unreachable"));
+
+    // Four days later (as the catalog remembers it), still unplugged.
+    rusqlite::Connection::open(env.db())
+        .unwrap()
+        .execute(
+            "UPDATE site_contact SET failing_since = failing_since - 4 * 86400",
+            [],
+        )
+        .unwrap();
+    let out = backup();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("site usb: failing since"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the offline email", || {
+        smtp.out
+            .lock()
+            .unwrap()
+            .contains("Subject: lomob: site usb unreachable for more than 3d")
+    });
+    wait_for("the offline webhook", || posts.lock().unwrap().len() == 2);
+    let body: serde_json::Value = serde_json::from_str(&posts.lock().unwrap()[1]).unwrap();
+    assert_eq!(body["kind"], "site-offline");
+    assert_eq!(body["details"][0]["site"], "usb");
+    assert!(body["details"][0]["last_ok"].is_i64());
+
+    // Once a day, and it clears when the disk is back.
+    assert_eq!(backup().status.code(), Some(1));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(posts.lock().unwrap().len(), 2);
+    std::fs::rename(env.path().join("usb-unplugged"), &usb).unwrap();
+    assert!(backup().status.success());
+    let failing: Option<i64> = rusqlite::Connection::open(env.db())
+        .unwrap()
+        .query_row(
+            "SELECT failing_since FROM site_contact WHERE site = 'usb'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failing, None);
+}

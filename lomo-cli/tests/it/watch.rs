@@ -52,6 +52,10 @@ fn stages_new_files_follows_moves_and_stops_cleanly() {
     let pics = env.path().join("Pictures");
     std::fs::create_dir_all(pics.join("2024")).unwrap();
     std::fs::write(pics.join("2024/a.jpg"), b"first photo").unwrap();
+    std::fs::create_dir_all(pics.join("2023")).unwrap();
+    for i in 0..3 {
+        std::fs::write(pics.join(format!("2023/old-{i}.jpg")), [i; 100]).unwrap();
+    }
     let start = |env: &Env| {
         env.cmd(&["watch", pics.to_str().unwrap(), "--stage-delay", "1s"])
             .current_dir(env.path())
@@ -61,18 +65,32 @@ fn stages_new_files_follows_moves_and_stops_cleanly() {
             .unwrap()
     };
     let mut daemon = start(&env);
-    wait("the catch-up backup", 30, || staged(&env) == 1);
+    wait("the catch-up backup", 30, || staged(&env) == 4);
 
-    // A new photo is staged within the delay (plus a backup's time).
+    // A new photo is staged within the delay (plus a backup's time), after
+    // a rescan of its folder alone: 2023 is not listed again.
     std::fs::write(pics.join("2024/b.jpg"), b"second photo").unwrap();
-    wait("staging of a new file", 30, || staged(&env) == 2);
+    wait("staging of a new file", 30, || staged(&env) == 5);
+    let (new, unchanged): (i64, i64) = rusqlite::Connection::open(env.db())
+        .unwrap()
+        .query_row(
+            "SELECT new, unchanged FROM scans ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (new, unchanged),
+        (1, 1),
+        "only 2024 (a.jpg unchanged, b.jpg new) was rescanned"
+    );
     // A move and a delete reach the catalog; nothing is uploaded again.
     std::fs::rename(pics.join("2024/b.jpg"), pics.join("2024/b-moved.jpg")).unwrap();
     std::fs::remove_file(pics.join("2024/a.jpg")).unwrap();
     wait("the move and the delete", 30, || {
-        live_files(&env) == ["b-moved.jpg"]
+        live_files(&env) == ["b-moved.jpg", "old-0.jpg", "old-1.jpg", "old-2.jpg"]
     });
-    assert_eq!(staged(&env), 2);
+    assert_eq!(staged(&env), 5);
 
     // SIGTERM: a clean stop.
     let pid = daemon.id().to_string();
@@ -105,7 +123,7 @@ fn stages_new_files_follows_moves_and_stops_cleanly() {
     // Restarted, it catches up what changed while it was down, and only that.
     std::fs::write(pics.join("2024/c.jpg"), b"taken while stopped").unwrap();
     let mut daemon = start(&env);
-    wait("the catch-up after a restart", 30, || staged(&env) == 3);
+    wait("the catch-up after a restart", 30, || staged(&env) == 6);
     let _ = daemon.kill();
     let _ = daemon.wait();
     let checks: i64 = rusqlite::Connection::open(env.db())
