@@ -74,6 +74,11 @@ pub(crate) fn run(global: &Global, args: &InitArgs) -> Result<Outcome> {
     })?;
     file.write_all(template(&db, &roots, &site).as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // Created now, as `site add` does: later a missing site folder means an
+    // unmounted disk, and backups skip it rather than write beside it.
+    std::fs::create_dir_all(&site)
+        .with_context(|| format!("cannot create the site folder {}", site.display()))?;
     println!("wrote {}", path.display());
+    println!("default site: {}", site.display());
     Ok(Outcome::Clean)
 }

@@ -25,6 +25,23 @@ fn init_writes_a_config_that_scan_uses() {
     // scan with no folder named scans the config's roots (--db still wins over `db =`)
     let r = env.json(&["--config", cfg_s, "scan"], 0);
     assert_eq!(r[0]["new"], 1);
+    // and the default site folder exists, so the first backup can use it
+    // (a missing site folder is an unmounted disk, skipped).
+    let out = env
+        .cmd(&["--config", cfg_s, "backup"])
+        .env("LOMOB_PASSPHRASE", "pw")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        env.path()
+            .join("data/lomob/lomob-site/lomob/staging")
+            .is_dir()
+    );
     // default location: $XDG_CONFIG_HOME/lomob/config.toml
     env.ok(&["init"], 0);
     assert!(env.path().join("config/lomob/config.toml").is_file());
