@@ -24,6 +24,9 @@ pub(crate) struct BackupArgs {
     /// Unarchived bytes that make an archive image
     #[arg(long, value_name = "SIZE", default_value = "5G", value_parser = parse_size)]
     pack_size: u64,
+    /// Part size of archive uploads (at least the site's minimum, 5 MiB on S3)
+    #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = parse_size)]
+    part_size: u64,
     /// Keep the local image of each archive (in `<catalog>.pack/`) after upload
     #[arg(long)]
     keep_iso: bool,
@@ -68,6 +71,7 @@ impl BackupArgs {
         BackupArgs {
             dirs,
             pack_size,
+            part_size: crate::pipeline::pack::DEFAULT_PART,
             keep_iso: false,
             changed: None,
         }
@@ -78,6 +82,7 @@ impl BackupArgs {
         BackupArgs {
             dirs: self.dirs.clone(),
             pack_size: self.pack_size,
+            part_size: self.part_size,
             keep_iso: self.keep_iso,
             changed,
         }
@@ -139,6 +144,7 @@ fn run_inner(ctx: &Ctx, args: &BackupArgs, notes: &mut Vec<String>) -> Result<Ou
             &key,
             &all_sites,
             args.pack_size,
+            args.part_size,
             args.keep_iso,
             !ctx.global.no_progress,
         )?;

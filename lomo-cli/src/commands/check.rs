@@ -293,8 +293,7 @@ fn run_kind(ctx: &Ctx, args: &CheckArgs, kind: Kind) -> Result<Outcome> {
     })
 }
 
-/// Where archives live on a site.
-const ARCHIVES_PREFIX: &str = "lomob/archives";
+use crate::pipeline::pack::ARCHIVES_PREFIX;
 
 /// Archive copies against a listing (size, storage class, unexpected
 /// objects) and one HEAD each for the stored checksum; returns how many

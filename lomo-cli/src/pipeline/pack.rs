@@ -7,7 +7,7 @@
 //! the pack size in free disk); streaming it without a local copy is not
 //! done yet.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,8 +21,8 @@ use crate::commands::Ctx;
 use crate::config::{Role, SiteConfig};
 use crate::sites;
 
-/// Part size of archive uploads.
-const PART: u64 = 32 << 20;
+/// Part size of archive uploads unless told otherwise.
+pub(crate) const DEFAULT_PART: u64 = 32 << 20;
 
 /// What packing did.
 #[derive(Debug, Default)]
@@ -51,6 +51,7 @@ pub(crate) fn pack(
     key: &MasterKey,
     all_sites: &[SiteConfig],
     pack_size: u64,
+    part_size: u64,
     keep_iso: bool,
     progress: bool,
 ) -> Result<Packed> {
@@ -65,12 +66,18 @@ pub(crate) fn pack(
         .iter()
         .filter(|s| matches!(s.role, Role::Archive | Role::Both))
         .collect();
+    let recorded = recorded_uploads(catalog)?;
     let mut opened: HashMap<String, Option<Arc<dyn Backend>>> = HashMap::new();
     let mut open = |cfg: &SiteConfig, notes: &mut Vec<String>| -> Option<Arc<dyn Backend>> {
         opened
             .entry(cfg.name.clone())
             .or_insert_with(|| match sites::open(ctx, cfg) {
-                Ok(s) => Some(s),
+                Ok(s) => {
+                    if let Err(e) = abort_orphans(rt, &recorded, &s, &cfg.name) {
+                        tracing::warn!(site = %cfg.name, "cannot list pending uploads: {e}");
+                    }
+                    Some(s)
+                }
                 Err(e) => {
                     eprintln!(
                         "lomob: warning: site {} skipped: {e:#}; it catches up on a later run",
@@ -104,6 +111,7 @@ pub(crate) fn pack(
                 archive.id,
                 &archive.name,
                 &image,
+                part_size,
             ) {
                 Ok(Some(bytes)) => {
                     out.copies += 1;
@@ -160,6 +168,50 @@ pub(crate) fn pack(
     Ok(out)
 }
 
+/// Aborts multipart uploads of archives on `site` that the catalog does
+/// not know: a run killed after the site created an upload but before the
+/// catalog recorded it. (The backup lock says no other run is going.)
+fn abort_orphans(
+    rt: &tokio::runtime::Runtime,
+    recorded: &HashSet<(String, String)>,
+    site: &Arc<dyn Backend>,
+    site_name: &str,
+) -> Result<()> {
+    let pending = match rt.block_on(site.list_uploads(ARCHIVES_PREFIX)) {
+        Ok(p) => p,
+        Err(lomo_remote::Error::Unsupported { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for u in pending {
+        if recorded.contains(&(site_name.to_owned(), u.upload_id.clone())) {
+            continue;
+        }
+        tracing::info!(site = site_name, key = %u.key, "aborting an upload a killed run left");
+        rt.block_on(site.abort_upload(&u.key, &u.upload_id))?;
+    }
+    Ok(())
+}
+
+/// (site, upload id) of every archive upload the catalog is resuming.
+fn recorded_uploads(catalog: &Catalog) -> Result<HashSet<(String, String)>> {
+    let mut known = HashSet::new();
+    for archive in catalog.archives()? {
+        for c in catalog.archive_copies(archive.id)? {
+            if let Some(state) = c
+                .upload
+                .as_deref()
+                .and_then(|j| serde_json::from_str::<UploadState>(j).ok())
+            {
+                known.insert((c.site, state.upload_id));
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// Where archives live on a site.
+pub(crate) const ARCHIVES_PREFIX: &str = "lomob/archives";
+
 /// Sends one archive to one site, resuming a recorded upload. Returns the
 /// bytes stored, or `None` when the site had it already.
 #[allow(clippy::too_many_arguments)]
@@ -173,6 +225,7 @@ fn send_copy(
     archive_id: i64,
     name: &str,
     image: &Path,
+    part_size: u64,
 ) -> Result<Option<u64>> {
     let existing = catalog
         .archive_copies(archive_id)?
@@ -191,7 +244,7 @@ fn send_copy(
             let c = ArchiveCopy {
                 archive_id,
                 site: site_name.to_owned(),
-                key: format!("lomob/archives/{name}.lomo"),
+                key: format!("{ARCHIVES_PREFIX}/{name}.lomo"),
                 header: fresh.header_bytes().to_vec(),
                 upload: None,
                 size: None,
@@ -212,7 +265,7 @@ fn send_copy(
     let mut state = match resumed {
         Some(s) if s.size == total => s,
         _ => {
-            let s = rt.block_on(up.start(&copy.key, total, PART, opts))?;
+            let s = rt.block_on(up.start(&copy.key, total, part_size, opts))?;
             copy.upload = Some(serde_json::to_string(&s)?);
             catalog.save_archive_copy(&copy)?;
             s
