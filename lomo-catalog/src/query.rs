@@ -64,6 +64,10 @@ pub struct FileQuery {
     pub unarchived: bool,
     /// Oldest mtime first instead of by path (ignored with `largest_first`).
     pub oldest_first: bool,
+    /// The files as the catalog knew them at this time (Unix seconds)
+    /// instead of now: versions seen by a scan by then and not yet changed
+    /// or deleted at that time.
+    pub as_of: Option<i64>,
 }
 
 /// A directory with the totals of its own (not nested) live files.
@@ -131,19 +135,28 @@ pub(crate) fn file_from_row(r: &Row<'_>) -> rusqlite::Result<FileEntry> {
 }
 
 impl Catalog {
-    /// Calls `f` with every live file matching `query`, in path order (or
-    /// biggest first). Stops at the first error `f` returns.
+    /// Calls `f` with every live file matching `query` (or every file live
+    /// at [`FileQuery::as_of`]), in path order (or biggest first). Stops at the first error `f` returns.
     pub fn for_each_file<E: From<Error>>(
         &self,
         query: &FileQuery,
         mut f: impl FnMut(FileEntry) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut sql = format!("SELECT {FILE_COLUMNS} WHERE f.deleted_at IS NULL");
+        let mut sql = format!("SELECT {FILE_COLUMNS} WHERE ");
+        let min = query.min_size.map(|m| i64::try_from(m).unwrap_or(i64::MAX));
+        let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
+        if let Some(t) = &query.as_of {
+            sql.push_str("f.first_seen <= :as_of AND (f.deleted_at IS NULL OR f.deleted_at > :as_of)");
+            params.push((":as_of", t));
+        } else {
+            sql.push_str("f.deleted_at IS NULL");
+        }
         if !query.symlinks {
             sql.push_str(" AND f.kind = 0");
         }
-        if query.min_size.is_some() {
-            sql.push_str(" AND f.size >= ?1");
+        if let Some(m) = &min {
+            sql.push_str(" AND f.size >= :min");
+            params.push((":min", m));
         }
         if query.unarchived {
             sql.push_str(" AND f.content_id NOT IN (SELECT content_id FROM archive_members)");
@@ -156,11 +169,7 @@ impl Catalog {
             " ORDER BY r.id, d.rel, f.name"
         });
         let mut st = self.conn.prepare(&sql).db(&self.path)?;
-        let mut rows = match query.min_size {
-            Some(min) => st.query([min as i64]),
-            None => st.query([]),
-        }
-        .db(&self.path)?;
+        let mut rows = st.query(params.as_slice()).db(&self.path)?;
         while let Some(row) = rows.next().db(&self.path)? {
             f(file_from_row(row).db(&self.path)?)?;
         }

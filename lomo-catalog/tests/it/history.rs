@@ -193,3 +193,49 @@ fn archived_contents_leave_the_unarchived_listing() {
     );
     assert_eq!(count(&db, "SELECT count(*) FROM archive_members"), 1);
 }
+
+#[test]
+fn as_of_lists_the_files_as_they_were() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("r");
+    let a = put(&root, "a.jpg", b"version 1");
+    put(&root, "b.jpg", b"deleted later");
+    let db = t.path().join("c.db");
+    let mut cat = Catalog::open(&db).unwrap();
+    scan(&mut cat, &root);
+    // The first scan happened a day ago, as far as the catalog knows.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute("UPDATE files SET first_seen = first_seen - 86400", [])
+        .unwrap();
+    let yesterday = lomo_catalog::unix_now() - 3600;
+    std::fs::write(&a, b"version 2 is longer").unwrap();
+    set_old_mtime(&a, 50);
+    std::fs::remove_file(root.join("b.jpg")).unwrap();
+    put(&root, "c.jpg", b"new today");
+    scan(&mut cat, &root);
+    let files = |as_of: Option<i64>| -> Vec<(String, u64)> {
+        let mut v = Vec::new();
+        let q = lomo_catalog::FileQuery {
+            as_of,
+            ..lomo_catalog::FileQuery::default()
+        };
+        cat.for_each_file(&q, |f| {
+            v.push((
+                f.path.file_name().unwrap().to_string_lossy().into_owned(),
+                f.size,
+            ));
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        v
+    };
+    assert_eq!(
+        files(Some(yesterday)),
+        [("a.jpg".to_owned(), 9), ("b.jpg".to_owned(), 13)]
+    );
+    assert_eq!(
+        files(None),
+        [("a.jpg".to_owned(), 19), ("c.jpg".to_owned(), 9)]
+    );
+    assert!(files(Some(yesterday - 2 * 86_400)).is_empty());
+}

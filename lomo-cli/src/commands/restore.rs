@@ -23,9 +23,15 @@ use crate::units::human_bytes;
 #[derive(Debug, Args)]
 pub(crate) struct RestoreArgs {
     /// What to restore: `ROOT/PATH` as restores name it (e.g. Pictures/2019),
-    /// an absolute original path, or `/` for everything
+    /// an absolute original path, or `/` for everything. The seed's forms
+    /// `restore gdrive [PATH...]` and `restore aws [PATH...]` restore from
+    /// the Google Drive or S3 sites only.
     #[arg(value_name = "PATH", required = true)]
     paths: Vec<String>,
+    /// The files as they were at this time: a date (its end, local time),
+    /// `YYYY-MM-DDTHH:MM[:SS]` local time, or an RFC 3339 timestamp
+    #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
+    as_of: Option<i64>,
     /// Folder to restore into (created; existing files are never overwritten)
     #[arg(long, value_name = "DIR")]
     to: PathBuf,
@@ -77,11 +83,47 @@ impl RestoreArgs {
     pub(crate) fn everything(to: PathBuf, tier: Option<lomo_remote::RestoreTier>) -> RestoreArgs {
         RestoreArgs {
             paths: vec!["/".into()],
+            as_of: None,
             to,
             tier,
             wait: None,
         }
     }
+}
+
+/// `--as-of`: Unix seconds.
+fn parse_as_of(s: &str) -> Result<i64, String> {
+    let tz = jiff::tz::TimeZone::system();
+    let zoned = if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t.as_second());
+    } else if let Ok(dt) = s.parse::<jiff::civil::DateTime>()
+        && s.contains(['T', ' '])
+    {
+        dt.to_zoned(tz)
+    } else if let Ok(d) = s.parse::<jiff::civil::Date>() {
+        d.at(23, 59, 59, 0).to_zoned(tz)
+    } else {
+        return Err(format!(
+            "{s:?} is not a date (2026-11-01, 2026-11-01T18:30, or 2026-11-01T18:30:00Z)"
+        ));
+    };
+    zoned.map(|z| z.timestamp().as_second()).map_err(|e| e.to_string())
+}
+
+/// The seed's `restore gdrive|aws` forms: the URL scheme of the sites to
+/// restore from, and the paths that follow (everything when none). A root
+/// folder really named so is a path, not an alias.
+fn alias(paths: &[String], labels: &HashMap<PathBuf, String>) -> (Option<&'static str>, Vec<String>) {
+    let scheme = match paths.first().map(String::as_str) {
+        Some("gdrive") => "gdrive",
+        Some("aws") => "s3",
+        _ => return (None, paths.to_vec()),
+    };
+    if labels.values().any(|l| *l == paths[0]) {
+        return (None, paths.to_vec());
+    }
+    let rest: Vec<String> = paths[1..].to_vec();
+    (Some(scheme), if rest.is_empty() { vec!["/".into()] } else { rest })
 }
 
 /// `<label>/<rel>` for a file, as restores lay it out.
@@ -101,14 +143,16 @@ fn selected(name: &Path, abs: &Path, wanted: &[String]) -> bool {
 pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
     let catalog = ctx.existing_catalog()?;
     let labels = catalog.root_labels()?;
+    let (only_scheme, paths) = alias(&args.paths, &labels);
     let mut files = Vec::new();
     let q = FileQuery {
         symlinks: true,
+        as_of: args.as_of,
         ..FileQuery::default()
     };
     catalog.for_each_file(&q, |f| {
         if let Some(name) = restore_name(&f, &labels)
-            && selected(&name, &f.path, &args.paths)
+            && selected(&name, &f.path, &paths)
         {
             files.push((name, f));
         }
@@ -128,7 +172,13 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
     std::fs::create_dir_all(&args.to)
         .with_context(|| format!("cannot create {}", args.to.display()))?;
     let rt = sites::runtime()?;
-    let known = sites::configured_or_default(ctx, false)?;
+    let mut known = sites::configured_or_default(ctx, false)?;
+    if let Some(scheme) = only_scheme {
+        known.retain(|s| s.url.starts_with(&format!("{scheme}://")));
+        if known.is_empty() {
+            bail!("no {scheme}:// site is configured (`lomob site list`)");
+        }
+    }
     let mut cold = Cold {
         tier: args.tier.unwrap_or_default(),
         wait: args.wait.map(std::time::Duration::from_secs),
@@ -506,4 +556,33 @@ fn fetch(
         bail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
     }
     finish_file(tmp, f, dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_of_dates() {
+        assert_eq!(parse_as_of("2026-11-01T00:00:00Z").unwrap(), 1_793_491_200);
+        let day_end = parse_as_of("2026-11-01").unwrap();
+        let evening = parse_as_of("2026-11-01T18:30").unwrap();
+        assert!(evening < day_end && day_end - evening == 5 * 3600 + 29 * 60 + 59);
+        assert!(parse_as_of("yesterday").is_err());
+    }
+
+    #[test]
+    fn seed_aliases() {
+        let labels: HashMap<PathBuf, String> =
+            [(PathBuf::from("/home/me/Pictures"), "Pictures".to_owned())].into();
+        let v = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(alias(&v(&["aws"]), &labels), (Some("s3"), v(&["/"])));
+        assert_eq!(
+            alias(&v(&["gdrive", "Pictures/2019"]), &labels),
+            (Some("gdrive"), v(&["Pictures/2019"]))
+        );
+        assert_eq!(alias(&v(&["Pictures"]), &labels), (None, v(&["Pictures"])));
+        let aws_root: HashMap<PathBuf, String> = [(PathBuf::from("/x/aws"), "aws".to_owned())].into();
+        assert_eq!(alias(&v(&["aws"]), &aws_root), (None, v(&["aws"])));
+    }
 }

@@ -370,3 +370,43 @@ fn orphaned_uploads_are_aborted() {
         "the orphan was aborted"
     );
 }
+
+/// `restore --as-of`: the version a file had then, and files deleted since.
+#[test]
+fn restore_as_of_brings_back_old_versions_and_deleted_files() {
+    let env = env();
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    std::fs::write(pics.join("edited.jpg"), b"the original").unwrap();
+    std::fs::write(pics.join("deleted.jpg"), b"deleted later").unwrap();
+    let run = |args: &[&str]| env.cmd(args).current_dir(env.path()).output().unwrap();
+    assert!(run(&["backup", pics.to_str().unwrap()]).status.success());
+    // That backup was two days ago, as far as the catalog knows.
+    rusqlite::Connection::open(env.db())
+        .unwrap()
+        .execute("UPDATE files SET first_seen = first_seen - 2 * 86400", [])
+        .unwrap();
+    let yesterday = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24)).to_string();
+    std::fs::write(pics.join("edited.jpg"), b"edited today, longer").unwrap();
+    std::fs::remove_file(pics.join("deleted.jpg")).unwrap();
+    std::fs::write(pics.join("new.jpg"), b"new today").unwrap();
+    assert!(run(&["backup", pics.to_str().unwrap()]).status.success());
+
+    let then = env.path().join("then");
+    let out = run(&["restore", "/", "--as-of", &yesterday, "--to", "then"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(then.join("Pictures/edited.jpg")).unwrap(), b"the original");
+    assert_eq!(std::fs::read(then.join("Pictures/deleted.jpg")).unwrap(), b"deleted later");
+    assert!(!then.join("Pictures/new.jpg").exists());
+    let now = env.path().join("now");
+    assert!(run(&["restore", "/", "--to", "now"]).status.success());
+    assert_eq!(std::fs::read(now.join("Pictures/edited.jpg")).unwrap(), b"edited today, longer");
+    assert!(!now.join("Pictures/deleted.jpg").exists());
+    // Before anything was backed up: nothing to restore, said plainly.
+    let out = run(&["restore", "/", "--as-of", "2001-01-01", "--to", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    // The seed's `restore aws`: only S3 sites, and there is none here.
+    let out = run(&["restore", "aws", "--to", "y"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no s3:// site"));
+}
