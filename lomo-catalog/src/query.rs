@@ -146,7 +146,9 @@ impl Catalog {
         let min = query.min_size.map(|m| i64::try_from(m).unwrap_or(i64::MAX));
         let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
         if let Some(t) = &query.as_of {
-            sql.push_str("f.first_seen <= :as_of AND (f.deleted_at IS NULL OR f.deleted_at > :as_of)");
+            sql.push_str(
+                "f.first_seen <= :as_of AND (f.deleted_at IS NULL OR f.deleted_at > :as_of)",
+            );
             params.push((":as_of", t));
         } else {
             sql.push_str("f.deleted_at IS NULL");

@@ -15,6 +15,7 @@ mod recover;
 mod restore;
 mod scan;
 mod site;
+mod upload;
 mod util;
 mod watch;
 
@@ -66,8 +67,11 @@ pub(crate) struct Global {
 enum Command {
     /// Write a commented config file with roots and a default local site.
     Init(init::InitArgs),
-    /// Back up: scan, then stage new files, encrypted, to every staging site.
+    /// Back up: scan, pack full images to the archive sites, stage the rest, snapshot the catalog.
     Backup(backup::BackupArgs),
+    /// The backup's steps one at a time: send ISO images, or stage files.
+    #[command(subcommand)]
+    Upload(upload::UploadCommand),
     /// After losing the home machine: rebuild catalog, key file and config
     /// from one site and the passphrase, then restore everything.
     Recover(recover::RecoverArgs),
@@ -179,6 +183,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Key(args) => key::run(&ctx, &args),
         Command::Scan(args) => scan::run(&ctx, &args),
         Command::Backup(args) => backup::run(&ctx, &args),
+        Command::Upload(cmd) => upload::run(&ctx, &cmd),
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Cost(args) => cost::run(&ctx, &args),

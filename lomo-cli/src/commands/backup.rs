@@ -1,6 +1,7 @@
-//! `lomob backup [DIR...]`: scan, then stage new contents to every staging
-//! site. (Packing into archives is the next step of the pipeline, not in
-//! this build.)
+//! `lomob backup [DIR...]`: scan; pack the files that fill whole images and
+//! send them to every archive site, releasing their staged copies; stage
+//! the rest to every staging site; publish the key file and a catalog
+//! snapshot to every site.
 
 use std::path::PathBuf;
 
@@ -38,7 +39,7 @@ pub(crate) struct BackupArgs {
 /// Holds `<catalog>.backup-lock` for the whole run: two backups into one
 /// catalog would stage the same contents twice. The OS drops it if the
 /// process dies.
-fn backup_lock(ctx: &Ctx) -> Result<std::fs::File> {
+pub(crate) fn backup_lock(ctx: &Ctx) -> Result<std::fs::File> {
     let mut name = ctx.db_path().into_os_string();
     name.push(".backup-lock");
     let path = std::path::PathBuf::from(name);
@@ -144,8 +145,14 @@ fn run_inner(ctx: &Ctx, args: &BackupArgs, notes: &mut Vec<String>) -> Result<Ou
             &key,
             &all_sites,
             args.pack_size,
-            args.part_size,
-            args.keep_iso,
+            &crate::pipeline::pack::SendOptions {
+                part_size: args.part_size,
+                concurrency: None,
+                keep_iso: args.keep_iso,
+                force: false,
+                storage_class: None,
+                only_site: None,
+            },
             !ctx.global.no_progress,
         )?;
         problems |= !p.notes.is_empty();

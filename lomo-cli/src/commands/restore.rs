@@ -107,13 +107,18 @@ fn parse_as_of(s: &str) -> Result<i64, String> {
             "{s:?} is not a date (2026-11-01, 2026-11-01T18:30, or 2026-11-01T18:30:00Z)"
         ));
     };
-    zoned.map(|z| z.timestamp().as_second()).map_err(|e| e.to_string())
+    zoned
+        .map(|z| z.timestamp().as_second())
+        .map_err(|e| e.to_string())
 }
 
 /// The seed's `restore gdrive|aws` forms: the URL scheme of the sites to
 /// restore from, and the paths that follow (everything when none). A root
 /// folder really named so is a path, not an alias.
-fn alias(paths: &[String], labels: &HashMap<PathBuf, String>) -> (Option<&'static str>, Vec<String>) {
+fn alias(
+    paths: &[String],
+    labels: &HashMap<PathBuf, String>,
+) -> (Option<&'static str>, Vec<String>) {
     let scheme = match paths.first().map(String::as_str) {
         Some("gdrive") => "gdrive",
         Some("aws") => "s3",
@@ -123,7 +128,14 @@ fn alias(paths: &[String], labels: &HashMap<PathBuf, String>) -> (Option<&'stati
         return (None, paths.to_vec());
     }
     let rest: Vec<String> = paths[1..].to_vec();
-    (Some(scheme), if rest.is_empty() { vec!["/".into()] } else { rest })
+    (
+        Some(scheme),
+        if rest.is_empty() {
+            vec!["/".into()]
+        } else {
+            rest
+        },
+    )
 }
 
 /// `<label>/<rel>` for a file, as restores lay it out.
@@ -582,7 +594,8 @@ mod tests {
             (Some("gdrive"), v(&["Pictures/2019"]))
         );
         assert_eq!(alias(&v(&["Pictures"]), &labels), (None, v(&["Pictures"])));
-        let aws_root: HashMap<PathBuf, String> = [(PathBuf::from("/x/aws"), "aws".to_owned())].into();
+        let aws_root: HashMap<PathBuf, String> =
+            [(PathBuf::from("/x/aws"), "aws".to_owned())].into();
         assert_eq!(alias(&v(&["aws"]), &aws_root), (None, v(&["aws"])));
     }
 }

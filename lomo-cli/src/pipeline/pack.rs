@@ -41,6 +41,23 @@ pub(crate) fn work_dir(ctx: &Ctx) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// How images go to the archive sites.
+#[derive(Debug, Clone)]
+pub(crate) struct SendOptions {
+    /// Preferred part size of the multipart uploads.
+    pub(crate) part_size: u64,
+    /// Parts in flight per upload (`None`: the uploader's default).
+    pub(crate) concurrency: Option<usize>,
+    /// Keep each local image once every archive site has it.
+    pub(crate) keep_iso: bool,
+    /// Send again to sites that hold a copy already (never to append-only ones).
+    pub(crate) force: bool,
+    /// Storage class instead of each site's own.
+    pub(crate) storage_class: Option<String>,
+    /// Send to this archive site only (the others count as they are recorded).
+    pub(crate) only_site: Option<String>,
+}
+
 /// Packs what fills whole images, sends every image still in the work
 /// folder to the archive sites, and releases what is fully archived.
 #[allow(clippy::too_many_arguments)]
@@ -51,17 +68,36 @@ pub(crate) fn pack(
     key: &MasterKey,
     all_sites: &[SiteConfig],
     pack_size: u64,
-    part_size: u64,
-    keep_iso: bool,
+    send: &SendOptions,
     progress: bool,
 ) -> Result<Packed> {
-    let mut out = Packed::default();
     let work = work_dir(ctx);
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let work = std::fs::canonicalize(&work)?;
-    out.images =
+    let images =
         crate::commands::iso_create::create_images(ctx, pack_size, &work, None, progress, true)?
             .len();
+    let mut out = send_images(ctx, rt, catalog, key, all_sites, send, |image| {
+        image.starts_with(&work)
+    })?;
+    out.images = images;
+    Ok(out)
+}
+
+/// Sends the local images `pick` selects (by path) to every archive site
+/// that lacks them, resuming recorded uploads; then, for each image every
+/// archive site holds, deletes the staged copies of its contents (not on
+/// append-only sites) and, unless kept, the local image.
+pub(crate) fn send_images(
+    ctx: &Ctx,
+    rt: &tokio::runtime::Runtime,
+    catalog: &mut Catalog,
+    key: &MasterKey,
+    all_sites: &[SiteConfig],
+    send: &SendOptions,
+    pick: impl Fn(&Path) -> bool,
+) -> Result<Packed> {
+    let mut out = Packed::default();
     let archive_sites: Vec<&SiteConfig> = all_sites
         .iter()
         .filter(|s| matches!(s.role, Role::Archive | Role::Both))
@@ -90,17 +126,30 @@ pub(crate) fn pack(
             .clone()
     };
     for archive in catalog.archives()? {
-        let Some(image) = archive.location.clone().filter(|l| l.starts_with(&work)) else {
+        let Some(image) = archive.location.clone().filter(|l| pick(l)) else {
             continue;
         };
         let mut all_done = !archive_sites.is_empty();
         for cfg in &archive_sites {
+            if send.only_site.as_ref().is_some_and(|n| *n != cfg.name) {
+                let held = catalog
+                    .archive_copies(archive.id)?
+                    .iter()
+                    .any(|c| c.site == cfg.name && c.done_at.is_some());
+                all_done &= held;
+                continue;
+            }
             let Some(site) = open(cfg, &mut out.notes) else {
                 all_done = false;
                 continue;
             };
             // The site's storage class (e.g. DEEP_ARCHIVE) applies to archives only.
-            let opts = PutOptions::default().with_storage_class(cfg.storage_class.clone());
+            let class = send
+                .storage_class
+                .clone()
+                .or_else(|| cfg.storage_class.clone());
+            let opts = PutOptions::default().with_storage_class(class);
+            let force = send.force && !cfg.append_only;
             match send_copy(
                 rt,
                 catalog,
@@ -111,7 +160,8 @@ pub(crate) fn pack(
                 archive.id,
                 &archive.name,
                 &image,
-                part_size,
+                send,
+                force,
             ) {
                 Ok(Some(bytes)) => {
                     out.copies += 1;
@@ -159,7 +209,7 @@ pub(crate) fn pack(
                 }
             }
         }
-        if !keep_iso {
+        if !send.keep_iso {
             std::fs::remove_file(&image)
                 .with_context(|| format!("cannot remove {}", image.display()))?;
             catalog.set_archive_location(archive.id, None)?;
@@ -225,14 +275,20 @@ fn send_copy(
     archive_id: i64,
     name: &str,
     image: &Path,
-    part_size: u64,
+    send: &SendOptions,
+    force: bool,
 ) -> Result<Option<u64>> {
-    let existing = catalog
+    let mut existing = catalog
         .archive_copies(archive_id)?
         .into_iter()
         .find(|c| c.site == site_name);
-    if existing.as_ref().is_some_and(|c| c.done_at.is_some()) {
-        return Ok(None);
+    if let Some(c) = existing.as_mut().filter(|c| c.done_at.is_some()) {
+        if !force {
+            return Ok(None);
+        }
+        // Sent again (same header, so the same bytes); recorded once complete.
+        c.done_at = None;
+        c.upload = None;
     }
     let file =
         std::fs::File::open(image).with_context(|| format!("cannot open {}", image.display()))?;
@@ -257,7 +313,10 @@ fn send_copy(
     };
     let sealed = SealedFile::with_header(key, &copy.header, file, len)?;
     let total = sealed.len();
-    let up = Uploader::new(site.clone());
+    let mut up = Uploader::new(site.clone());
+    if let Some(n) = send.concurrency {
+        up = up.with_concurrency(n);
+    }
     let resumed: Option<UploadState> = copy
         .upload
         .as_deref()
@@ -265,7 +324,7 @@ fn send_copy(
     let mut state = match resumed {
         Some(s) if s.size == total => s,
         _ => {
-            let s = rt.block_on(up.start(&copy.key, total, part_size, opts))?;
+            let s = rt.block_on(up.start(&copy.key, total, send.part_size, opts))?;
             copy.upload = Some(serde_json::to_string(&s)?);
             catalog.save_archive_copy(&copy)?;
             s

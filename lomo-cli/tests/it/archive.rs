@@ -167,9 +167,20 @@ fn archives_go_to_every_archive_site_and_come_back() {
     same_tree(&pics, &all.join("Pictures"));
     // The seed's `restore aws` form: from the S3 sites only (2019 is archived there).
     let aws = env.path().join("aws");
-    let out = env.json(&["restore", "aws", "Pictures/2019", "--to", aws.to_str().unwrap()], 0);
+    let out = env.json(
+        &[
+            "restore",
+            "aws",
+            "Pictures/2019",
+            "--to",
+            aws.to_str().unwrap(),
+        ],
+        0,
+    );
     assert!(
-        out.iter().filter(|v| v.get("from").is_some()).all(|v| v["from"].as_str().unwrap().starts_with("warm in ")),
+        out.iter()
+            .filter(|v| v.get("from").is_some())
+            .all(|v| v["from"].as_str().unwrap().starts_with("warm in ")),
         "{out:?}"
     );
     same_tree(&pics.join("2019"), &aws.join("Pictures/2019"));

@@ -394,13 +394,26 @@ fn restore_as_of_brings_back_old_versions_and_deleted_files() {
 
     let then = env.path().join("then");
     let out = run(&["restore", "/", "--as-of", &yesterday, "--to", "then"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::read(then.join("Pictures/edited.jpg")).unwrap(), b"the original");
-    assert_eq!(std::fs::read(then.join("Pictures/deleted.jpg")).unwrap(), b"deleted later");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(then.join("Pictures/edited.jpg")).unwrap(),
+        b"the original"
+    );
+    assert_eq!(
+        std::fs::read(then.join("Pictures/deleted.jpg")).unwrap(),
+        b"deleted later"
+    );
     assert!(!then.join("Pictures/new.jpg").exists());
     let now = env.path().join("now");
     assert!(run(&["restore", "/", "--to", "now"]).status.success());
-    assert_eq!(std::fs::read(now.join("Pictures/edited.jpg")).unwrap(), b"edited today, longer");
+    assert_eq!(
+        std::fs::read(now.join("Pictures/edited.jpg")).unwrap(),
+        b"edited today, longer"
+    );
     assert!(!now.join("Pictures/deleted.jpg").exists());
     // Before anything was backed up: nothing to restore, said plainly.
     let out = run(&["restore", "/", "--as-of", "2001-01-01", "--to", "x"]);

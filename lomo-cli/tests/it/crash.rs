@@ -30,8 +30,8 @@ fn make_tree(pics: &Path) {
             .collect();
         let path = dir.join(format!("VID_{i}.mp4"));
         std::fs::write(&path, data).unwrap();
-        let when =
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_546_300_800 + u64::from(i) * 86_400);
+        let when = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(1_546_300_800 + u64::from(i) * 86_400);
         std::fs::File::options()
             .write(true)
             .open(&path)
@@ -40,7 +40,11 @@ fn make_tree(pics: &Path) {
             .unwrap();
     }
     for i in 0..12u32 {
-        std::fs::write(pics.join(format!("2020/IMG_{i}.jpg")), vec![i as u8; 1000 + i as usize]).unwrap();
+        std::fs::write(
+            pics.join(format!("2020/IMG_{i}.jpg")),
+            vec![i as u8; 1000 + i as usize],
+        )
+        .unwrap();
     }
 }
 
@@ -117,9 +121,8 @@ fn final_state(s: &Setup) -> Final {
             .map(Result::unwrap)
             .collect()
     };
-    let count = |sql: &str| -> usize {
-        db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as usize
-    };
+    let count =
+        |sql: &str| -> usize { db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as usize };
     let mut st = db
         .prepare("SELECT site, count(*) FROM staged GROUP BY site ORDER BY site")
         .unwrap();
@@ -132,7 +135,10 @@ fn final_state(s: &Setup) -> Final {
         s.env.json(&["list", "remote", site, prefix], 0)
     };
     let names = |v: &[serde_json::Value]| -> Vec<String> {
-        let mut n: Vec<String> = v.iter().map(|o| o["key"].as_str().unwrap().to_owned()).collect();
+        let mut n: Vec<String> = v
+            .iter()
+            .map(|o| o["key"].as_str().unwrap().to_owned())
+            .collect();
         n.sort();
         n
     };
@@ -149,7 +155,13 @@ fn final_state(s: &Setup) -> Final {
         fn walk(p: &Path) -> usize {
             std::fs::read_dir(p).map_or(0, |rd| {
                 rd.flatten()
-                    .map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 })
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            walk(&e.path())
+                        } else {
+                            1
+                        }
+                    })
                     .sum()
             })
         }
@@ -157,7 +169,9 @@ fn final_state(s: &Setup) -> Final {
     };
     Final {
         archives: strings("SELECT name FROM archives ORDER BY name"),
-        copies_done: count("SELECT count(*) FROM archive_copies WHERE done_at IS NOT NULL AND upload IS NULL"),
+        copies_done: count(
+            "SELECT count(*) FROM archive_copies WHERE done_at IS NOT NULL AND upload IS NULL",
+        ),
         copies_pending: count("SELECT count(*) FROM archive_copies WHERE done_at IS NULL"),
         staged_rows,
         hot_archives: names(&list("hot", "lomob/archives")),
@@ -233,7 +247,13 @@ fn kill_at(
     assert!(
         proxy.fired() && !status.success(),
         "the kill point was never reached ({status}); requests: {:#?}",
-        proxy.log.lock().unwrap().iter().map(|r| &r.line).collect::<Vec<_>>()
+        proxy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| &r.line)
+            .collect::<Vec<_>>()
     );
     // Resume: the interrupted run again, then (if it was the first) the second.
     s.env.ok(&backup_args(&pics, second), 0);
@@ -327,7 +347,9 @@ fn kill_while_an_archive_upload_completes() {
 #[test]
 fn kill_during_staged_copy_deletion() {
     // object_store deletes through S3's bulk DeleteObjects (one key each here).
-    kill_at(true, 2, When::After, |m, t| m == "POST" && t == "/hot?delete");
+    kill_at(true, 2, When::After, |m, t| {
+        m == "POST" && t == "/hot?delete"
+    });
 }
 
 #[test]

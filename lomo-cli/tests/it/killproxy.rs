@@ -185,7 +185,9 @@ fn serve(
             })
             .unwrap_or(0);
         assert!(
-            !text.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+            !text
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"),
             "the kill proxy does not handle chunked requests: {text}"
         );
         // The whole body of this request (pipelining is not used by lomob's clients).
