@@ -87,7 +87,7 @@ fn setup(moto_port: u16, port: u16) -> Setup {
     }
 }
 
-fn backup_args<'a>(pics: &'a str, second: bool) -> Vec<&'a str> {
+fn backup_args(pics: &str, second: bool) -> Vec<&str> {
     if second {
         vec!["backup", pics, "--pack-size", PACK, "--part-size", PART]
     } else {
