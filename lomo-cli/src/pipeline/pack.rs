@@ -180,7 +180,6 @@ pub(crate) fn send_images(
                     ));
                 }
             }
-            sites::record_usage(ctx, &cfg.name, &site.usage());
         }
         if !all_done {
             continue;
@@ -213,6 +212,12 @@ pub(crate) fn send_images(
             std::fs::remove_file(&image)
                 .with_context(|| format!("cannot remove {}", image.display()))?;
             catalog.set_archive_location(archive.id, None)?;
+        }
+    }
+    // Once per site: a handle's usage is everything it did, not the last step.
+    for (name, site) in &opened {
+        if let Some(site) = site {
+            sites::record_usage(ctx, name, &site.usage());
         }
     }
     Ok(out)

@@ -358,3 +358,35 @@ fn kill_during_the_catalog_snapshot_upload() {
         m == "PUT" && t.starts_with("/cold/l/lomob/catalog/")
     });
 }
+
+/// The request ledger counts each request once, as the server saw it (a
+/// site handle's usage is cumulative: recording it after every archive
+/// counted the first archive's requests again).
+#[test]
+fn the_ledger_counts_what_the_server_saw() {
+    let Some(moto) = servers::moto() else { return };
+    let proxy = KillProxy::start(moto.port, 1, When::Before, |_, _| false);
+    let s = setup(moto.port, proxy.port);
+    let pics = s.pics.to_str().unwrap().to_owned();
+    s.env.ok(&backup_args(&pics, false), 0);
+    s.env.ok(&backup_args(&pics, true), 0);
+    let db = rusqlite::Connection::open(s.env.db()).unwrap();
+    let log = proxy.log.lock().unwrap().clone();
+    for site in ["hot", "cold"] {
+        let recorded: i64 = db
+            .query_row(
+                "SELECT SUM(class_a + class_b + free) FROM request_ledger WHERE site = ?1",
+                [site],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let seen = log
+            .iter()
+            .filter(|r| {
+                let target = r.line.split(' ').nth(1).unwrap_or("");
+                target.starts_with(&format!("/{site}/")) || target.starts_with(&format!("/{site}?"))
+            })
+            .count();
+        assert_eq!(recorded as usize, seen, "site {site}");
+    }
+}
