@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension as _, params};
 
 use crate::catalog::Catalog;
 use crate::error::{DbContext, Result};
@@ -27,7 +27,8 @@ pub struct NewArchive<'a> {
     pub name: &'a str,
     /// Image size in bytes.
     pub size: u64,
-    /// BLAKE3-256 of the image.
+    /// BLAKE3-256 of the image; all zeros when not known yet (an image
+    /// streamed without a local copy: see [`Catalog::set_archive_hash`]).
     pub blake3: [u8; 32],
     /// Where the image file is kept locally, if it is.
     pub location: Option<&'a Path>,
@@ -46,7 +47,7 @@ pub struct Archive {
     pub size: u64,
     /// Paths listed in it.
     pub files: u64,
-    /// BLAKE3-256 of the image.
+    /// BLAKE3-256 of the image (all zeros: not known yet).
     pub blake3: [u8; 32],
     /// When it was recorded (Unix seconds).
     pub created_at: i64,
@@ -76,8 +77,9 @@ impl Catalog {
         {
             let mut st = tx
                 .prepare(
-                    "INSERT INTO archive_members (archive_id, content_id, path, offset) \
-                     SELECT ?1, content_id, ?2, ?3 FROM files WHERE id = ?4 AND content_id IS NOT NULL",
+                    "INSERT INTO archive_members (archive_id, content_id, path, offset, mtime_ns, mode) \
+                     SELECT ?1, content_id, ?2, ?3, mtime_ns, mode FROM files \
+                     WHERE id = ?4 AND content_id IS NOT NULL",
                 )
                 .db(&path)?;
             for m in a.members {
@@ -112,6 +114,26 @@ impl Catalog {
         .collect::<rusqlite::Result<_>>()
         .db(&self.path)
     }
+}
+
+/// One file of an archive as the image holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    /// Path inside the image.
+    pub path: Vec<u8>,
+    /// Byte offset of its data in the image.
+    pub offset: u64,
+    /// Content size.
+    pub size: u64,
+    /// Content BLAKE3-256.
+    pub hash: [u8; 32],
+    /// Modification time (ns) and mode recorded with it; `None` for
+    /// archives recorded before catalog schema 10.
+    pub mtime_ns: Option<i64>,
+    /// POSIX mode bits as recorded.
+    pub mode: Option<u32>,
+    /// A live file holding this content now, to read its bytes from.
+    pub source: Option<PathBuf>,
 }
 
 /// An archive's copy on one site.
@@ -234,6 +256,97 @@ impl Catalog {
                 })
             })
             .collect())
+    }
+
+    /// The files of an archive in the order they were recorded (the order
+    /// its image was built from), each with a live file holding its content.
+    pub fn archive_entries(&self, archive_id: i64) -> Result<Vec<ArchiveEntry>> {
+        let rows: Vec<(Vec<u8>, i64, i64, Vec<u8>, Option<i64>, Option<i64>, i64)> = {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT m.path, m.offset, c.size, c.hash, m.mtime_ns, m.mode, m.content_id
+                     FROM archive_members m JOIN contents c ON c.id = m.content_id
+                     WHERE m.archive_id = ?1 ORDER BY m.rowid",
+                )
+                .db(&self.path)?;
+            st.query_map([archive_id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .db(&self.path)?
+            .collect::<rusqlite::Result<_>>()
+            .db(&self.path)?
+        };
+        let sql = format!(
+            "SELECT {} WHERE f.deleted_at IS NULL AND f.kind = 0 AND f.content_id = ?1 LIMIT 1",
+            crate::query::FILE_COLUMNS
+        );
+        let mut st = self.conn.prepare(&sql).db(&self.path)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (path, offset, size, hash, mtime_ns, mode, content) in rows {
+            let source = st
+                .query_row([content], crate::query::file_from_row)
+                .optional()
+                .db(&self.path)?
+                .map(|f| f.path);
+            out.push(ArchiveEntry {
+                path,
+                offset: u64::try_from(offset).unwrap_or(0),
+                size: u64::try_from(size).unwrap_or(0),
+                hash: hash.try_into().unwrap_or([0; 32]),
+                mtime_ns,
+                mode: mode.and_then(|m| u32::try_from(m).ok()),
+                source,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records the image's BLAKE3 once known (a streamed image's is known
+    /// after its first whole pass).
+    pub fn set_archive_hash(&mut self, archive_id: i64, blake3: &[u8; 32]) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE archives SET blake3 = ?2 WHERE id = ?1",
+                params![archive_id, &blake3[..]],
+            )
+            .db(&self.path)?;
+        Ok(())
+    }
+
+    /// Forgets an archive no site holds a complete copy of (its files
+    /// changed before it was sent: they are planned again). Returns false,
+    /// forgetting nothing, when some site holds it.
+    pub fn forget_archive(&mut self, archive_id: i64) -> Result<bool> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().db(&path)?;
+        let done: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM archive_copies WHERE archive_id = ?1 AND done_at IS NOT NULL",
+                [archive_id],
+                |r| r.get(0),
+            )
+            .db(&path)?;
+        if done > 0 {
+            return Ok(false);
+        }
+        for sql in [
+            "DELETE FROM archive_copies WHERE archive_id = ?1",
+            "DELETE FROM archive_members WHERE archive_id = ?1",
+            "DELETE FROM archives WHERE id = ?1",
+        ] {
+            tx.execute(sql, [archive_id]).db(&path)?;
+        }
+        tx.commit().db(&path)?;
+        Ok(true)
     }
 
     /// BLAKE3 hashes of the contents an archive holds.

@@ -42,7 +42,7 @@ mod schema;
 mod snapshot;
 mod staged;
 
-pub use archive::{Archive, ArchiveCopy, ArchivedAt, Member, NewArchive};
+pub use archive::{Archive, ArchiveCopy, ArchiveEntry, ArchivedAt, Member, NewArchive};
 pub use catalog::{Catalog, Root};
 pub use checks::{CheckRecord, SiteContact};
 pub use error::{Error, Result};

@@ -179,6 +179,13 @@ const MIGRATIONS: &[&str] = &[
         last_error    TEXT
     );
     ",
+    // 9 -> 10: each member's mtime and mode as the image holds them, so an
+    // image streamed without a local copy can be generated again, byte for
+    // byte, to resume or repeat an upload.
+    r"
+    ALTER TABLE archive_members ADD COLUMN mtime_ns INTEGER;
+    ALTER TABLE archive_members ADD COLUMN mode INTEGER;
+    ",
 ];
 
 /// The schema version this build writes.

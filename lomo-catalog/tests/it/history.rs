@@ -239,3 +239,77 @@ fn as_of_lists_the_files_as_they_were() {
     );
     assert!(files(Some(yesterday - 2 * 86_400)).is_empty());
 }
+
+#[test]
+fn archive_entries_find_live_sources_and_unsent_archives_can_be_forgotten() {
+    use lomo_catalog::{ArchiveCopy, FileQuery, Member, NewArchive};
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("r");
+    put(&root, "b.jpg", b"bbb");
+    put(&root, "a.jpg", b"aaa");
+    let db = t.path().join("c.db");
+    let mut cat = Catalog::open(&db).unwrap();
+    scan(&mut cat, &root);
+    let mut files = Vec::new();
+    cat.for_each_file(&FileQuery::default(), |f| {
+        files.push(f);
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    // Recorded in this order (b before a): the image's order.
+    let members: Vec<Member> = files
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, f)| Member {
+            file_id: f.id,
+            path: format!("r/{}", f.path.file_name().unwrap().to_string_lossy()).into_bytes(),
+            offset: 40_960 + 2048 * i as u64,
+        })
+        .collect();
+    let id = cat
+        .record_archive(&NewArchive {
+            name: "x.iso",
+            size: 1 << 20,
+            blake3: [0; 32],
+            location: None,
+            members: &members,
+        })
+        .unwrap();
+    // a.jpg moves: its content is read from the new path.
+    std::fs::rename(root.join("a.jpg"), root.join("moved.jpg")).unwrap();
+    scan(&mut cat, &root);
+    let e = cat.archive_entries(id).unwrap();
+    assert_eq!(e.len(), 2);
+    assert_eq!((e[0].path.as_slice(), e[0].size), (&b"r/b.jpg"[..], 3));
+    assert_eq!(e[1].path, b"r/a.jpg");
+    assert!(
+        e[1].source.as_ref().unwrap().ends_with("moved.jpg"),
+        "{e:?}"
+    );
+    assert_eq!(e[1].hash, *blake3::hash(b"aaa").as_bytes());
+    assert_eq!(e[1].mtime_ns, Some(files[0].mtime_ns));
+    assert_eq!(e[1].mode, Some(files[0].mode));
+    cat.set_archive_hash(id, &[9; 32]).unwrap();
+    assert_eq!(cat.archives().unwrap()[0].blake3, [9; 32]);
+
+    // A site holding it: not forgotten; none: forgotten with its members.
+    let mut copy = ArchiveCopy {
+        archive_id: id,
+        site: "s".into(),
+        key: "k".into(),
+        header: vec![],
+        upload: None,
+        size: Some(1),
+        sha256: None,
+        done_at: Some(1),
+    };
+    cat.save_archive_copy(&copy).unwrap();
+    assert!(!cat.forget_archive(id).unwrap());
+    copy.done_at = None;
+    cat.save_archive_copy(&copy).unwrap();
+    assert!(cat.forget_archive(id).unwrap());
+    assert!(cat.archives().unwrap().is_empty());
+    assert_eq!(count(&db, "SELECT count(*) FROM archive_members"), 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM archive_copies"), 0);
+}
