@@ -261,7 +261,7 @@ impl Catalog {
     /// The files of an archive in the order they were recorded (the order
     /// its image was built from), each with a live file holding its content.
     pub fn archive_entries(&self, archive_id: i64) -> Result<Vec<ArchiveEntry>> {
-        let rows: Vec<(Vec<u8>, i64, i64, Vec<u8>, Option<i64>, Option<i64>, i64)> = {
+        let rows: Vec<(i64, ArchiveEntry)> = {
             let mut st = self
                 .conn
                 .prepare(
@@ -271,14 +271,19 @@ impl Catalog {
                 )
                 .db(&self.path)?;
             st.query_map([archive_id], |r| {
+                let hash: Vec<u8> = r.get(3)?;
+                let mode: Option<i64> = r.get(5)?;
                 Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
                     r.get(6)?,
+                    ArchiveEntry {
+                        path: r.get(0)?,
+                        offset: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                        size: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                        hash: hash.try_into().unwrap_or([0; 32]),
+                        mtime_ns: r.get(4)?,
+                        mode: mode.and_then(|m| u32::try_from(m).ok()),
+                        source: None,
+                    },
                 ))
             })
             .db(&self.path)?
@@ -291,21 +296,13 @@ impl Catalog {
         );
         let mut st = self.conn.prepare(&sql).db(&self.path)?;
         let mut out = Vec::with_capacity(rows.len());
-        for (path, offset, size, hash, mtime_ns, mode, content) in rows {
-            let source = st
+        for (content, mut entry) in rows {
+            entry.source = st
                 .query_row([content], crate::query::file_from_row)
                 .optional()
                 .db(&self.path)?
                 .map(|f| f.path);
-            out.push(ArchiveEntry {
-                path,
-                offset: u64::try_from(offset).unwrap_or(0),
-                size: u64::try_from(size).unwrap_or(0),
-                hash: hash.try_into().unwrap_or([0; 32]),
-                mtime_ns,
-                mode: mode.and_then(|m| u32::try_from(m).ok()),
-                source,
-            });
+            out.push(entry);
         }
         Ok(out)
     }
@@ -347,6 +344,20 @@ impl Catalog {
         }
         tx.commit().db(&path)?;
         Ok(true)
+    }
+
+    /// Makes the next scan read again every live file recorded with the
+    /// content `hash` (their bytes were found to differ from it, e.g. an
+    /// edit that kept size and mtime).
+    pub fn mark_for_rehash(&mut self, hash: &[u8; 32]) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE files SET racy = 1 WHERE deleted_at IS NULL AND content_id = \
+                 (SELECT id FROM contents WHERE hash = ?1)",
+                [&hash[..]],
+            )
+            .db(&self.path)?;
+        Ok(())
     }
 
     /// BLAKE3 hashes of the contents an archive holds.

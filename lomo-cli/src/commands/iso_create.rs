@@ -7,13 +7,14 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lomo_catalog::{FileEntry, FileQuery, Member, NewArchive};
-use lomo_iso::{Entry, EntryKind, Layout, WriteOptions};
+use lomo_iso::{Entry, Layout};
 use serde_json::json;
 
 use super::iso::Counting;
 use super::{Ctx, Outcome};
 use crate::fsutil::AtomicFile;
 use crate::output::{Out, hex, local_time};
+use crate::pipeline::image::{image_entry, image_options};
 use crate::units::human_bytes;
 
 const SECTOR: u64 = 2048;
@@ -96,7 +97,7 @@ pub(crate) fn create(
     name: Option<&str>,
     progress: bool,
 ) -> Result<Outcome> {
-    let made = create_images(ctx, max, store, name, progress, false)?;
+    let made = create_images(ctx, max, store, name, progress, false, true)?;
     let mut out = Out::new(ctx.global.json);
     for m in &made {
         if out.json() {
@@ -131,6 +132,7 @@ pub(crate) fn create_images(
     name: Option<&str>,
     progress: bool,
     full_only: bool,
+    write: bool,
 ) -> Result<Vec<Made>> {
     let mut catalog = ctx.existing_catalog()?;
     let labels = catalog.root_labels()?;
@@ -179,15 +181,7 @@ pub(crate) fn create_images(
                 let mut path = label.into_bytes();
                 path.push(b'/');
                 path.extend(bytes(rel));
-                entries.push(Entry {
-                    path,
-                    kind: EntryKind::File {
-                        size: f.size,
-                        blake3: f.hash,
-                    },
-                    mtime: f.mtime_secs(),
-                    mode: f.mode & 0o7777,
-                });
+                entries.push(image_entry(path, f.size, f.hash, f.mtime_ns, f.mode));
             }
         };
         let oldest = files.iter().map(|f| f.mtime_ns).min().unwrap_or(0);
@@ -205,12 +199,7 @@ pub(crate) fn create_images(
             image_name = format!("{base}-{n}.iso");
             n += 1;
         }
-        let opts = || WriteOptions {
-            volume_id: base.chars().take(32).collect(),
-            manifest: Some(image_name.trim_end_matches(".iso").to_string()),
-            io_size: 1 << 20, // into a file
-            ..WriteOptions::default()
-        };
+        let opts = || image_options(&image_name, 1 << 20); // 1 MiB writes: into a file
         build(&files, &mut entries);
         let mut layout = Layout::new(&entries, opts())?;
         // the grouping estimate was generous; if metadata still overflows, move files on
@@ -225,6 +214,36 @@ pub(crate) fn create_images(
         if !spill.is_empty() {
             spill.reverse();
             queue.push_front(spill);
+        }
+        let offsets: HashMap<usize, u64> = layout
+            .file_extents()
+            .into_iter()
+            .map(|x| (x.entry, x.offset))
+            .collect();
+        let members: Vec<Member> = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Member {
+                file_id: f.id,
+                path: entries[i].path.clone(),
+                offset: offsets.get(&i).copied().unwrap_or(0),
+            })
+            .collect();
+        if !write {
+            // Streamed to the sites later, generated from these records.
+            catalog.record_archive(&NewArchive {
+                name: &image_name,
+                size: layout.size(),
+                blake3: [0; 32],
+                location: None,
+                members: &members,
+            })?;
+            made.push(Made {
+                name: image_name,
+                size: layout.size(),
+                files: files.len(),
+            });
+            continue;
         }
         let dest = store.join(&image_name);
         let bar = (progress && std::io::stderr().is_terminal()).then(|| {
@@ -256,20 +275,6 @@ pub(crate) fn create_images(
         }
         let image_hash = *w.hasher.finalize().as_bytes();
         file.commit()?;
-        let offsets: HashMap<usize, u64> = layout
-            .file_extents()
-            .into_iter()
-            .map(|x| (x.entry, x.offset))
-            .collect();
-        let members: Vec<Member> = files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| Member {
-                file_id: f.id,
-                path: entries[i].path.clone(),
-                offset: offsets.get(&i).copied().unwrap_or(0),
-            })
-            .collect();
         let abs = std::fs::canonicalize(&dest).unwrap_or(dest.clone());
         catalog.record_archive(&NewArchive {
             name: &image_name,
@@ -293,6 +298,12 @@ pub(crate) fn create_images(
     Ok(made)
 }
 
+/// The image's BLAKE3 in hex; `None` while unknown (a streamed image
+/// before its first whole pass).
+fn known_hash(h: &[u8; 32]) -> Option<String> {
+    (*h != [0; 32]).then(|| hex(h))
+}
+
 pub(crate) fn list(ctx: &Ctx) -> Result<Outcome> {
     let catalog = ctx.existing_catalog()?;
     let mut out = Out::new(ctx.global.json);
@@ -305,7 +316,7 @@ pub(crate) fn list(ctx: &Ctx) -> Result<Outcome> {
         if out.json() {
             out.record(&json!({
                 "name": a.name, "status": status, "size": a.size, "files": a.files,
-                "created": a.created_at, "blake3": hex(&a.blake3),
+                "created": a.created_at, "blake3": known_hash(&a.blake3),
                 "location": a.location.as_ref().map(|p| p.display().to_string()),
             }))?;
         } else {
@@ -316,7 +327,7 @@ pub(crate) fn list(ctx: &Ctx) -> Result<Outcome> {
                 human_bytes(a.size),
                 a.files,
                 local_time(a.created_at),
-                &hex(&a.blake3)[..12]
+                known_hash(&a.blake3).map_or_else(|| "-".to_owned(), |h| h[..12].to_owned())
             ))?;
         }
     }

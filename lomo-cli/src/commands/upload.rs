@@ -110,8 +110,10 @@ pub(crate) fn run(ctx: &Ctx, cmd: &UploadCommand) -> Result<Outcome> {
                 storage_class: args.storage_class.clone(),
                 only_site: args.site.clone(),
             };
-            let p = send_images(ctx, &rt, &mut catalog, &key, &all_sites, &send, |image| {
-                image.exists() && (wanted.is_empty() || wanted.iter().any(|w| w == image))
+            let p = send_images(ctx, &rt, &mut catalog, &key, &all_sites, &send, |a| {
+                a.location.as_ref().is_some_and(|image| {
+                    image.exists() && (wanted.is_empty() || wanted.iter().any(|w| w == image))
+                })
             })?;
             for n in &p.notes {
                 eprintln!("lomob: warning: {n}");

@@ -3,9 +3,11 @@
 //! archive site; once every archive site holds a verified copy, the staged
 //! copies of its contents are deleted and the local image goes.
 //!
-//! The image is built in a work folder beside the catalog first (it needs
-//! the pack size in free disk); streaming it without a local copy is not
-//! done yet.
+//! Images are not written locally: each is generated from the files it
+//! holds as its parts are sent (see `image`), once per archive site, so no
+//! free disk is needed and a resumed upload regenerates the same bytes.
+//! `--keep-iso` builds the image in a work folder beside the catalog
+//! first, as `lomob iso create` does, and keeps it.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,7 +18,8 @@ use lomo_catalog::{ArchiveCopy, Catalog};
 use lomo_crypt::MasterKey;
 use lomo_remote::{Backend, PutOptions, UploadState, Uploader};
 
-use super::sealed::SealedFile;
+use super::image::{ImageSource, Stale};
+use super::sealed::{ReadAt, SealedFile};
 use crate::commands::Ctx;
 use crate::config::{Role, SiteConfig};
 use crate::sites;
@@ -74,17 +77,28 @@ pub(crate) fn pack(
     let work = work_dir(ctx);
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let work = std::fs::canonicalize(&work)?;
-    let images =
-        crate::commands::iso_create::create_images(ctx, pack_size, &work, None, progress, true)?
-            .len();
-    let mut out = send_images(ctx, rt, catalog, key, all_sites, send, |image| {
-        image.starts_with(&work)
+    // Images are generated on the fly as they are sent (no local copy),
+    // unless a local copy is to be kept.
+    let images = crate::commands::iso_create::create_images(
+        ctx,
+        pack_size,
+        &work,
+        None,
+        progress,
+        true,
+        send.keep_iso,
+    )?
+    .len();
+    // The backup's images: its own work folder's, and streamed ones (not
+    // the images `lomob iso create` left elsewhere for `upload iso`).
+    let mut out = send_images(ctx, rt, catalog, key, all_sites, send, |a| {
+        a.location.as_ref().is_none_or(|l| l.starts_with(&work))
     })?;
     out.images = images;
     Ok(out)
 }
 
-/// Sends the local images `pick` selects (by path) to every archive site
+/// Sends the archives `pick` selects to every archive site
 /// that lacks them, resuming recorded uploads; then, for each image every
 /// archive site holds, deletes the staged copies of its contents (not on
 /// append-only sites) and, unless kept, the local image.
@@ -95,7 +109,7 @@ pub(crate) fn send_images(
     key: &MasterKey,
     all_sites: &[SiteConfig],
     send: &SendOptions,
-    pick: impl Fn(&Path) -> bool,
+    pick: impl Fn(&lomo_catalog::Archive) -> bool,
 ) -> Result<Packed> {
     let mut out = Packed::default();
     let archive_sites: Vec<&SiteConfig> = all_sites
@@ -125,10 +139,11 @@ pub(crate) fn send_images(
             })
             .clone()
     };
-    for archive in catalog.archives()? {
-        let Some(image) = archive.location.clone().filter(|l| pick(l)) else {
+    'archives: for archive in catalog.archives()? {
+        if !pick(&archive) {
             continue;
-        };
+        }
+        let image = archive.location.clone().filter(|l| l.exists());
         let mut all_done = !archive_sites.is_empty();
         for cfg in &archive_sites {
             if send.only_site.as_ref().is_some_and(|n| *n != cfg.name) {
@@ -157,9 +172,8 @@ pub(crate) fn send_images(
                 &site,
                 &cfg.name,
                 &opts,
-                archive.id,
-                &archive.name,
-                &image,
+                &archive,
+                image.as_deref(),
                 send,
                 force,
             ) {
@@ -168,6 +182,39 @@ pub(crate) fn send_images(
                     out.bytes += bytes;
                 }
                 Ok(None) => {}
+                Err(e) if e.downcast_ref::<StaleImage>().is_some() => {
+                    // Its files changed before every site had it: the
+                    // uploads begun go, and it is planned again.
+                    if let Some(StaleImage(Stale {
+                        content: Some(h), ..
+                    })) = e.downcast_ref::<StaleImage>()
+                    {
+                        catalog.mark_for_rehash(h)?;
+                    }
+                    for c in catalog.archive_copies(archive.id)? {
+                        let state = c
+                            .upload
+                            .as_deref()
+                            .and_then(|j| serde_json::from_str::<UploadState>(j).ok());
+                        let handle = all_sites
+                            .iter()
+                            .find(|s| s.name == c.site)
+                            .and_then(|cfg| open(cfg, &mut Vec::new()));
+                        if let (Some(state), Some(site)) = (state, handle) {
+                            let _ = rt.block_on(site.abort_upload(&state.key, &state.upload_id));
+                        }
+                    }
+                    let forgotten = catalog.forget_archive(archive.id)?;
+                    let what = if forgotten {
+                        "it is planned again from the next scan"
+                    } else {
+                        "sites lacking it cannot get it any more"
+                    };
+                    eprintln!("lomob: warning: archive {}: {e:#}; {what}", archive.name);
+                    out.notes
+                        .push(format!("archive {}: {e:#}; {what}", archive.name));
+                    continue 'archives;
+                }
                 Err(e) => {
                     all_done = false;
                     eprintln!(
@@ -208,7 +255,7 @@ pub(crate) fn send_images(
                 }
             }
         }
-        if !send.keep_iso {
+        if let Some(image) = image.filter(|_| !send.keep_iso) {
             std::fs::remove_file(&image)
                 .with_context(|| format!("cannot remove {}", image.display()))?;
             catalog.set_archive_location(archive.id, None)?;
@@ -267,8 +314,29 @@ fn recorded_uploads(catalog: &Catalog) -> Result<HashSet<(String, String)>> {
 /// Where archives live on a site.
 pub(crate) const ARCHIVES_PREFIX: &str = "lomob/archives";
 
-/// Sends one archive to one site, resuming a recorded upload. Returns the
-/// bytes stored, or `None` when the site had it already.
+/// An image whose files changed since they were planned into it: it is
+/// forgotten (when no site holds it) and planned again from the next scan.
+#[derive(Debug)]
+struct StaleImage(Stale);
+
+impl StaleImage {
+    fn error(why: String) -> anyhow::Error {
+        anyhow::Error::new(StaleImage(Stale { why, content: None }))
+    }
+}
+
+impl std::fmt::Display for StaleImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.why)
+    }
+}
+
+impl std::error::Error for StaleImage {}
+
+/// Sends one archive to one site, resuming a recorded upload: from the
+/// local image file when there is one, else generated on the fly from the
+/// files it holds. Returns the bytes stored, or `None` when the site had
+/// it already.
 #[allow(clippy::too_many_arguments)]
 fn send_copy(
     rt: &tokio::runtime::Runtime,
@@ -277,14 +345,13 @@ fn send_copy(
     site: &Arc<dyn Backend>,
     site_name: &str,
     opts: &PutOptions,
-    archive_id: i64,
-    name: &str,
-    image: &Path,
+    archive: &lomo_catalog::Archive,
+    image: Option<&Path>,
     send: &SendOptions,
     force: bool,
 ) -> Result<Option<u64>> {
     let mut existing = catalog
-        .archive_copies(archive_id)?
+        .archive_copies(archive.id)?
         .into_iter()
         .find(|c| c.site == site_name);
     if let Some(c) = existing.as_mut().filter(|c| c.done_at.is_some()) {
@@ -295,18 +362,14 @@ fn send_copy(
         c.done_at = None;
         c.upload = None;
     }
-    let file =
-        std::fs::File::open(image).with_context(|| format!("cannot open {}", image.display()))?;
-    let len = file.metadata()?.len();
-    let mut copy = match existing {
+    let copy = match existing {
         Some(c) => c,
         None => {
-            let fresh = SealedFile::new(key, file.try_clone()?, len);
             let c = ArchiveCopy {
-                archive_id,
+                archive_id: archive.id,
                 site: site_name.to_owned(),
-                key: format!("{ARCHIVES_PREFIX}/{name}.lomo"),
-                header: fresh.header_bytes().to_vec(),
+                key: format!("{ARCHIVES_PREFIX}/{}.lomo", archive.name),
+                header: super::sealed::fresh_header(key).to_vec(),
                 upload: None,
                 size: None,
                 sha256: None,
@@ -316,8 +379,54 @@ fn send_copy(
             c
         }
     };
-    let sealed = SealedFile::with_header(key, &copy.header, file, len)?;
+    if let Some(path) = image {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let len = file.metadata()?.len();
+        let sealed = SealedFile::with_header(key, &copy.header, file, len)?;
+        return upload_sealed(rt, catalog, site, opts, archive, copy, sealed, send);
+    }
+    let entries = catalog.archive_entries(archive.id)?;
+    let source = ImageSource::new(&archive.name, entries)
+        .map_err(|e| StaleImage::error(format!("{e:#}")))?;
+    if source.len() != archive.size {
+        return Err(StaleImage::error(format!(
+            "image {} would be {} bytes, {} recorded",
+            archive.name,
+            source.len(),
+            archive.size
+        )));
+    }
+    let stale = source.stale();
+    let len = source.len();
+    let sealed = SealedFile::with_header(key, &copy.header, source, len)?;
+    let sent = upload_sealed(rt, catalog, site, opts, archive, copy, sealed, send);
+    if sent.is_err()
+        && let Some(why) = stale
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    {
+        return Err(anyhow::Error::new(StaleImage(why)));
+    }
+    sent
+}
+
+/// The multipart upload of one sealed archive copy, resumed from its
+/// recorded state; records the copy once the site verified it.
+#[allow(clippy::too_many_arguments)]
+fn upload_sealed<P: ReadAt>(
+    rt: &tokio::runtime::Runtime,
+    catalog: &mut Catalog,
+    site: &Arc<dyn Backend>,
+    opts: &PutOptions,
+    archive: &lomo_catalog::Archive,
+    mut copy: ArchiveCopy,
+    sealed: SealedFile<P>,
+    send: &SendOptions,
+) -> Result<Option<u64>> {
     let total = sealed.len();
+    let hash = sealed.hash_slot();
     let mut up = Uploader::new(site.clone());
     if let Some(n) = send.concurrency {
         up = up.with_concurrency(n);
@@ -358,5 +467,11 @@ fn send_copy(
     copy.sha256 = v.sha256;
     copy.done_at = Some(lomo_catalog::unix_now());
     catalog.save_archive_copy(&copy)?;
+    // A first whole pass over the image gives its BLAKE3.
+    if archive.blake3 == [0; 32]
+        && let Some(h) = hash.get()
+    {
+        catalog.set_archive_hash(archive.id, h)?;
+    }
     Ok(Some(v.size))
 }

@@ -3,16 +3,33 @@
 //! plaintext against the catalog's hash when read through in order.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt as _;
+use std::os::unix::fs::FileExt;
 use std::sync::{Arc, OnceLock};
 
 use lomo_crypt::MasterKey;
 use lomo_crypt::stream::{HEADER_LEN, Layout, ObjectCipher, TAG_LEN};
 use lomo_remote::PartSource;
 
-/// The sealed form of one file.
-pub(crate) struct SealedFile {
-    file: File,
+/// Plaintext readable at any offset: a file, or an image generated on the fly.
+pub(crate) trait ReadAt: Send + 'static {
+    /// Fills `buf` with the bytes at `offset`.
+    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
+}
+
+impl ReadAt for File {
+    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
+/// A new random header (salt) for an object sealed under `key`.
+pub(crate) fn fresh_header(key: &MasterKey) -> [u8; HEADER_LEN] {
+    ObjectCipher::fresh(key).header().to_bytes()
+}
+
+/// The sealed form of one file (or other plaintext).
+pub(crate) struct SealedFile<P = File> {
+    file: P,
     cipher: ObjectCipher,
     header: [u8; HEADER_LEN],
     layout: Layout,
@@ -23,8 +40,8 @@ pub(crate) struct SealedFile {
     done: Arc<OnceLock<[u8; 32]>>,
 }
 
-impl SealedFile {
-    pub(crate) fn new(key: &MasterKey, file: File, plain_len: u64) -> SealedFile {
+impl<P: ReadAt> SealedFile<P> {
+    pub(crate) fn new(key: &MasterKey, file: P, plain_len: u64) -> SealedFile<P> {
         let cipher = ObjectCipher::fresh(key);
         let header = cipher.header().to_bytes();
         let layout = Layout::new(plain_len, cipher.header().chunk_log2);
@@ -46,9 +63,9 @@ impl SealedFile {
     pub(crate) fn with_header(
         key: &MasterKey,
         header: &[u8],
-        file: File,
+        file: P,
         plain_len: u64,
-    ) -> Result<SealedFile, lomo_crypt::Error> {
+    ) -> Result<SealedFile<P>, lomo_crypt::Error> {
         let h = lomo_crypt::stream::Header::parse(header)?;
         let cipher = ObjectCipher::new(key, &h)?;
         let mut s = SealedFile::new(key, file, plain_len);
@@ -56,11 +73,6 @@ impl SealedFile {
         s.layout = Layout::new(plain_len, cipher.header().chunk_log2);
         s.cipher = cipher;
         Ok(s)
-    }
-
-    /// The header bytes (to persist before uploading).
-    pub(crate) fn header_bytes(&self) -> [u8; HEADER_LEN] {
-        self.header
     }
 
     /// Bytes of the sealed object.
@@ -110,7 +122,7 @@ impl SealedFile {
     }
 }
 
-impl PartSource for SealedFile {
+impl<P: ReadAt> PartSource for SealedFile<P> {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
         let stride = self.layout.chunk_size() + TAG_LEN as u64;
         let mut pos = offset;

@@ -1,0 +1,357 @@
+//! An archive's ISO image generated on the fly from the files it holds, so
+//! it streams to the sites without a local copy: readable at any offset
+//! (a resumed upload starts mid-image), the same bytes every time (the
+//! layout is a function of the recorded entries), and each file's bytes
+//! checked against the catalog's BLAKE3 as they pass, before the part that
+//! ends a file is handed out. A file that changed since its scan fails the
+//! read, naming the file, and the upload is not completed.
+
+use std::fs::File;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Result, bail};
+use lomo_catalog::ArchiveEntry;
+use lomo_iso::{Entry, EntryKind, Layout, WriteOptions};
+
+use super::sealed::ReadAt;
+
+/// Bytes generated per call into the layout (the image's metadata is
+/// rendered once per block).
+const BLOCK: u64 = 8 << 20;
+
+/// The ISO options of an archive image named `name` (`….iso`).
+pub(crate) fn image_options(name: &str, io_size: usize) -> WriteOptions {
+    let base = name.trim_end_matches(".iso");
+    WriteOptions {
+        volume_id: base.chars().take(32).collect(),
+        manifest: Some(base.to_string()),
+        io_size,
+        ..WriteOptions::default()
+    }
+}
+
+/// The image entry of one file: its path in the image, size, hash, mtime, mode.
+pub(crate) fn image_entry(
+    path: Vec<u8>,
+    size: u64,
+    hash: Option<[u8; 32]>,
+    mtime_ns: i64,
+    mode: u32,
+) -> Entry {
+    Entry {
+        path,
+        kind: EntryKind::File { size, blake3: hash },
+        mtime: mtime_ns.div_euclid(1_000_000_000),
+        mode: mode & 0o7777,
+    }
+}
+
+/// Why an image can no longer be generated as recorded.
+#[derive(Debug, Clone)]
+pub(crate) struct Stale {
+    /// What changed, naming the file.
+    pub(crate) why: String,
+    /// The content a file was expected to hold and did not, if that was it.
+    pub(crate) content: Option<[u8; 32]>,
+}
+
+struct Check {
+    entry: usize,
+    offset: u64,
+    size: u64,
+    hasher: blake3::Hasher,
+    /// Bytes of the file hashed so far.
+    pos: u64,
+    checked: bool,
+}
+
+/// A generated image.
+pub(crate) struct ImageSource {
+    name: String,
+    layout: Layout,
+    entries: Vec<ArchiveEntry>,
+    block: Option<(u64, Vec<u8>)>,
+    checks: Vec<Check>,
+    /// The first file found changed (and the content it should have held),
+    /// for the caller after a failed upload.
+    stale: Arc<Mutex<Option<Stale>>>,
+}
+
+impl ImageSource {
+    /// The image of archive `name` from its recorded entries. Fails (naming
+    /// the file) when one has no readable source of the recorded size, or
+    /// the archive predates the records an image needs.
+    pub(crate) fn new(name: &str, entries: Vec<ArchiveEntry>) -> Result<ImageSource> {
+        let mut list = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let (Some(mtime), Some(mode)) = (e.mtime_ns, e.mode) else {
+                bail!(
+                    "archive {name} was recorded by an older lomob without what it takes to build its image again"
+                );
+            };
+            let shown = String::from_utf8_lossy(&e.path).into_owned();
+            let Some(src) = &e.source else {
+                bail!("{shown}: no file holds its content any more");
+            };
+            match std::fs::metadata(src) {
+                Ok(m) if m.len() == e.size => {}
+                Ok(m) => bail!(
+                    "{} changed since it was scanned ({} bytes, {} recorded)",
+                    src.display(),
+                    m.len(),
+                    e.size
+                ),
+                Err(err) => bail!("{}: {err}", src.display()),
+            }
+            list.push(image_entry(
+                e.path.clone(),
+                e.size,
+                Some(e.hash),
+                mtime,
+                mode,
+            ));
+        }
+        let layout = Layout::new(&list, image_options(name, 1 << 20))?;
+        let mut checks: Vec<Check> = layout
+            .file_extents()
+            .into_iter()
+            .filter(|x| x.size > 0)
+            .map(|x| Check {
+                entry: x.entry,
+                offset: x.offset,
+                size: x.size,
+                hasher: blake3::Hasher::new(),
+                pos: 0,
+                checked: false,
+            })
+            .collect();
+        // A content stored once for several paths is checked once.
+        checks.sort_by_key(|c| c.offset);
+        checks.dedup_by_key(|c| c.offset);
+        Ok(ImageSource {
+            name: name.to_owned(),
+            layout,
+            entries,
+            block: None,
+            checks,
+            stale: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// Image size in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        self.layout.size()
+    }
+
+    /// Where a read failure caused by a changed file is described.
+    pub(crate) fn stale(&self) -> Arc<Mutex<Option<Stale>>> {
+        self.stale.clone()
+    }
+
+    fn source(&self, entry: usize) -> std::io::Result<&PathBuf> {
+        self.entries[entry]
+            .source
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("no source"))
+    }
+
+    fn generate(&mut self, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity((end - start) as usize);
+        let sources: Vec<Option<PathBuf>> = self.entries.iter().map(|e| e.source.clone()).collect();
+        let written = self.layout.write_range(start..end, &mut out, |i| {
+            let p = sources
+                .get(i)
+                .and_then(Option::as_ref)
+                .ok_or_else(|| std::io::Error::other("no source for this entry"))?;
+            File::open(p)
+        });
+        if let Err(e) = written {
+            let msg = format!("image {}: {e}", self.name);
+            if matches!(e, lomo_iso::Error::SourceChanged { .. }) {
+                *self
+                    .stale
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Stale {
+                    why: msg.clone(),
+                    content: None,
+                });
+            }
+            return Err(std::io::Error::other(msg));
+        }
+        self.verify(start, &out)?;
+        Ok(out)
+    }
+
+    /// Feeds the files' bytes in `bytes` (at image offset `start`) to their
+    /// hashers; a file whose last byte passes is compared with the catalog.
+    fn verify(&mut self, start: u64, bytes: &[u8]) -> std::io::Result<()> {
+        let end = start + bytes.len() as u64;
+        for i in 0..self.checks.len() {
+            let (offset, size, pos) = {
+                let c = &self.checks[i];
+                (c.offset, c.size, c.pos)
+            };
+            let (lo, hi) = (start.max(offset), end.min(offset + size));
+            if lo >= hi || self.checks[i].checked {
+                continue;
+            }
+            let (from, to) = (lo - offset, hi - offset);
+            if pos < from {
+                // Resumed mid-file: hash the part of it sent before, from disk.
+                let path = self.source(self.checks[i].entry)?.clone();
+                let mut f = File::open(&path)?;
+                f.seek(SeekFrom::Start(pos))?;
+                let mut rest = f.take(from - pos);
+                std::io::copy(&mut rest, &mut self.checks[i].hasher)?;
+                self.checks[i].pos = from;
+            }
+            let c = &mut self.checks[i];
+            if c.pos < to {
+                let a = (offset + c.pos - start) as usize;
+                let b = (hi - start) as usize;
+                c.hasher.update(&bytes[a..b]);
+                c.pos = to;
+            }
+            if c.pos == c.size {
+                c.checked = true;
+                let want = self.entries[c.entry].hash;
+                if *c.hasher.finalize().as_bytes() != want {
+                    let path = self.entries[c.entry]
+                        .source
+                        .as_ref()
+                        .map_or_else(String::new, |p| p.display().to_string());
+                    let msg = format!(
+                        "{path} changed since it was scanned (its bytes no longer match the catalog); image {} is planned again",
+                        self.name
+                    );
+                    *self
+                        .stale
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Stale {
+                        why: msg.clone(),
+                        content: Some(want),
+                    });
+                    return Err(std::io::Error::other(msg));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ReadAt for ImageSource {
+    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let mut pos = offset;
+        let mut filled = 0;
+        while filled < buf.len() {
+            let b = pos / BLOCK * BLOCK;
+            if self.block.as_ref().is_none_or(|(s, _)| *s != b) {
+                let end = (b + BLOCK).min(self.len());
+                if b >= end {
+                    return Err(std::io::Error::other("read past the end of the image"));
+                }
+                let bytes = self.generate(b, end)?;
+                self.block = Some((b, bytes));
+            }
+            let Some((s, bytes)) = self.block.as_ref() else {
+                continue;
+            };
+            let within = (pos - s) as usize;
+            if within >= bytes.len() {
+                return Err(std::io::Error::other("read past the end of the image"));
+            }
+            let n = (bytes.len() - within).min(buf.len() - filled);
+            buf[filled..filled + n].copy_from_slice(&bytes[within..within + n]);
+            filled += n;
+            pos += n as u64;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &std::path::Path) -> Vec<ArchiveEntry> {
+        (0..5u8)
+            .map(|i| {
+                let data: Vec<u8> = (0..(3_000_000 + u32::from(i) * 777))
+                    .map(|b| (b as u8) ^ i)
+                    .collect();
+                let p = dir.join(format!("f{i}"));
+                std::fs::write(&p, &data).unwrap();
+                ArchiveEntry {
+                    path: format!("Pictures/f{i}.jpg").into_bytes(),
+                    offset: 0,
+                    size: data.len() as u64,
+                    hash: *blake3::hash(&data).as_bytes(),
+                    mtime_ns: Some(1_600_000_000_000_000_000 + i64::from(i)),
+                    mode: Some(0o644),
+                    source: Some(p),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn generated_at_any_offset_equals_the_written_image() {
+        let t = tempfile::tempdir().unwrap();
+        let e = entries(t.path());
+        let list: Vec<Entry> = e
+            .iter()
+            .map(|x| {
+                image_entry(
+                    x.path.clone(),
+                    x.size,
+                    Some(x.hash),
+                    x.mtime_ns.unwrap(),
+                    0o644,
+                )
+            })
+            .collect();
+        let layout = Layout::new(&list, image_options("a.iso", 1 << 20)).unwrap();
+        let whole = layout
+            .write(Vec::new(), |i| File::open(e[i].source.as_ref().unwrap()))
+            .unwrap();
+        let mut src = ImageSource::new("a.iso", e.clone()).unwrap();
+        assert_eq!(src.len(), whole.len() as u64);
+        // In order, in odd sizes (as an upload reads it).
+        let mut got = vec![0u8; whole.len()];
+        let mut pos = 0;
+        while pos < got.len() {
+            let n = (1_234_567).min(got.len() - pos);
+            src.read_exact_at(&mut got[pos..pos + n], pos as u64)
+                .unwrap();
+            pos += n;
+        }
+        assert!(got == whole);
+        // A fresh source starting mid-image (a resumed upload) gives the same bytes.
+        let mut resumed = ImageSource::new("a.iso", e).unwrap();
+        let mut tail = vec![0u8; whole.len() - 7_000_000];
+        resumed.read_exact_at(&mut tail, 7_000_000).unwrap();
+        assert!(tail == whole[7_000_000..]);
+    }
+
+    #[test]
+    fn a_file_edited_in_place_fails_the_read_naming_it() {
+        let t = tempfile::tempdir().unwrap();
+        let e = entries(t.path());
+        let victim = e[3].source.clone().unwrap();
+        let mut bytes = std::fs::read(&victim).unwrap();
+        bytes[10] ^= 1;
+        std::fs::write(&victim, &bytes).unwrap();
+        let mut src = ImageSource::new("a.iso", e.clone()).unwrap();
+        let mut buf = vec![0u8; src.len() as usize];
+        let err = src.read_exact_at(&mut buf, 0).unwrap_err().to_string();
+        assert!(err.contains(&victim.display().to_string()), "{err}");
+        let stale = src.stale().lock().unwrap().clone().unwrap();
+        assert_eq!(stale.content, Some(e[3].hash));
+        // A size change is caught before a byte is generated.
+        std::fs::write(&victim, b"short").unwrap();
+        let err = ImageSource::new("a.iso", e).err().unwrap().to_string();
+        assert!(err.contains("changed since it was scanned"), "{err}");
+    }
+}
