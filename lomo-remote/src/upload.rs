@@ -142,7 +142,7 @@ impl Uploader {
         }
     }
 
-    /// Sets the number of parts in flight (memory: about `n + 2` parts).
+    /// Sets the number of parts in flight (memory: at most `n` parts).
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
@@ -197,13 +197,21 @@ impl Uploader {
         } else {
             self.concurrency
         };
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<(u32, Bytes)>>(1);
+        // A part is read only when a permit is free, and its permit goes
+        // when the site has it: at most `concurrency` parts in memory.
+        type Item = std::io::Result<(u32, Bytes, tokio::sync::OwnedSemaphorePermit)>;
+        let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let handle = tokio::runtime::Handle::current();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Item>(1);
         let reader = tokio::task::spawn_blocking(move || {
             for (index, range) in ranges {
+                let Ok(permit) = handle.block_on(permits.clone().acquire_owned()) else {
+                    return;
+                };
                 let mut buf = vec![0u8; (range.end - range.start) as usize];
                 let item = source
                     .read_at(range.start, &mut buf)
-                    .map(|()| (index, Bytes::from(buf)));
+                    .map(|()| (index, Bytes::from(buf), permit));
                 let failed = item.is_err();
                 if tx.blocking_send(item).is_err() || failed {
                     return;
@@ -223,9 +231,11 @@ impl Uploader {
                 site.clone(),
             );
             async move {
-                let (index, data) =
+                let (index, data, permit) =
                     item.map_err(|e| At::new(&site, Op::PutPart, &key).source(e))?;
-                backend.put_part(&key, &upload_id, index, data).await
+                let stored = backend.put_part(&key, &upload_id, index, data).await;
+                drop(permit);
+                stored
             }
         })
         .buffer_unordered(concurrency)

@@ -25,7 +25,8 @@ pub(crate) struct BackupArgs {
     /// Unarchived bytes that make an archive image
     #[arg(long, value_name = "SIZE", default_value = "5G", value_parser = parse_size)]
     pack_size: u64,
-    /// Part size of archive uploads (at least the site's minimum, 5 MiB on S3)
+    /// Part size of archive uploads (raised to the site's minimum, 5 MiB on
+    /// S3, and so that an image needs at most 90 parts)
     #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = parse_size)]
     part_size: u64,
     /// Keep the local image of each archive (in `<catalog>.pack/`) after upload
