@@ -485,34 +485,46 @@ fn fetch_archived(
     let header = Header::parse(&copy.header)?;
     let cipher = ObjectCipher::new(key, &header)?;
     let layout = Layout::new(at.archive.size, header.chunk_log2);
-    let mut plain = Vec::with_capacity(at.size as usize);
-    if at.size > 0 {
-        let first = layout.chunk_of(at.offset);
-        let last = layout.chunk_of(at.offset + at.size - 1);
-        let range = layout.cipher_range(first).start..layout.cipher_range(last).end;
-        let bytes = crate::sites::download(rt, site, &copy.key, Some(range.clone()))?;
-        for i in first..=last {
-            let r = layout.cipher_range(i);
-            let slice = bytes
-                .get((r.start - range.start) as usize..(r.end - range.start) as usize)
-                .context("the site sent fewer bytes than asked")?;
-            let mut chunk = slice.to_vec();
-            cipher.open_chunk(i, i + 1 == layout.chunks(), &mut chunk)?;
-            let p = layout.plain_range(i);
-            let from = at.offset.max(p.start) - p.start;
-            let to = (at.offset + at.size).min(p.end) - p.start;
-            plain.extend_from_slice(&chunk[from as usize..to as usize]);
-        }
-    }
-    if blake3::hash(&plain).as_bytes() != hash {
-        bail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
-    }
     let dir = dest.parent().context("no parent folder")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(&plain)?;
+    let mut hasher = blake3::Hasher::new();
+    if at.size > 0 {
+        let first = layout.chunk_of(at.offset);
+        let last = layout.chunk_of(at.offset + at.size - 1);
+        // In batches of chunks, so a video of any size needs little memory
+        // and few requests.
+        let per_batch = (RANGE_BATCH / layout.chunk_size()).max(1);
+        let mut i = first;
+        while i <= last {
+            let end = (i + per_batch - 1).min(last);
+            let range = layout.cipher_range(i).start..layout.cipher_range(end).end;
+            let bytes = crate::sites::download(rt, site, &copy.key, Some(range.clone()))?;
+            for c in i..=end {
+                let r = layout.cipher_range(c);
+                let slice = bytes
+                    .get((r.start - range.start) as usize..(r.end - range.start) as usize)
+                    .context("the site sent fewer bytes than asked")?;
+                let mut chunk = slice.to_vec();
+                cipher.open_chunk(c, c + 1 == layout.chunks(), &mut chunk)?;
+                let p = layout.plain_range(c);
+                let from = at.offset.max(p.start) - p.start;
+                let to = (at.offset + at.size).min(p.end) - p.start;
+                let part = &chunk[from as usize..to as usize];
+                hasher.update(part);
+                tmp.write_all(part)?;
+            }
+            i = end + 1;
+        }
+    }
+    if hasher.finalize().as_bytes() != hash {
+        bail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
+    }
     finish_file(tmp, f, dest)
 }
+
+/// Ciphertext asked for per range request when restoring from an archive.
+const RANGE_BATCH: u64 = 16 << 20;
 
 /// Mode, mtime, sync, then into place without overwriting.
 fn finish_file(tmp: tempfile::NamedTempFile, f: &FileEntry, dest: &Path) -> Result<()> {

@@ -423,3 +423,67 @@ fn restore_as_of_brings_back_old_versions_and_deleted_files() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no s3:// site"));
 }
+
+/// A big file restored from an archive comes back in bounded pieces
+/// (several range requests), whole and checked.
+#[test]
+fn a_big_archived_file_restores_in_pieces() {
+    let env = env();
+    let pics = env.path().join("Videos");
+    std::fs::create_dir_all(&pics).unwrap();
+    for (i, name) in ["a.mp4", "b.mp4"].iter().enumerate() {
+        let data: Vec<u8> = (0..40_000_000u32)
+            .map(|b| (b.wrapping_mul(2_654_435_761) >> 7) as u8 ^ i as u8)
+            .collect();
+        let p = pics.join(name);
+        std::fs::write(&p, data).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000 + i as u64),
+            )
+            .unwrap();
+    }
+    let run = |args: &[&str]| env.cmd(args).current_dir(env.path()).output().unwrap();
+    let out = run(&[
+        "--json",
+        "backup",
+        pics.to_str().unwrap(),
+        "--pack-size",
+        "41MB",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gets = || -> i64 {
+        rusqlite::Connection::open(env.db())
+            .unwrap()
+            .query_row(
+                "SELECT COALESCE(SUM(class_b), 0) FROM request_ledger",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let before = gets();
+    let out = run(&["--json", "restore", "Videos/a.mp4", "--to", "r"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"from\":\"local in "),
+        "from the archive: {text}"
+    );
+    assert_eq!(gets() - before, 3, "40 MB in 16 MiB range requests");
+    assert!(
+        std::fs::read(env.path().join("r/Videos/a.mp4")).unwrap()
+            == std::fs::read(pics.join("a.mp4")).unwrap()
+    );
+}
