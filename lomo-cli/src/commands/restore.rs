@@ -482,6 +482,9 @@ fn fetch_archived(
     dest: &Path,
 ) -> Result<()> {
     use lomo_crypt::stream::{Header, Layout, ObjectCipher};
+    if copy.header.is_empty() {
+        return fetch_plain(rt, site, copy, at, hash, f, dest);
+    }
     let header = Header::parse(&copy.header)?;
     let cipher = ObjectCipher::new(key, &header)?;
     let layout = Layout::new(at.archive.size, header.chunk_log2);
@@ -519,6 +522,38 @@ fn fetch_archived(
     }
     if hasher.finalize().as_bytes() != hash {
         bail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
+    }
+    finish_file(tmp, f, dest)
+}
+
+/// A file out of a plain (unencrypted) image: its byte range, in pieces.
+fn fetch_plain(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    copy: &lomo_catalog::ArchiveCopy,
+    at: &lomo_catalog::ArchivedAt,
+    hash: &[u8; 32],
+    f: &FileEntry,
+    dest: &Path,
+) -> Result<()> {
+    let dir = dest.parent().context("no parent folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut hasher = blake3::Hasher::new();
+    let end = at.offset + at.size;
+    let mut pos = at.offset;
+    while pos < end {
+        let to = (pos + RANGE_BATCH).min(end);
+        let bytes = crate::sites::download(rt, site, &copy.key, Some(pos..to))?;
+        if bytes.len() as u64 != to - pos {
+            bail!("the site sent {} bytes, {} asked", bytes.len(), to - pos);
+        }
+        hasher.update(&bytes);
+        tmp.write_all(&bytes)?;
+        pos = to;
+    }
+    if hasher.finalize().as_bytes() != hash {
+        bail!("the bytes in the plain image do not match the catalog's BLAKE3: not restored");
     }
     finish_file(tmp, f, dest)
 }

@@ -175,7 +175,7 @@ pub(crate) fn send_images(
                 catalog,
                 key,
                 &site,
-                &cfg.name,
+                cfg,
                 &opts,
                 &archive,
                 image.as_deref(),
@@ -348,13 +348,14 @@ fn send_copy(
     catalog: &mut Catalog,
     key: &MasterKey,
     site: &Arc<dyn Backend>,
-    site_name: &str,
+    cfg: &SiteConfig,
     opts: &PutOptions,
     archive: &lomo_catalog::Archive,
     image: Option<&Path>,
     send: &SendOptions,
     force: bool,
 ) -> Result<Option<u64>> {
+    let site_name = cfg.name.as_str();
     let mut existing = catalog
         .archive_copies(archive.id)?
         .into_iter()
@@ -370,11 +371,21 @@ fn send_copy(
     let copy = match existing {
         Some(c) => c,
         None => {
+            // A site configured unencrypted gets the plain image, named as
+            // an ISO, that mounts anywhere; its copy has no header.
+            let (name, header) = if cfg.encrypt {
+                (
+                    format!("{ARCHIVES_PREFIX}/{}.lomo", archive.name),
+                    super::sealed::fresh_header(key).to_vec(),
+                )
+            } else {
+                (format!("{ARCHIVES_PREFIX}/{}", archive.name), Vec::new())
+            };
             let c = ArchiveCopy {
                 archive_id: archive.id,
                 site: site_name.to_owned(),
-                key: format!("{ARCHIVES_PREFIX}/{}.lomo", archive.name),
-                header: super::sealed::fresh_header(key).to_vec(),
+                key: name,
+                header,
                 upload: None,
                 size: None,
                 sha256: None,
@@ -388,8 +399,8 @@ fn send_copy(
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let len = file.metadata()?.len();
-        let sealed = SealedFile::with_header(key, &copy.header, file, len)?;
-        return upload_sealed(rt, catalog, site, opts, archive, copy, sealed, send);
+        let stored = Stored::new(key, &copy.header, file, len)?;
+        return upload_copy(rt, catalog, site, opts, archive, copy, stored, send);
     }
     let entries = catalog.archive_entries(archive.id)?;
     let source = ImageSource::new(&archive.name, entries)
@@ -404,8 +415,8 @@ fn send_copy(
     }
     let stale = source.stale();
     let len = source.len();
-    let sealed = SealedFile::with_header(key, &copy.header, source, len)?;
-    let sent = upload_sealed(rt, catalog, site, opts, archive, copy, sealed, send);
+    let stored = Stored::new(key, &copy.header, source, len)?;
+    let sent = upload_copy(rt, catalog, site, opts, archive, copy, stored, send);
     if sent.is_err()
         && let Some(why) = stale
             .lock()
@@ -417,21 +428,62 @@ fn send_copy(
     sent
 }
 
-/// The multipart upload of one sealed archive copy, resumed from its
-/// recorded state; records the copy once the site verified it.
+/// An archive's bytes as one site stores them: sealed under the copy's
+/// header, or plain when the copy has none (an unencrypted site).
+enum Stored<P> {
+    Sealed(SealedFile<P>),
+    Plain(P, u64),
+}
+
+impl<P: ReadAt> Stored<P> {
+    fn new(key: &MasterKey, header: &[u8], plain: P, len: u64) -> Result<Stored<P>> {
+        Ok(if header.is_empty() {
+            Stored::Plain(plain, len)
+        } else {
+            Stored::Sealed(SealedFile::with_header(key, header, plain, len)?)
+        })
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Stored::Sealed(s) => s.len(),
+            Stored::Plain(_, len) => *len,
+        }
+    }
+
+    /// Where the plain image's BLAKE3 appears after a whole pass in order.
+    fn hash_slot(&self) -> Option<Arc<std::sync::OnceLock<[u8; 32]>>> {
+        match self {
+            Stored::Sealed(s) => Some(s.hash_slot()),
+            Stored::Plain(..) => None,
+        }
+    }
+}
+
+impl<P: ReadAt> lomo_remote::PartSource for Stored<P> {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        match self {
+            Stored::Sealed(s) => s.read_at(offset, buf),
+            Stored::Plain(p, _) => p.read_exact_at(buf, offset),
+        }
+    }
+}
+
+/// The multipart upload of one archive copy, resumed from its recorded
+/// state; records the copy once the site verified it.
 #[allow(clippy::too_many_arguments)]
-fn upload_sealed<P: ReadAt>(
+fn upload_copy<P: ReadAt>(
     rt: &tokio::runtime::Runtime,
     catalog: &mut Catalog,
     site: &Arc<dyn Backend>,
     opts: &PutOptions,
     archive: &lomo_catalog::Archive,
     mut copy: ArchiveCopy,
-    sealed: SealedFile<P>,
+    stored: Stored<P>,
     send: &SendOptions,
 ) -> Result<Option<u64>> {
-    let total = sealed.len();
-    let hash = sealed.hash_slot();
+    let total = stored.len();
+    let hash = stored.hash_slot();
     // Big images get bigger parts, so one costs at most MAX_PARTS + 2
     // PUT-class requests; parts in flight keep their buffers under
     // PART_MEMORY.
@@ -456,7 +508,7 @@ fn upload_sealed<P: ReadAt>(
         }
     };
     let mut persist = copy.clone();
-    let sent = rt.block_on(up.send_parts(&mut state, sealed, |s| {
+    let sent = rt.block_on(up.send_parts(&mut state, stored, |s| {
         persist.upload = serde_json::to_string(s).ok();
         catalog
             .save_archive_copy(&persist)
@@ -480,7 +532,7 @@ fn upload_sealed<P: ReadAt>(
     catalog.save_archive_copy(&copy)?;
     // A first whole pass over the image gives its BLAKE3.
     if archive.blake3 == [0; 32]
-        && let Some(h) = hash.get()
+        && let Some(h) = hash.as_ref().and_then(|h| h.get())
     {
         catalog.set_archive_hash(archive.id, h)?;
     }

@@ -95,3 +95,93 @@ fn upload_files_then_iso_create_and_upload_iso() {
         );
     }
 }
+
+/// A site added with `--no-encrypt` (a trusted disk) gets plain ISO images
+/// that any ISO reader opens; restores and checks use them like sealed ones.
+#[test]
+fn an_unencrypted_site_gets_plain_images_that_mount_anywhere() {
+    let Some(bsdtar) = crate::util::require("bsdtar") else {
+        return;
+    };
+    let env = Env::new().with_env("LOMOB_PASSPHRASE", "pw");
+    let (nas, usb) = (env.path().join("nas"), env.path().join("usb"));
+    env.ok(
+        &[
+            "site",
+            "add",
+            "nas",
+            &format!("file://{}", nas.display()),
+            "--role",
+            "staging",
+        ],
+        0,
+    );
+    env.ok(
+        &[
+            "site",
+            "add",
+            "usb",
+            &format!("file://{}", usb.display()),
+            "--role",
+            "archive",
+            "--no-encrypt",
+        ],
+        0,
+    );
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    for i in 0..6u32 {
+        std::fs::write(
+            pics.join(format!("IMG_{i}.jpg")),
+            vec![i as u8 + 1; 400_000 + i as usize],
+        )
+        .unwrap();
+    }
+    env.ok(
+        &["backup", pics.to_str().unwrap(), "--pack-size", "2.5MB"],
+        0,
+    );
+    let images: Vec<std::path::PathBuf> = std::fs::read_dir(usb.join("lomob/archives"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!images.is_empty());
+    let out = env.path().join("mounted");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut seen = 0;
+    for img in &images {
+        assert_eq!(img.extension().unwrap(), "iso", "{}", img.display());
+        let st = std::process::Command::new(&bsdtar)
+            .arg("-xf")
+            .arg(img)
+            .arg("-C")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success(), "bsdtar reads {}", img.display());
+    }
+    for i in 0..6u32 {
+        let name = format!("IMG_{i}.jpg");
+        if let Ok(b) = std::fs::read(out.join("Pictures").join(&name)) {
+            assert_eq!(b, std::fs::read(pics.join(&name)).unwrap(), "{name}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "{seen} files in the plain images");
+    env.ok(&["check", "--archives"], 0);
+    let to = env.path().join("r");
+    let restored = env.json(&["restore", "/", "--to", to.to_str().unwrap()], 0);
+    assert!(
+        restored
+            .iter()
+            .any(|v| v["from"].as_str().is_some_and(|f| f.starts_with("usb in "))),
+        "{restored:?}"
+    );
+    for i in 0..6u32 {
+        let name = format!("IMG_{i}.jpg");
+        assert_eq!(
+            std::fs::read(to.join("Pictures").join(&name)).unwrap(),
+            std::fs::read(pics.join(&name)).unwrap()
+        );
+    }
+}
