@@ -431,7 +431,7 @@ fn send_copy(
 /// An archive's bytes as one site stores them: sealed under the copy's
 /// header, or plain when the copy has none (an unencrypted site).
 enum Stored<P> {
-    Sealed(SealedFile<P>),
+    Sealed(Box<SealedFile<P>>),
     Plain(P, u64),
 }
 
@@ -440,7 +440,7 @@ impl<P: ReadAt> Stored<P> {
         Ok(if header.is_empty() {
             Stored::Plain(plain, len)
         } else {
-            Stored::Sealed(SealedFile::with_header(key, header, plain, len)?)
+            Stored::Sealed(Box::new(SealedFile::with_header(key, header, plain, len)?))
         })
     }
 
