@@ -73,7 +73,7 @@ impl BackupArgs {
         BackupArgs {
             dirs,
             pack_size,
-            part_size: crate::pipeline::pack::DEFAULT_PART,
+            part_size: crate::pipeline::send::DEFAULT_PART,
             keep_iso: false,
             changed: None,
         }
@@ -146,7 +146,7 @@ fn run_inner(ctx: &Ctx, args: &BackupArgs, notes: &mut Vec<String>) -> Result<Ou
             &key,
             &all_sites,
             args.pack_size,
-            &crate::pipeline::pack::SendOptions {
+            &crate::pipeline::send::SendOptions {
                 part_size: args.part_size,
                 concurrency: None,
                 keep_iso: args.keep_iso,

@@ -16,7 +16,8 @@ use super::{Ctx, Outcome};
 use crate::config::Role;
 use crate::output::Out;
 use crate::pipeline::keys::{Names, unlock_or_create};
-use crate::pipeline::pack::{DEFAULT_PART, SendOptions, send_images};
+use crate::pipeline::pack::send_images;
+use crate::pipeline::send::{DEFAULT_PART, SendOptions};
 use crate::sites;
 use crate::units::{human_bytes, parse_size};
 

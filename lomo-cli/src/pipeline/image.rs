@@ -241,6 +241,92 @@ impl ImageSource {
     }
 }
 
+/// An image read by several uploads at about the same pace (one per
+/// archive site): each block is generated once while it is among the last
+/// few, so the files are read once for all sites; a reader that falls far
+/// behind gets its blocks generated again (the same bytes).
+#[derive(Clone)]
+pub(crate) struct SharedImage {
+    inner: Arc<Mutex<Shared>>,
+}
+
+struct Shared {
+    source: ImageSource,
+    blocks: std::collections::VecDeque<(u64, Arc<Vec<u8>>)>,
+    keep: usize,
+    /// Blocks generated (read from the files) so far.
+    generated: u64,
+}
+
+impl SharedImage {
+    /// Shares `source` among `readers` uploads.
+    pub(crate) fn new(source: ImageSource, readers: usize) -> SharedImage {
+        SharedImage {
+            inner: Arc::new(Mutex::new(Shared {
+                source,
+                blocks: std::collections::VecDeque::new(),
+                keep: (readers * 4).clamp(2, 8),
+                generated: 0,
+            })),
+        }
+    }
+
+    /// Why the image could not be generated as recorded, if that happened.
+    pub(crate) fn stale(&self) -> Option<Stale> {
+        let shared = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        shared
+            .source
+            .stale()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn block(&self, b: u64) -> std::io::Result<Arc<Vec<u8>>> {
+        let mut shared = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, bytes)) = shared.blocks.iter().find(|(s, _)| *s == b) {
+            return Ok(bytes.clone());
+        }
+        let end = (b + BLOCK).min(shared.source.len());
+        if b >= end {
+            return Err(std::io::Error::other("read past the end of the image"));
+        }
+        let bytes = Arc::new(shared.source.generate(b, end)?);
+        shared.generated += 1;
+        shared.blocks.push_back((b, bytes.clone()));
+        if shared.blocks.len() > shared.keep {
+            shared.blocks.pop_front();
+        }
+        Ok(bytes)
+    }
+}
+
+impl ReadAt for SharedImage {
+    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let mut pos = offset;
+        let mut filled = 0;
+        while filled < buf.len() {
+            let b = pos / BLOCK * BLOCK;
+            let bytes = self.block(b)?;
+            let within = (pos - b) as usize;
+            if within >= bytes.len() {
+                return Err(std::io::Error::other("read past the end of the image"));
+            }
+            let n = (bytes.len() - within).min(buf.len() - filled);
+            buf[filled..filled + n].copy_from_slice(&bytes[within..within + n]);
+            filled += n;
+            pos += n as u64;
+        }
+        Ok(())
+    }
+}
+
 impl ReadAt for ImageSource {
     fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
         let mut pos = offset;
@@ -333,6 +419,33 @@ mod tests {
         let mut tail = vec![0u8; whole.len() - 7_000_000];
         resumed.read_exact_at(&mut tail, 7_000_000).unwrap();
         assert!(tail == whole[7_000_000..]);
+    }
+
+    #[test]
+    fn two_sites_reading_together_read_the_files_once() {
+        let t = tempfile::tempdir().unwrap();
+        let e = entries(t.path());
+        let whole = {
+            let mut one = ImageSource::new("a.iso", e.clone()).unwrap();
+            let mut v = vec![0u8; one.len() as usize];
+            one.read_exact_at(&mut v, 0).unwrap();
+            v
+        };
+        let shared = SharedImage::new(ImageSource::new("a.iso", e).unwrap(), 2);
+        let (mut a, mut b) = (shared.clone(), shared.clone());
+        let mut got = (vec![0u8; whole.len()], vec![0u8; whole.len()]);
+        let mut pos = 0;
+        while pos < whole.len() {
+            let n = (3 << 20).min(whole.len() - pos);
+            a.read_exact_at(&mut got.0[pos..pos + n], pos as u64)
+                .unwrap();
+            b.read_exact_at(&mut got.1[pos..pos + n], pos as u64)
+                .unwrap();
+            pos += n;
+        }
+        assert!(got.0 == whole && got.1 == whole);
+        let generated = shared.inner.lock().unwrap().generated;
+        assert_eq!(generated, whole.len().div_ceil(BLOCK as usize) as u64);
     }
 
     #[test]

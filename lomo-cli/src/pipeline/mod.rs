@@ -5,5 +5,6 @@ pub(crate) mod image;
 pub(crate) mod keys;
 pub(crate) mod pack;
 pub(crate) mod sealed;
+pub(crate) mod send;
 pub(crate) mod snapshot;
 pub(crate) mod stage;

@@ -10,27 +10,19 @@
 //! first, as `lomob iso create` does, and keeps it.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use lomo_catalog::{ArchiveCopy, Catalog};
+use lomo_catalog::Catalog;
 use lomo_crypt::MasterKey;
-use lomo_remote::{Backend, PutOptions, UploadState, Uploader};
+use lomo_remote::{Backend, PutOptions, UploadState};
 
-use super::image::{ImageSource, Stale};
-use super::sealed::{ReadAt, SealedFile};
+use super::image::Stale;
+use super::send::{SendOptions, StaleImage, Target, send_archive};
 use crate::commands::Ctx;
 use crate::config::{Role, SiteConfig};
 use crate::sites;
-
-/// Part size of archive uploads unless told otherwise.
-pub(crate) const DEFAULT_PART: u64 = 32 << 20;
-/// Most parts an archive upload is cut into (a 5 GB image: 90 parts of
-/// 54 MiB, 92 PUT-class requests with its create and complete).
-const MAX_PARTS: u64 = 90;
-/// Part buffers in memory at once stay under this (parts in flight × size).
-const PART_MEMORY: u64 = 192 << 20;
 
 /// What packing did.
 #[derive(Debug, Default)]
@@ -47,23 +39,6 @@ pub(crate) fn work_dir(ctx: &Ctx) -> PathBuf {
     let mut name = ctx.db_path().into_os_string();
     name.push(".pack");
     PathBuf::from(name)
-}
-
-/// How images go to the archive sites.
-#[derive(Debug, Clone)]
-pub(crate) struct SendOptions {
-    /// Preferred part size of the multipart uploads.
-    pub(crate) part_size: u64,
-    /// Parts in flight per upload (`None`: the uploader's default).
-    pub(crate) concurrency: Option<usize>,
-    /// Keep each local image once every archive site has it.
-    pub(crate) keep_iso: bool,
-    /// Send again to sites that hold a copy already (never to append-only ones).
-    pub(crate) force: bool,
-    /// Storage class instead of each site's own.
-    pub(crate) storage_class: Option<String>,
-    /// Send to this archive site only (the others count as they are recorded).
-    pub(crate) only_site: Option<String>,
 }
 
 /// Packs what fills whole images, sends every image still in the work
@@ -150,6 +125,7 @@ pub(crate) fn send_images(
         }
         let image = archive.location.clone().filter(|l| l.exists());
         let mut all_done = !archive_sites.is_empty();
+        let mut targets = Vec::new();
         for cfg in &archive_sites {
             if send.only_site.as_ref().is_some_and(|n| *n != cfg.name) {
                 let held = catalog
@@ -168,69 +144,70 @@ pub(crate) fn send_images(
                 .storage_class
                 .clone()
                 .or_else(|| cfg.storage_class.clone());
-            let opts = PutOptions::default().with_storage_class(class);
-            let force = send.force && !cfg.append_only;
-            match send_copy(
-                rt,
-                catalog,
-                key,
-                &site,
+            targets.push(Target {
                 cfg,
-                &opts,
-                &archive,
-                image.as_deref(),
-                send,
-                force,
-            ) {
-                Ok(Some(bytes)) => {
-                    out.copies += 1;
-                    out.bytes += bytes;
-                }
-                Ok(None) => {}
-                Err(e) if e.downcast_ref::<StaleImage>().is_some() => {
-                    // Its files changed before every site had it: the
-                    // uploads begun go, and it is planned again.
-                    if let Some(StaleImage(Stale {
-                        content: Some(h), ..
-                    })) = e.downcast_ref::<StaleImage>()
-                    {
-                        catalog.mark_for_rehash(h)?;
-                    }
-                    for c in catalog.archive_copies(archive.id)? {
-                        let state = c
-                            .upload
-                            .as_deref()
-                            .and_then(|j| serde_json::from_str::<UploadState>(j).ok());
-                        let handle = all_sites
-                            .iter()
-                            .find(|s| s.name == c.site)
-                            .and_then(|cfg| open(cfg, &mut Vec::new()));
-                        if let (Some(state), Some(site)) = (state, handle) {
-                            let _ = rt.block_on(site.abort_upload(&state.key, &state.upload_id));
+                site,
+                opts: PutOptions::default().with_storage_class(class),
+                force: send.force && !cfg.append_only,
+            });
+        }
+        match send_archive(rt, catalog, key, &archive, image.as_deref(), &targets, send) {
+            Ok(results) => {
+                for (t, r) in targets.iter().zip(results) {
+                    match r {
+                        Ok(Some(bytes)) => {
+                            out.copies += 1;
+                            out.bytes += bytes;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            all_done = false;
+                            eprintln!(
+                                "lomob: warning: archive {} to site {}: {e:#}",
+                                archive.name, t.cfg.name
+                            );
+                            out.notes.push(format!(
+                                "archive {} to site {}: {e:#}",
+                                archive.name, t.cfg.name
+                            ));
                         }
                     }
-                    let forgotten = catalog.forget_archive(archive.id)?;
-                    let what = if forgotten {
-                        "it is planned again from the next scan"
-                    } else {
-                        "sites lacking it cannot get it any more"
-                    };
-                    eprintln!("lomob: warning: archive {}: {e:#}; {what}", archive.name);
-                    out.notes
-                        .push(format!("archive {}: {e:#}; {what}", archive.name));
-                    continue 'archives;
                 }
-                Err(e) => {
-                    all_done = false;
-                    eprintln!(
-                        "lomob: warning: archive {} to site {}: {e:#}",
-                        archive.name, cfg.name
-                    );
-                    out.notes.push(format!(
-                        "archive {} to site {}: {e:#}",
-                        archive.name, cfg.name
-                    ));
+            }
+            Err(e) if e.downcast_ref::<StaleImage>().is_some() => {
+                // Its files changed before every site had it: the uploads
+                // begun go, and it is planned again.
+                if let Some(StaleImage(Stale {
+                    content: Some(h), ..
+                })) = e.downcast_ref::<StaleImage>()
+                {
+                    catalog.mark_for_rehash(h)?;
                 }
+                for c in catalog.archive_copies(archive.id)? {
+                    let state = c
+                        .upload
+                        .as_deref()
+                        .and_then(|j| serde_json::from_str::<UploadState>(j).ok());
+                    let handle = targets.iter().find(|t| t.cfg.name == c.site);
+                    if let (Some(state), Some(t)) = (state, handle) {
+                        let _ = rt.block_on(t.site.abort_upload(&state.key, &state.upload_id));
+                    }
+                }
+                let forgotten = catalog.forget_archive(archive.id)?;
+                let what = if forgotten {
+                    "it is planned again from the next scan"
+                } else {
+                    "sites lacking it cannot get it any more"
+                };
+                eprintln!("lomob: warning: archive {}: {e:#}; {what}", archive.name);
+                out.notes
+                    .push(format!("archive {}: {e:#}; {what}", archive.name));
+                continue 'archives;
+            }
+            Err(e) => {
+                all_done = false;
+                eprintln!("lomob: warning: archive {}: {e:#}", archive.name);
+                out.notes.push(format!("archive {}: {e:#}", archive.name));
             }
         }
         if !all_done {
@@ -318,223 +295,3 @@ fn recorded_uploads(catalog: &Catalog) -> Result<HashSet<(String, String)>> {
 
 /// Where archives live on a site.
 pub(crate) const ARCHIVES_PREFIX: &str = "lomob/archives";
-
-/// An image whose files changed since they were planned into it: it is
-/// forgotten (when no site holds it) and planned again from the next scan.
-#[derive(Debug)]
-struct StaleImage(Stale);
-
-impl StaleImage {
-    fn error(why: String) -> anyhow::Error {
-        anyhow::Error::new(StaleImage(Stale { why, content: None }))
-    }
-}
-
-impl std::fmt::Display for StaleImage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.why)
-    }
-}
-
-impl std::error::Error for StaleImage {}
-
-/// Sends one archive to one site, resuming a recorded upload: from the
-/// local image file when there is one, else generated on the fly from the
-/// files it holds. Returns the bytes stored, or `None` when the site had
-/// it already.
-#[allow(clippy::too_many_arguments)]
-fn send_copy(
-    rt: &tokio::runtime::Runtime,
-    catalog: &mut Catalog,
-    key: &MasterKey,
-    site: &Arc<dyn Backend>,
-    cfg: &SiteConfig,
-    opts: &PutOptions,
-    archive: &lomo_catalog::Archive,
-    image: Option<&Path>,
-    send: &SendOptions,
-    force: bool,
-) -> Result<Option<u64>> {
-    let site_name = cfg.name.as_str();
-    let mut existing = catalog
-        .archive_copies(archive.id)?
-        .into_iter()
-        .find(|c| c.site == site_name);
-    if let Some(c) = existing.as_mut().filter(|c| c.done_at.is_some()) {
-        if !force {
-            return Ok(None);
-        }
-        // Sent again (same header, so the same bytes); recorded once complete.
-        c.done_at = None;
-        c.upload = None;
-    }
-    let copy = match existing {
-        Some(c) => c,
-        None => {
-            // A site configured unencrypted gets the plain image, named as
-            // an ISO, that mounts anywhere; its copy has no header.
-            let (name, header) = if cfg.encrypt {
-                (
-                    format!("{ARCHIVES_PREFIX}/{}.lomo", archive.name),
-                    super::sealed::fresh_header(key).to_vec(),
-                )
-            } else {
-                (format!("{ARCHIVES_PREFIX}/{}", archive.name), Vec::new())
-            };
-            let c = ArchiveCopy {
-                archive_id: archive.id,
-                site: site_name.to_owned(),
-                key: name,
-                header,
-                upload: None,
-                size: None,
-                sha256: None,
-                done_at: None,
-            };
-            catalog.save_archive_copy(&c)?;
-            c
-        }
-    };
-    if let Some(path) = image {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let len = file.metadata()?.len();
-        let stored = Stored::new(key, &copy.header, file, len)?;
-        return upload_copy(rt, catalog, site, opts, archive, copy, stored, send);
-    }
-    let entries = catalog.archive_entries(archive.id)?;
-    let source = ImageSource::new(&archive.name, entries)
-        .map_err(|e| StaleImage::error(format!("{e:#}")))?;
-    if source.len() != archive.size {
-        return Err(StaleImage::error(format!(
-            "image {} would be {} bytes, {} recorded",
-            archive.name,
-            source.len(),
-            archive.size
-        )));
-    }
-    let stale = source.stale();
-    let len = source.len();
-    let stored = Stored::new(key, &copy.header, source, len)?;
-    let sent = upload_copy(rt, catalog, site, opts, archive, copy, stored, send);
-    if sent.is_err()
-        && let Some(why) = stale
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-    {
-        return Err(anyhow::Error::new(StaleImage(why)));
-    }
-    sent
-}
-
-/// An archive's bytes as one site stores them: sealed under the copy's
-/// header, or plain when the copy has none (an unencrypted site).
-enum Stored<P> {
-    Sealed(Box<SealedFile<P>>),
-    Plain(P, u64),
-}
-
-impl<P: ReadAt> Stored<P> {
-    fn new(key: &MasterKey, header: &[u8], plain: P, len: u64) -> Result<Stored<P>> {
-        Ok(if header.is_empty() {
-            Stored::Plain(plain, len)
-        } else {
-            Stored::Sealed(Box::new(SealedFile::with_header(key, header, plain, len)?))
-        })
-    }
-
-    fn len(&self) -> u64 {
-        match self {
-            Stored::Sealed(s) => s.len(),
-            Stored::Plain(_, len) => *len,
-        }
-    }
-
-    /// Where the plain image's BLAKE3 appears after a whole pass in order.
-    fn hash_slot(&self) -> Option<Arc<std::sync::OnceLock<[u8; 32]>>> {
-        match self {
-            Stored::Sealed(s) => Some(s.hash_slot()),
-            Stored::Plain(..) => None,
-        }
-    }
-}
-
-impl<P: ReadAt> lomo_remote::PartSource for Stored<P> {
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        match self {
-            Stored::Sealed(s) => s.read_at(offset, buf),
-            Stored::Plain(p, _) => p.read_exact_at(buf, offset),
-        }
-    }
-}
-
-/// The multipart upload of one archive copy, resumed from its recorded
-/// state; records the copy once the site verified it.
-#[allow(clippy::too_many_arguments)]
-fn upload_copy<P: ReadAt>(
-    rt: &tokio::runtime::Runtime,
-    catalog: &mut Catalog,
-    site: &Arc<dyn Backend>,
-    opts: &PutOptions,
-    archive: &lomo_catalog::Archive,
-    mut copy: ArchiveCopy,
-    stored: Stored<P>,
-    send: &SendOptions,
-) -> Result<Option<u64>> {
-    let total = stored.len();
-    let hash = stored.hash_slot();
-    // Big images get bigger parts, so one costs at most MAX_PARTS + 2
-    // PUT-class requests; parts in flight keep their buffers under
-    // PART_MEMORY.
-    let part_size = send
-        .part_size
-        .max(total.div_ceil(MAX_PARTS).next_multiple_of(1 << 20));
-    let concurrency = send
-        .concurrency
-        .unwrap_or_else(|| usize::try_from((PART_MEMORY / part_size).clamp(1, 4)).unwrap_or(1));
-    let up = Uploader::new(site.clone()).with_concurrency(concurrency);
-    let resumed: Option<UploadState> = copy
-        .upload
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok());
-    let mut state = match resumed {
-        Some(s) if s.size == total => s,
-        _ => {
-            let s = rt.block_on(up.start(&copy.key, total, part_size, opts))?;
-            copy.upload = Some(serde_json::to_string(&s)?);
-            catalog.save_archive_copy(&copy)?;
-            s
-        }
-    };
-    let mut persist = copy.clone();
-    let sent = rt.block_on(up.send_parts(&mut state, stored, |s| {
-        persist.upload = serde_json::to_string(s).ok();
-        catalog
-            .save_archive_copy(&persist)
-            .map_err(std::io::Error::other)
-    }));
-    match sent {
-        Ok(()) => {}
-        Err(lomo_remote::Error::UploadGone { .. }) => {
-            // The site dropped the upload (expired): start over next run.
-            copy.upload = None;
-            catalog.save_archive_copy(&copy)?;
-            anyhow::bail!("the site no longer knows the upload; it starts over on the next run");
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let v = rt.block_on(up.complete(&state))?;
-    copy.upload = None;
-    copy.size = Some(v.size);
-    copy.sha256 = v.sha256;
-    copy.done_at = Some(lomo_catalog::unix_now());
-    catalog.save_archive_copy(&copy)?;
-    // A first whole pass over the image gives its BLAKE3.
-    if archive.blake3 == [0; 32]
-        && let Some(h) = hash.as_ref().and_then(|h| h.get())
-    {
-        catalog.set_archive_hash(archive.id, h)?;
-    }
-    Ok(Some(v.size))
-}

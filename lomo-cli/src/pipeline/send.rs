@@ -1,0 +1,362 @@
+//! Sending one archive to its archive sites at once: each site's copy is
+//! a resumable multipart upload (sealed under that copy's own header, or
+//! plain on an unencrypted site), all fed from one pass over the image —
+//! the local image file, or the image generated from its files, whose
+//! blocks are made once and shared while the sites' uploads progress
+//! together.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::Result;
+use lomo_catalog::{Archive, ArchiveCopy, Catalog};
+use lomo_crypt::MasterKey;
+use lomo_remote::{Backend, PartSource, PutOptions, UploadState, Uploader};
+
+use super::image::{ImageSource, SharedImage, Stale};
+use super::pack::ARCHIVES_PREFIX;
+use super::sealed::{ReadAt, SealedFile};
+use crate::config::SiteConfig;
+
+/// Part size of archive uploads unless told otherwise.
+pub(crate) const DEFAULT_PART: u64 = 32 << 20;
+/// Most parts an archive upload is cut into (a 5 GB image: 90 parts of
+/// 54 MiB, 92 PUT-class requests with its create and complete).
+const MAX_PARTS: u64 = 90;
+/// Part buffers in memory at once, all sites together, stay under this.
+const PART_MEMORY: u64 = 192 << 20;
+
+/// How images go to the archive sites.
+#[derive(Debug, Clone)]
+pub(crate) struct SendOptions {
+    /// Preferred part size of the multipart uploads.
+    pub(crate) part_size: u64,
+    /// Parts in flight per upload (`None`: what the memory bound allows).
+    pub(crate) concurrency: Option<usize>,
+    /// Keep each local image once every archive site has it.
+    pub(crate) keep_iso: bool,
+    /// Send again to sites that hold a copy already (never to append-only ones).
+    pub(crate) force: bool,
+    /// Storage class instead of each site's own.
+    pub(crate) storage_class: Option<String>,
+    /// Send to this archive site only (the others count as they are recorded).
+    pub(crate) only_site: Option<String>,
+}
+
+/// One site to send an archive to.
+pub(crate) struct Target<'a> {
+    pub(crate) cfg: &'a SiteConfig,
+    pub(crate) site: Arc<dyn Backend>,
+    pub(crate) opts: PutOptions,
+    pub(crate) force: bool,
+}
+
+/// An image whose files changed since they were planned into it: it is
+/// forgotten (when no site holds it) and planned again from the next scan.
+#[derive(Debug)]
+pub(crate) struct StaleImage(pub(crate) Stale);
+
+impl StaleImage {
+    fn error(why: String) -> anyhow::Error {
+        anyhow::Error::new(StaleImage(Stale { why, content: None }))
+    }
+}
+
+impl std::fmt::Display for StaleImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.why)
+    }
+}
+
+impl std::error::Error for StaleImage {}
+
+/// An archive's bytes as one site stores them: sealed under the copy's
+/// header, or plain when the copy has none (an unencrypted site).
+enum Stored<P> {
+    Sealed(Box<SealedFile<P>>),
+    Plain(P, u64),
+}
+
+impl<P: ReadAt> Stored<P> {
+    fn new(key: &MasterKey, header: &[u8], plain: P, len: u64) -> Result<Stored<P>> {
+        Ok(if header.is_empty() {
+            Stored::Plain(plain, len)
+        } else {
+            Stored::Sealed(Box::new(SealedFile::with_header(key, header, plain, len)?))
+        })
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Stored::Sealed(s) => s.len(),
+            Stored::Plain(_, len) => *len,
+        }
+    }
+
+    /// Where the plain image's BLAKE3 appears after a whole pass in order.
+    fn hash_slot(&self) -> Option<Arc<OnceLock<[u8; 32]>>> {
+        match self {
+            Stored::Sealed(s) => Some(s.hash_slot()),
+            Stored::Plain(..) => None,
+        }
+    }
+}
+
+impl<P: ReadAt> PartSource for Stored<P> {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        match self {
+            Stored::Sealed(s) => s.read_at(offset, buf),
+            Stored::Plain(p, _) => p.read_exact_at(buf, offset),
+        }
+    }
+}
+
+/// The image's plaintext for one site's upload.
+enum Plain {
+    File(std::fs::File),
+    Image(SharedImage),
+}
+
+impl ReadAt for Plain {
+    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        match self {
+            Plain::File(f) => f.read_exact_at(buf, offset),
+            Plain::Image(i) => i.read_exact_at(buf, offset),
+        }
+    }
+}
+
+/// The copy record of `archive` on `cfg`'s site: the existing one (reset
+/// when sending again), or a new one with a fresh header (none on an
+/// unencrypted site). `None`: the site holds it and is not to get it again.
+fn copy_record(
+    catalog: &mut Catalog,
+    key: &MasterKey,
+    archive: &Archive,
+    cfg: &SiteConfig,
+    force: bool,
+) -> Result<Option<ArchiveCopy>> {
+    let existing = catalog
+        .archive_copies(archive.id)?
+        .into_iter()
+        .find(|c| c.site == cfg.name);
+    if let Some(mut c) = existing {
+        if c.done_at.is_some() {
+            if !force {
+                return Ok(None);
+            }
+            // Sent again (same header, so the same bytes); recorded once complete.
+            c.done_at = None;
+            c.upload = None;
+        }
+        return Ok(Some(c));
+    }
+    // A site configured unencrypted gets the plain image, named as an ISO,
+    // that mounts anywhere; its copy has no header.
+    let (name, header) = if cfg.encrypt {
+        (
+            format!("{ARCHIVES_PREFIX}/{}.lomo", archive.name),
+            super::sealed::fresh_header(key).to_vec(),
+        )
+    } else {
+        (format!("{ARCHIVES_PREFIX}/{}", archive.name), Vec::new())
+    };
+    let c = ArchiveCopy {
+        archive_id: archive.id,
+        site: cfg.name.clone(),
+        key: name,
+        header,
+        upload: None,
+        size: None,
+        sha256: None,
+        done_at: None,
+    };
+    catalog.save_archive_copy(&c)?;
+    Ok(Some(c))
+}
+
+/// Sends `archive` to every target lacking it, all at once, from the local
+/// `image` file or else from the image generated out of its files. Returns
+/// per target (in order) the bytes stored, `None` when the site had it,
+/// or why it failed; a [`StaleImage`] error when the image can no longer
+/// be generated as recorded (every target then failed).
+pub(crate) fn send_archive(
+    rt: &tokio::runtime::Runtime,
+    catalog: &mut Catalog,
+    key: &MasterKey,
+    archive: &Archive,
+    image: Option<&Path>,
+    targets: &[Target<'_>],
+    send: &SendOptions,
+) -> Result<Vec<Result<Option<u64>>>> {
+    let mut records = Vec::with_capacity(targets.len());
+    for t in targets {
+        records.push(copy_record(catalog, key, archive, t.cfg, t.force)?);
+    }
+    let busy = records.iter().filter(|r| r.is_some()).count() as u64;
+    if busy == 0 {
+        return Ok(targets.iter().map(|_| Ok(None)).collect());
+    }
+    let (shared, len) = match image {
+        Some(path) => (None, std::fs::metadata(path)?.len()),
+        None => {
+            let entries = catalog.archive_entries(archive.id)?;
+            let source = ImageSource::new(&archive.name, entries)
+                .map_err(|e| StaleImage::error(format!("{e:#}")))?;
+            if source.len() != archive.size {
+                return Err(StaleImage::error(format!(
+                    "image {} would be {} bytes, {} recorded",
+                    archive.name,
+                    source.len(),
+                    archive.size
+                )));
+            }
+            let len = source.len();
+            (Some(SharedImage::new(source, busy as usize)), len)
+        }
+    };
+    let catalog = Mutex::new(catalog);
+    let mut jobs = Vec::new();
+    for (t, record) in targets.iter().zip(records) {
+        let Some(copy) = record else {
+            jobs.push(None);
+            continue;
+        };
+        let plain = match (&shared, image) {
+            (Some(s), _) => Plain::Image(s.clone()),
+            (None, Some(path)) => Plain::File(std::fs::File::open(path)?),
+            (None, None) => unreachable!("an image file or a generated image"),
+        };
+        let stored = Stored::new(key, &copy.header, plain, len)?;
+        let total = stored.len();
+        // Big images get bigger parts, so one costs at most MAX_PARTS + 2
+        // PUT-class requests; all sites' parts in flight stay under PART_MEMORY.
+        let part_size = send
+            .part_size
+            .max(total.div_ceil(MAX_PARTS).next_multiple_of(1 << 20));
+        let concurrency = send.concurrency.unwrap_or_else(|| {
+            usize::try_from((PART_MEMORY / busy / part_size).clamp(1, 4)).unwrap_or(1)
+        });
+        let up = Uploader::new(t.site.clone()).with_concurrency(concurrency);
+        jobs.push(Some(send_parts(&catalog, up, t, copy, stored, part_size)));
+    }
+    // Every site's parts first; no copy is completed while another site's
+    // parts may still find a file changed, so a stale image is held by no
+    // site and can be planned again.
+    let sent: Vec<Option<Result<Sent>>> = rt.block_on(futures::future::join_all(
+        jobs.into_iter().map(|j| async move {
+            match j {
+                Some(f) => Some(f.await),
+                None => None,
+            }
+        }),
+    ));
+    if let Some(s) = shared.as_ref().and_then(SharedImage::stale) {
+        return Err(anyhow::Error::new(StaleImage(s)));
+    }
+    let catalog = &catalog;
+    let results = rt.block_on(futures::future::join_all(sent.into_iter().map(
+        |r| async move {
+            match r {
+                None => Ok(None),
+                Some(Ok(sent)) => complete(catalog, archive, sent).await,
+                Some(Err(e)) => Err(e),
+            }
+        },
+    )));
+    Ok(results)
+}
+
+/// A copy whose parts are all on its site, to be completed.
+struct Sent {
+    up: Uploader,
+    copy: ArchiveCopy,
+    state: UploadState,
+    hash: Option<Arc<OnceLock<[u8; 32]>>>,
+}
+
+/// One site's parts of one copy, resumed from its recorded state.
+async fn send_parts<P: ReadAt>(
+    catalog: &Mutex<&mut Catalog>,
+    up: Uploader,
+    t: &Target<'_>,
+    mut copy: ArchiveCopy,
+    stored: Stored<P>,
+    part_size: u64,
+) -> Result<Sent> {
+    let lock = || {
+        catalog
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let total = stored.len();
+    let hash = stored.hash_slot();
+    let resumed: Option<UploadState> = copy
+        .upload
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok());
+    let mut state = match resumed {
+        Some(s) if s.size == total => s,
+        _ => {
+            let s = up.start(&copy.key, total, part_size, &t.opts).await?;
+            copy.upload = Some(serde_json::to_string(&s)?);
+            lock().save_archive_copy(&copy)?;
+            s
+        }
+    };
+    let mut persist = copy.clone();
+    let sent = up
+        .send_parts(&mut state, stored, |s| {
+            persist.upload = serde_json::to_string(s).ok();
+            lock()
+                .save_archive_copy(&persist)
+                .map_err(std::io::Error::other)
+        })
+        .await;
+    match sent {
+        Ok(()) => Ok(Sent {
+            up,
+            copy,
+            state,
+            hash,
+        }),
+        Err(lomo_remote::Error::UploadGone { .. }) => {
+            // The site dropped the upload (expired): start over next run.
+            copy.upload = None;
+            lock().save_archive_copy(&copy)?;
+            anyhow::bail!("the site no longer knows the upload; it starts over on the next run")
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Completes a copy whose parts are all sent and records it once the site
+/// verified it.
+async fn complete(
+    catalog: &Mutex<&mut Catalog>,
+    archive: &Archive,
+    sent: Sent,
+) -> Result<Option<u64>> {
+    let Sent {
+        up,
+        mut copy,
+        state,
+        hash,
+    } = sent;
+    let v = up.complete(&state).await?;
+    copy.upload = None;
+    copy.size = Some(v.size);
+    copy.sha256 = v.sha256;
+    copy.done_at = Some(lomo_catalog::unix_now());
+    let mut c = catalog
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    c.save_archive_copy(&copy)?;
+    // A first whole pass over the image gives its BLAKE3.
+    if archive.blake3 == [0; 32]
+        && let Some(h) = hash.as_ref().and_then(|h| h.get())
+    {
+        c.set_archive_hash(archive.id, h)?;
+    }
+    Ok(Some(v.size))
+}
