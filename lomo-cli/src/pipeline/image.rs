@@ -265,7 +265,7 @@ impl SharedImage {
             inner: Arc::new(Mutex::new(Shared {
                 source,
                 blocks: std::collections::VecDeque::new(),
-                keep: (readers * 4).clamp(2, 8),
+                keep: (readers * 2).clamp(2, 4),
                 generated: 0,
             })),
         }

@@ -24,7 +24,7 @@ pub(crate) const DEFAULT_PART: u64 = 32 << 20;
 /// 54 MiB, 92 PUT-class requests with its create and complete).
 const MAX_PARTS: u64 = 90;
 /// Part buffers in memory at once, all sites together, stay under this.
-const PART_MEMORY: u64 = 192 << 20;
+const PART_MEMORY: u64 = 128 << 20;
 
 /// How images go to the archive sites.
 #[derive(Debug, Clone)]
