@@ -163,82 +163,124 @@ fn run_inner(ctx: &Ctx, args: &BackupArgs, notes: &mut Vec<String>) -> Result<Ou
             &format!("archives: {} new images, {} copies sent ({}), {} staged copies released", p.images, p.copies, human_bytes(p.bytes), p.released),
         )?;
     }
-    for cfg in all_sites {
-        if !matches!(cfg.role, Role::Staging | Role::Both) {
-            continue;
-        }
-        let site = match sites::open(ctx, &cfg) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!(
-                    "lomob: warning: site {} skipped: {e:#}; it catches up on a later run",
-                    cfg.name
-                );
-                out.record_or_line(
-                    &json!({"site": cfg.name, "offline": format!("{e:#}")}),
-                    &format!("{}: offline, skipped", cfg.name),
-                )?;
-                problems = true;
-                continue;
-            }
-        };
-        let r = stage_site(
-            &rt,
-            &mut catalog,
-            &key,
-            &names,
-            &cfg.name,
-            &site,
-            !ctx.global.no_progress,
-        )?;
-        sites::record_usage(ctx, &cfg.name, &site.usage());
-        for (path, why) in &r.skipped {
-            eprintln!("lomob: warning: {}: {why}", path.display());
-        }
-        if let Some(e) = &r.site_error {
-            eprintln!(
-                "lomob: warning: site {} stopped: {e}; it catches up on a later run",
-                cfg.name
-            );
-        }
-        problems |= !r.skipped.is_empty() || r.site_error.is_some();
-        let left = catalog.to_stage(&cfg.name)?.len();
-        out.record_or_line(
-            &json!({"site": cfg.name, "staged": r.objects, "bytes": r.bytes,
-                    "skipped": r.skipped.len(), "left": left, "error": r.site_error}),
-            &format!(
-                "{}: staged {} objects ({}), {} skipped, {} left{}",
-                cfg.name,
-                r.objects,
-                human_bytes(r.bytes),
-                r.skipped.len(),
-                left,
-                r.site_error
-                    .as_ref()
-                    .map(|e| format!(" — stopped: {e}"))
-                    .unwrap_or_default()
-            ),
-        )?;
+    for cfg in all_sites
+        .iter()
+        .filter(|s| matches!(s.role, Role::Staging | Role::Both))
+    {
+        problems |= stage_to(ctx, &rt, &mut catalog, &key, &names, cfg, &mut out, notes)?;
     }
     // Last: what recovery from any one site needs.
-    let (snapshots, snap_notes) =
-        crate::pipeline::snapshot::publish(ctx, &rt, &mut catalog, &key, &all_sites_copy)?;
-    problems |= !snap_notes.is_empty();
-    for n in &snap_notes {
-        eprintln!("lomob: warning: {n}");
-    }
-    notes.extend(snap_notes);
+    problems |= publish_snapshot(
+        ctx,
+        &rt,
+        &mut catalog,
+        &key,
+        &all_sites_copy,
+        &mut out,
+        notes,
+    )?;
     for name in sites::alert_offline(ctx, &catalog)? {
         notes.push(format!("site {name} has been unreachable too long"));
     }
-    out.record_or_line(
-        &json!({"catalog_snapshots": snapshots}),
-        &format!("catalog snapshot and key file on {snapshots} site(s)"),
-    )?;
     out.flush()?;
     Ok(if problems {
         Outcome::Problems
     } else {
         Outcome::Clean
     })
+}
+
+/// Stages what `cfg`'s site lacks, warning about what was skipped and
+/// reporting the site's line; true when something needs attention (the
+/// site offline or stopped, files skipped), with the reasons in `notes`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stage_to(
+    ctx: &Ctx,
+    rt: &tokio::runtime::Runtime,
+    catalog: &mut lomo_catalog::Catalog,
+    key: &lomo_crypt::MasterKey,
+    names: &Names,
+    cfg: &crate::config::SiteConfig,
+    out: &mut Out,
+    notes: &mut Vec<String>,
+) -> Result<bool> {
+    let site = match sites::open(ctx, cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "lomob: warning: site {} skipped: {e:#}; it catches up on a later run",
+                cfg.name
+            );
+            notes.push(format!("site {} skipped: {e:#}", cfg.name));
+            out.record_or_line(
+                &json!({"site": cfg.name, "offline": format!("{e:#}")}),
+                &format!("{}: offline, skipped", cfg.name),
+            )?;
+            return Ok(true);
+        }
+    };
+    let r = stage_site(
+        rt,
+        catalog,
+        key,
+        names,
+        &cfg.name,
+        &site,
+        !ctx.global.no_progress,
+    )?;
+    sites::record_usage(ctx, &cfg.name, &site.usage());
+    for (path, why) in &r.skipped {
+        eprintln!("lomob: warning: {}: {why}", path.display());
+        notes.push(format!("{}: {why}", path.display()));
+    }
+    if let Some(e) = &r.site_error {
+        eprintln!(
+            "lomob: warning: site {} stopped: {e}; it catches up on a later run",
+            cfg.name
+        );
+        notes.push(format!("site {} stopped: {e}", cfg.name));
+    }
+    let left = catalog.to_stage(&cfg.name)?.len();
+    out.record_or_line(
+        &json!({"site": cfg.name, "staged": r.objects, "bytes": r.bytes,
+                "skipped": r.skipped.len(), "left": left, "error": r.site_error}),
+        &format!(
+            "{}: staged {} objects ({}), {} skipped, {} left{}",
+            cfg.name,
+            r.objects,
+            human_bytes(r.bytes),
+            r.skipped.len(),
+            left,
+            r.site_error
+                .as_ref()
+                .map(|e| format!(" — stopped: {e}"))
+                .unwrap_or_default()
+        ),
+    )?;
+    Ok(!r.skipped.is_empty() || r.site_error.is_some())
+}
+
+/// Puts the key file and a catalog snapshot on every site and reports it;
+/// true when a site did not get them (the reasons in `notes`).
+pub(crate) fn publish_snapshot(
+    ctx: &Ctx,
+    rt: &tokio::runtime::Runtime,
+    catalog: &mut lomo_catalog::Catalog,
+    key: &lomo_crypt::MasterKey,
+    all_sites: &[crate::config::SiteConfig],
+    out: &mut Out,
+    notes: &mut Vec<String>,
+) -> Result<bool> {
+    let (snapshots, snap_notes) =
+        crate::pipeline::snapshot::publish(ctx, rt, catalog, key, all_sites)?;
+    for n in &snap_notes {
+        eprintln!("lomob: warning: {n}");
+    }
+    let problems = !snap_notes.is_empty();
+    notes.extend(snap_notes);
+    out.record_or_line(
+        &json!({"catalog_snapshots": snapshots}),
+        &format!("catalog snapshot and key file on {snapshots} site(s)"),
+    )?;
+    Ok(problems)
 }

@@ -488,9 +488,7 @@ fn fetch_archived(
     let header = Header::parse(&copy.header)?;
     let cipher = ObjectCipher::new(key, &header)?;
     let layout = Layout::new(at.archive.size, header.chunk_log2);
-    let dir = dest.parent().context("no parent folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = temp_beside(dest)?;
     let mut hasher = blake3::Hasher::new();
     if at.size > 0 {
         let first = layout.chunk_of(at.offset);
@@ -536,9 +534,7 @@ fn fetch_plain(
     f: &FileEntry,
     dest: &Path,
 ) -> Result<()> {
-    let dir = dest.parent().context("no parent folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = temp_beside(dest)?;
     let mut hasher = blake3::Hasher::new();
     let end = at.offset + at.size;
     let mut pos = at.offset;
@@ -560,6 +556,14 @@ fn fetch_plain(
 
 /// Ciphertext asked for per range request when restoring from an archive.
 const RANGE_BATCH: u64 = 16 << 20;
+
+/// A temporary file in `dest`'s folder (created), to move into place once whole.
+fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = dest.parent().context("no parent folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))
+}
 
 /// Mode, mtime, sync, then into place without overwriting.
 fn finish_file(tmp: tempfile::NamedTempFile, f: &FileEntry, dest: &Path) -> Result<()> {

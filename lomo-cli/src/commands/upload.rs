@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::{Ctx, Outcome};
+use super::{Ctx, Outcome, backup};
 use crate::config::Role;
 use crate::output::Out;
 use crate::pipeline::keys::{Names, unlock_or_create};
@@ -65,7 +65,6 @@ pub(crate) fn run(ctx: &Ctx, cmd: &UploadCommand) -> Result<Outcome> {
     let rt = sites::runtime()?;
     let all_sites = sites::configured_or_default(ctx, true)?;
     let mut out = Out::new(ctx.global.json);
-    let progress = !ctx.global.no_progress;
     let mut notes = Vec::new();
     match cmd {
         UploadCommand::Iso(args) => {
@@ -139,35 +138,15 @@ pub(crate) fn run(ctx: &Ctx, cmd: &UploadCommand) -> Result<Outcome> {
                 .filter(|s| args.site.as_ref().is_none_or(|n| *n == s.name))
             {
                 any = true;
-                let site = match sites::open(ctx, cfg) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("lomob: warning: site {} skipped: {e:#}", cfg.name);
-                        notes.push(format!("site {} skipped: {e:#}", cfg.name));
-                        continue;
-                    }
-                };
-                let r = crate::pipeline::stage::stage_site(
+                backup::stage_to(
+                    ctx,
                     &rt,
                     &mut catalog,
                     &key,
                     &names,
-                    &cfg.name,
-                    &site,
-                    progress,
-                )?;
-                sites::record_usage(ctx, &cfg.name, &site.usage());
-                for (path, why) in &r.skipped {
-                    eprintln!("lomob: warning: {}: {why}", path.display());
-                    notes.push(format!("{}: {why}", path.display()));
-                }
-                if let Some(e) = &r.site_error {
-                    eprintln!("lomob: warning: site {} stopped: {e}", cfg.name);
-                    notes.push(format!("site {} stopped: {e}", cfg.name));
-                }
-                out.record_or_line(
-                    &json!({"site": cfg.name, "staged": r.objects, "bytes": r.bytes, "skipped": r.skipped.len(), "error": r.site_error}),
-                    &format!("{}: staged {} objects ({}), {} skipped", cfg.name, r.objects, human_bytes(r.bytes), r.skipped.len()),
+                    cfg,
+                    &mut out,
+                    &mut notes,
                 )?;
             }
             if !any {
@@ -181,15 +160,14 @@ pub(crate) fn run(ctx: &Ctx, cmd: &UploadCommand) -> Result<Outcome> {
             }
         }
     }
-    let (snapshots, snap_notes) =
-        crate::pipeline::snapshot::publish(ctx, &rt, &mut catalog, &key, &all_sites)?;
-    for n in &snap_notes {
-        eprintln!("lomob: warning: {n}");
-    }
-    notes.extend(snap_notes);
-    out.record_or_line(
-        &json!({"catalog_snapshots": snapshots}),
-        &format!("catalog snapshot and key file on {snapshots} site(s)"),
+    backup::publish_snapshot(
+        ctx,
+        &rt,
+        &mut catalog,
+        &key,
+        &all_sites,
+        &mut out,
+        &mut notes,
     )?;
     out.flush()?;
     Ok(if notes.is_empty() {

@@ -72,7 +72,6 @@ pub(crate) struct ImageSource {
     name: String,
     layout: Layout,
     entries: Vec<ArchiveEntry>,
-    block: Option<(u64, Vec<u8>)>,
     checks: Vec<Check>,
     /// The first file found changed (and the content it should have held),
     /// for the caller after a failed upload.
@@ -134,7 +133,6 @@ impl ImageSource {
             name: name.to_owned(),
             layout,
             entries,
-            block: None,
             checks,
             stale: Arc::new(Mutex::new(None)),
         })
@@ -327,36 +325,6 @@ impl ReadAt for SharedImage {
     }
 }
 
-impl ReadAt for ImageSource {
-    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        let mut pos = offset;
-        let mut filled = 0;
-        while filled < buf.len() {
-            let b = pos / BLOCK * BLOCK;
-            if self.block.as_ref().is_none_or(|(s, _)| *s != b) {
-                let end = (b + BLOCK).min(self.len());
-                if b >= end {
-                    return Err(std::io::Error::other("read past the end of the image"));
-                }
-                let bytes = self.generate(b, end)?;
-                self.block = Some((b, bytes));
-            }
-            let Some((s, bytes)) = self.block.as_ref() else {
-                continue;
-            };
-            let within = (pos - s) as usize;
-            if within >= bytes.len() {
-                return Err(std::io::Error::other("read past the end of the image"));
-            }
-            let n = (bytes.len() - within).min(buf.len() - filled);
-            buf[filled..filled + n].copy_from_slice(&bytes[within..within + n]);
-            filled += n;
-            pos += n as u64;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,8 +370,7 @@ mod tests {
         let whole = layout
             .write(Vec::new(), |i| File::open(e[i].source.as_ref().unwrap()))
             .unwrap();
-        let mut src = ImageSource::new("a.iso", e.clone()).unwrap();
-        assert_eq!(src.len(), whole.len() as u64);
+        let mut src = SharedImage::new(ImageSource::new("a.iso", e.clone()).unwrap(), 1);
         // In order, in odd sizes (as an upload reads it).
         let mut got = vec![0u8; whole.len()];
         let mut pos = 0;
@@ -415,7 +382,7 @@ mod tests {
         }
         assert!(got == whole);
         // A fresh source starting mid-image (a resumed upload) gives the same bytes.
-        let mut resumed = ImageSource::new("a.iso", e).unwrap();
+        let mut resumed = SharedImage::new(ImageSource::new("a.iso", e).unwrap(), 1);
         let mut tail = vec![0u8; whole.len() - 7_000_000];
         resumed.read_exact_at(&mut tail, 7_000_000).unwrap();
         assert!(tail == whole[7_000_000..]);
@@ -426,9 +393,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let e = entries(t.path());
         let whole = {
-            let mut one = ImageSource::new("a.iso", e.clone()).unwrap();
-            let mut v = vec![0u8; one.len() as usize];
-            one.read_exact_at(&mut v, 0).unwrap();
+            let source = ImageSource::new("a.iso", e.clone()).unwrap();
+            let mut v = vec![0u8; source.len() as usize];
+            SharedImage::new(source, 1)
+                .read_exact_at(&mut v, 0)
+                .unwrap();
             v
         };
         let shared = SharedImage::new(ImageSource::new("a.iso", e).unwrap(), 2);
@@ -456,11 +425,12 @@ mod tests {
         let mut bytes = std::fs::read(&victim).unwrap();
         bytes[10] ^= 1;
         std::fs::write(&victim, &bytes).unwrap();
-        let mut src = ImageSource::new("a.iso", e.clone()).unwrap();
-        let mut buf = vec![0u8; src.len() as usize];
+        let source = ImageSource::new("a.iso", e.clone()).unwrap();
+        let mut buf = vec![0u8; source.len() as usize];
+        let mut src = SharedImage::new(source, 1);
         let err = src.read_exact_at(&mut buf, 0).unwrap_err().to_string();
         assert!(err.contains(&victim.display().to_string()), "{err}");
-        let stale = src.stale().lock().unwrap().clone().unwrap();
+        let stale = src.stale().unwrap();
         assert_eq!(stale.content, Some(e[3].hash));
         // A size change is caught before a byte is generated.
         std::fs::write(&victim, b"short").unwrap();

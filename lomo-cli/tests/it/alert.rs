@@ -281,14 +281,8 @@ fn scheduled_checks_on_moto_alert_an_altered_archive_and_a_deleted_staged_object
             .map(|b| (b * (i + 3)) as u8)
             .collect();
         std::fs::write(&path, data).unwrap();
-        let when =
-            std::time::UNIX_EPOCH + Duration::from_secs(1_546_300_800 + u64::from(i) * 86_400);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
+        let when = crate::util::at(1_546_300_800 + u64::from(i) * 86_400);
+        crate::util::set_mtime(&path, when);
     }
     env.ok(
         &["backup", pics.to_str().unwrap(), "--pack-size", "2.5MB"],

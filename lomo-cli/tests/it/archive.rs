@@ -98,16 +98,10 @@ fn archives_go_to_every_archive_site_and_come_back() {
             let path = pics.join(format!("{y}/IMG_{i}.jpg"));
             std::fs::write(&path, data).unwrap();
             // Dated like the photos they stand for: the oldest are packed first.
-            let when = std::time::UNIX_EPOCH
-                + std::time::Duration::from_secs(
-                    1_546_300_800 + u64::from(y - 2019) * 31_536_000 + u64::from(i) * 86_400,
-                );
-            std::fs::File::options()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_modified(when)
-                .unwrap();
+            let when = crate::util::at(
+                1_546_300_800 + u64::from(y - 2019) * 31_536_000 + u64::from(i) * 86_400,
+            );
+            crate::util::set_mtime(&path, when);
         }
     }
     let staged_on_nas = || walk(&nas.join("lomob/staging")).len();
@@ -478,14 +472,8 @@ fn archive_check_of_50_archives_reads_metadata_only() {
     for i in 0..51u32 {
         let path = pics.join(format!("IMG_{i:03}.jpg"));
         std::fs::write(&path, vec![(i % 251) as u8; 20_000 + i as usize]).unwrap();
-        let when = std::time::UNIX_EPOCH
-            + std::time::Duration::from_secs(1_500_000_000 + u64::from(i) * 86_400);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
+        let when = crate::util::at(1_500_000_000 + u64::from(i) * 86_400);
+        crate::util::set_mtime(&path, when);
     }
     // One file per image: the estimate counts 1 MiB of image overhead.
     env.ok(

@@ -437,14 +437,7 @@ fn a_big_archived_file_restores_in_pieces() {
             .collect();
         let p = pics.join(name);
         std::fs::write(&p, data).unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_modified(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000 + i as u64),
-            )
-            .unwrap();
+        crate::util::set_mtime(&p, crate::util::at(1_600_000_000 + i as u64));
     }
     let run = |args: &[&str]| env.cmd(args).current_dir(env.path()).output().unwrap();
     let out = run(&[

@@ -30,14 +30,8 @@ fn make_tree(pics: &Path) {
             .collect();
         let path = dir.join(format!("VID_{i}.mp4"));
         std::fs::write(&path, data).unwrap();
-        let when = std::time::UNIX_EPOCH
-            + std::time::Duration::from_secs(1_546_300_800 + u64::from(i) * 86_400);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
+        let when = crate::util::at(1_546_300_800 + u64::from(i) * 86_400);
+        crate::util::set_mtime(&path, when);
     }
     for i in 0..12u32 {
         std::fs::write(
@@ -151,22 +145,6 @@ fn final_state(s: &Setup) -> Final {
             rt.block_on(site.list_uploads("")).unwrap().len()
         })
         .sum();
-    let walk_count = |p: &Path| -> usize {
-        fn walk(p: &Path) -> usize {
-            std::fs::read_dir(p).map_or(0, |rd| {
-                rd.flatten()
-                    .map(|e| {
-                        if e.path().is_dir() {
-                            walk(&e.path())
-                        } else {
-                            1
-                        }
-                    })
-                    .sum()
-            })
-        }
-        walk(p)
-    };
     Final {
         archives: strings("SELECT name FROM archives ORDER BY name"),
         copies_done: count(
@@ -181,7 +159,7 @@ fn final_state(s: &Setup) -> Final {
             .map(|o| o["storage_class"].as_str().unwrap_or("").to_owned())
             .collect(),
         hot_staged: list("hot", "lomob/staging").len(),
-        nas_staged: walk_count(&s.env.path().join("nas/lomob/staging")),
+        nas_staged: crate::util::count_files(&s.env.path().join("nas/lomob/staging")),
         pending_uploads: pending,
     }
 }
@@ -424,12 +402,7 @@ fn a_file_edited_during_an_interrupted_upload_is_never_archived_wrong() {
         *b = !*b;
     }
     std::fs::write(&path, &bytes).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    crate::util::set_mtime(&path, mtime);
 
     let out = s.env.run(&backup_args(&pics, true));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -3,19 +3,7 @@
 
 use crate::util::Env;
 
-fn count(p: &std::path::Path) -> usize {
-    std::fs::read_dir(p).map_or(0, |rd| {
-        rd.flatten()
-            .map(|e| {
-                if e.path().is_dir() {
-                    count(&e.path())
-                } else {
-                    1
-                }
-            })
-            .sum()
-    })
-}
+use crate::util::count_files as count;
 
 #[test]
 fn upload_files_then_iso_create_and_upload_iso() {

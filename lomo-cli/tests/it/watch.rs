@@ -5,20 +5,7 @@ use std::time::{Duration, Instant};
 use crate::util::Env;
 
 fn staged(env: &Env) -> usize {
-    fn walk(p: &std::path::Path) -> usize {
-        std::fs::read_dir(p).map_or(0, |rd| {
-            rd.flatten()
-                .map(|e| {
-                    if e.path().is_dir() {
-                        walk(&e.path())
-                    } else {
-                        1
-                    }
-                })
-                .sum()
-        })
-    }
-    walk(&env.path().join("lomob-site/lomob/staging"))
+    crate::util::count_files(&env.path().join("lomob-site/lomob/staging"))
 }
 
 fn live_files(env: &Env) -> Vec<String> {
