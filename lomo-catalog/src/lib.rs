@@ -34,6 +34,7 @@ mod archive;
 mod catalog;
 mod checks;
 mod error;
+mod golomob;
 mod ledger;
 mod path;
 mod query;
@@ -46,6 +47,7 @@ pub use archive::{Archive, ArchiveCopy, ArchiveEntry, ArchivedAt, Member, NewArc
 pub use catalog::{Catalog, Root};
 pub use checks::{CheckRecord, SiteContact};
 pub use error::{Error, Result};
+pub use golomob::GoFile;
 pub use ledger::{LedgerDay, Requests};
 pub use query::{DirEntry, DuplicateSet, EntryKind, FileEntry, FileQuery, Stats};
 pub use scan::{

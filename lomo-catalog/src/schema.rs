@@ -186,6 +186,21 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE archive_members ADD COLUMN mtime_ns INTEGER;
     ALTER TABLE archive_members ADD COLUMN mode INTEGER;
     ",
+    // 10 -> 11: what the Go lomo-backup uploaded, imported from its catalog
+    // (`lomob import-lomob`), so its copies can be restored.
+    r"
+    CREATE TABLE go_files (
+        root        BLOB NOT NULL,          -- the Go tool's scan root (absolute)
+        rel         BLOB NOT NULL,          -- path below it, '/'-separated
+        size        INTEGER NOT NULL,
+        mtime       INTEGER,                -- Unix seconds, when known
+        sha256      TEXT NOT NULL,          -- hex, as the Go tool recorded it
+        iso         TEXT,                   -- the Go ISO holding it, if uploaded in one
+        on_drive    INTEGER NOT NULL,       -- uploaded to Google Drive by the Go tool
+        site        TEXT,                   -- the lomob site holding its copy
+        PRIMARY KEY (root, rel)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

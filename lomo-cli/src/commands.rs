@@ -5,6 +5,7 @@ mod backup;
 mod check;
 pub(crate) mod cost;
 mod crypt;
+mod import_lomob;
 mod init;
 mod iso;
 pub(crate) mod iso_create;
@@ -13,6 +14,7 @@ mod list;
 mod list_remote;
 mod recover;
 mod restore;
+mod restore_go;
 mod scan;
 mod site;
 mod upload;
@@ -69,6 +71,9 @@ enum Command {
     Init(init::InitArgs),
     /// Back up: scan, pack full images to the archive sites, stage the rest, snapshot the catalog.
     Backup(backup::BackupArgs),
+    /// Import the Go lomo-backup's catalog, so what it uploaded can be restored.
+    #[command(name = "import-lomob")]
+    ImportLomob(import_lomob::ImportArgs),
     /// The backup's steps one at a time: send ISO images, or stage files.
     #[command(subcommand)]
     Upload(upload::UploadCommand),
@@ -184,6 +189,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Scan(args) => scan::run(&ctx, &args),
         Command::Backup(args) => backup::run(&ctx, &args),
         Command::Upload(cmd) => upload::run(&ctx, &cmd),
+        Command::ImportLomob(args) => import_lomob::run(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
         Command::Cost(args) => cost::run(&ctx, &args),

@@ -170,7 +170,22 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
         }
         Ok::<_, anyhow::Error>(())
     })?;
-    if files.is_empty() {
+    // What the Go lomo-backup uploaded (imported), where lomob has nothing.
+    let mine: std::collections::HashSet<PathBuf> = files.iter().map(|(n, _)| n.clone()).collect();
+    let mut go = Vec::new();
+    for g in catalog.go_files()? {
+        let label = labels
+            .get(&g.root)
+            .cloned()
+            .or_else(|| g.root.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "root".into());
+        let rel = PathBuf::from(String::from_utf8_lossy(&g.rel).into_owned());
+        let name = Path::new(&label).join(&rel);
+        if !mine.contains(&name) && selected(&name, &g.root.join(&rel), &paths) {
+            go.push(super::restore_go::Wanted { name, file: g });
+        }
+    }
+    if files.is_empty() && go.is_empty() {
         bail!(
             "nothing in the catalog matches {} (names look like {:?})",
             args.paths.join(", "),
@@ -180,7 +195,11 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
                 .map_or("Pictures/2019".to_owned(), |l| format!("{l}/…"))
         );
     }
-    let key = unlock_or_create(ctx)?;
+    let key = if files.is_empty() {
+        None
+    } else {
+        Some(unlock_or_create(ctx)?)
+    };
     std::fs::create_dir_all(&args.to)
         .with_context(|| format!("cannot create {}", args.to.display()))?;
     let rt = sites::runtime()?;
@@ -199,28 +218,40 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
     let mut opened: HashMap<String, Option<Arc<dyn Backend>>> = HashMap::new();
     let mut out = Out::new(ctx.global.json);
     let (mut restored, mut bytes, mut failed) = (0u64, 0u64, 0u64);
+    let mut results: Vec<(PathBuf, u64, Result<Option<String>>)> = Vec::new();
     for (name, f) in files {
         let dest = args.to.join(&name);
-        let result = match f.kind {
-            EntryKind::Symlink => restore_link(&f, &dest),
-            _ => restore_file(
+        let result = match (f.kind, &key) {
+            (EntryKind::Symlink, _) => restore_link(&f, &dest),
+            (_, Some(key)) => restore_file(
                 ctx,
                 &rt,
                 &catalog,
-                &key,
+                key,
                 &mut cold,
                 &known,
                 &mut opened,
                 &f,
                 &dest,
             ),
+            (_, None) => Err(anyhow::anyhow!("no key")),
         };
+        results.push((name, f.size, result));
+    }
+    let sizes: HashMap<PathBuf, u64> = go.iter().map(|w| (w.name.clone(), w.file.size)).collect();
+    for (name, result) in super::restore_go::restore(&rt, go, &args.to, |site| {
+        site_named(ctx, &known, &mut opened, site)
+    }) {
+        let size = sizes.get(&name).copied().unwrap_or(0);
+        results.push((name, size, result));
+    }
+    for (name, size, result) in results {
         match result {
             Ok(Some(site)) => {
                 restored += 1;
-                bytes += f.size;
+                bytes += size;
                 out.record_or_line(
-                    &json!({"path": name.display().to_string(), "from": site, "bytes": f.size}),
+                    &json!({"path": name.display().to_string(), "from": site, "bytes": size}),
                     &format!("restored {} (from {site})", name.display()),
                 )?;
             }

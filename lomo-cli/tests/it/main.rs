@@ -15,6 +15,7 @@ mod cost;
 mod crash;
 mod crypt;
 mod gdrive;
+mod golomob;
 mod hostile;
 mod iso;
 mod kill;
