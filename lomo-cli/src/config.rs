@@ -219,7 +219,22 @@ impl Config {
                     .with_context(|| format!("cannot read config file {}", path.display()));
             }
         };
-        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?;
+        config
+            .check()
+            .with_context(|| format!("config file {}", path.display()))?;
+        Ok(config)
+    }
+
+    /// What the file format cannot say: site names are unique.
+    fn check(&self) -> Result<()> {
+        for (i, s) in self.sites.iter().enumerate() {
+            if self.sites[..i].iter().any(|o| o.name == s.name) {
+                anyhow::bail!("two sites are named {:?}: site names must be unique", s.name);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -318,6 +333,16 @@ mod tests {
         let bad: Config = toml::from_str("[schedule]\nfull_rescan = \"daily\"\n").unwrap();
         let e = bad.schedule.resolved().unwrap_err().to_string();
         assert!(e.contains("full_rescan"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_site_names_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let site = "[[site]]\nname = \"hot\"\nurl = \"file:///x\"\n";
+        std::fs::write(&p, format!("{site}{site}")).unwrap();
+        let e = format!("{:#}", Config::load(Some(&p)).unwrap_err());
+        assert!(e.contains("two sites are named \"hot\""), "{e}");
     }
 
     #[test]
