@@ -231,7 +231,10 @@ impl Config {
     fn check(&self) -> Result<()> {
         for (i, s) in self.sites.iter().enumerate() {
             if self.sites[..i].iter().any(|o| o.name == s.name) {
-                anyhow::bail!("two sites are named {:?}: site names must be unique", s.name);
+                anyhow::bail!(
+                    "two sites are named {:?}: site names must be unique",
+                    s.name
+                );
             }
         }
         Ok(())
