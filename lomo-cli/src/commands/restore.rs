@@ -239,7 +239,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
         results.push((name, f.size, result));
     }
     let sizes: HashMap<PathBuf, u64> = go.iter().map(|w| (w.name.clone(), w.file.size)).collect();
-    for (name, result) in super::restore_go::restore(&rt, go, &args.to, |site| {
+    for (name, result) in super::restore_go::restore(&rt, go, &args.to, cold.tier, |site| {
         site_named(ctx, &known, &mut opened, site)
     }) {
         let size = sizes.get(&name).copied().unwrap_or(0);

@@ -38,6 +38,7 @@ pub(crate) fn restore(
     rt: &tokio::runtime::Runtime,
     wanted: Vec<Wanted>,
     to: &Path,
+    tier: lomo_remote::RestoreTier,
     mut open: impl FnMut(&str) -> Option<Arc<dyn Backend>>,
 ) -> Vec<Outcome> {
     let mut done = Vec::new();
@@ -87,9 +88,24 @@ pub(crate) fn restore(
         done.push((w.name, r));
     }
     for ((site, iso), files) in by_iso {
-        let image = open(&site)
+        let handle = open(&site);
+        let image = handle
+            .clone()
             .with_context(|| format!("site {site} is offline or not configured"))
             .and_then(|s| fetch_iso(rt, &s, &iso, &master, to));
+        // An ISO in a cold storage class: ask for a readable copy first.
+        let image = match (image, handle) {
+            (Err(e), Some(s)) if is_not_restored(&e) => {
+                let req = lomo_remote::RestoreRequest { days: 7, tier };
+                match rt.block_on(s.restore(&iso, req)) {
+                    Ok(_) => Err(anyhow::anyhow!(
+                        "it is in a cold storage class: a restore ({tier:?} tier) was requested; run `lomob restore` again when it is ready"
+                    )),
+                    Err(r) => Err(anyhow::Error::new(r).context("requesting a restore")),
+                }
+            }
+            (image, _) => image,
+        };
         match image {
             Err(e) => {
                 let why = format!("Go ISO {iso} on site {site}: {e:#}");
@@ -250,6 +266,15 @@ fn extract<R: Read + Seek>(
         .with_context(|| format!("{inside} is not in the ISO"))?;
     place(&mut reader.open_file(&rec), w, &dest)?;
     Ok(true)
+}
+
+fn is_not_restored(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<lomo_remote::Error>(),
+            Some(lomo_remote::Error::NotRestored { .. })
+        )
+    })
 }
 
 fn hex(b: &[u8]) -> String {

@@ -56,14 +56,23 @@ fn sha256_hex(b: &[u8]) -> String {
         .collect()
 }
 
-#[test]
-fn files_the_go_tool_uploaded_are_imported_and_restored() {
-    let Some(go_py) = python_go_encryptor() else {
-        return;
-    };
+/// The Go tool's leftovers: its catalog, an encrypted ISO (in `bucket`),
+/// and a Drive folder with one encrypted file.
+struct GoWorld {
+    env: Env,
+    root: PathBuf,
+    files: [(&'static str, Vec<u8>, i64); 4],
+    go_db: PathBuf,
+    bucket: PathBuf,
+    drive: PathBuf,
+    iso_name: &'static str,
+}
+
+fn go_world() -> Option<GoWorld> {
+    let go_py = python_go_encryptor()?;
     let env = Env::new().with_env("LOMOB_PASSPHRASE", "pw");
     let root = env.path().join("home/Pictures");
-    let files: [(&str, Vec<u8>, i64); 4] = [
+    let files: [(&'static str, Vec<u8>, i64); 4] = [
         ("a.jpg", vec![1u8; 70_000], 1),
         ("sub/b.jpg", b"second photo".to_vec(), 1),
         ("c.jpg", b"never uploaded".to_vec(), 0),
@@ -154,7 +163,31 @@ fn files_the_go_tool_uploaded_are_imported_and_restored() {
         .unwrap();
     }
     drop(db);
+    Some(GoWorld {
+        env,
+        root,
+        files,
+        go_db,
+        bucket,
+        drive,
+        iso_name,
+    })
+}
 
+#[test]
+fn files_the_go_tool_uploaded_are_imported_and_restored() {
+    let Some(GoWorld {
+        env,
+        root: _,
+        files,
+        go_db,
+        bucket,
+        drive,
+        iso_name,
+    }) = go_world()
+    else {
+        return;
+    };
     env.ok(
         &[
             "site",
@@ -256,4 +289,77 @@ fn files_the_go_tool_uploaded_are_imported_and_restored() {
         text.contains("\"from\":\"drive (Go tool's Drive copy)\""),
         "{text}"
     );
+}
+
+/// A Go ISO in S3 Glacier Deep Archive (moto): the first restore asks for a
+/// readable copy and says so; the next one brings the files back.
+#[test]
+fn a_go_iso_in_deep_archive_is_restored_after_a_restore_request() {
+    use lomo_remote::testing as servers;
+    let Some(w) = go_world() else { return };
+    let Some(moto) = servers::moto() else { return };
+    servers::create_bucket(moto.port, "gocold");
+    let site = servers::s3_site(moto.port, "gocold", "", "");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(site.put(
+        w.iso_name,
+        bytes::Bytes::from(std::fs::read(w.bucket.join(w.iso_name)).unwrap()),
+        &lomo_remote::PutOptions::default().with_storage_class(Some("DEEP_ARCHIVE".into())),
+    ))
+    .unwrap();
+    let env = w
+        .env
+        .with_env("AWS_ACCESS_KEY_ID", "testing")
+        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+    env.ok(
+        &[
+            "site",
+            "add",
+            "gocold",
+            &format!(
+                "s3://gocold?region=us-east-1&endpoint=http://127.0.0.1:{}",
+                moto.port
+            ),
+            "--role",
+            "archive",
+        ],
+        0,
+    );
+    env.ok(
+        &[
+            "import-lomob",
+            w.go_db.to_str().unwrap(),
+            "--site",
+            "gocold",
+        ],
+        0,
+    );
+    let to = env.path().join("restored");
+    let restore = || {
+        env.cmd(&[
+            "restore",
+            "Pictures/a.jpg",
+            "Pictures/sub",
+            "--to",
+            to.to_str().unwrap(),
+        ])
+        .env("LOMOB_MASTER_KEY", "my Go master key")
+        .output()
+        .unwrap()
+    };
+    let first = restore();
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(1), "{err}");
+    assert!(err.contains("a restore (Bulk tier) was requested"), "{err}");
+    assert!(!to.join("Pictures/a.jpg").exists());
+    // moto makes restored copies readable at once (AWS: hours).
+    let second = restore();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    for (rel, data, _) in &w.files[..2] {
+        assert_eq!(&std::fs::read(to.join("Pictures").join(rel)).unwrap(), data);
+    }
 }
