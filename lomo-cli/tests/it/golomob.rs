@@ -60,7 +60,6 @@ fn sha256_hex(b: &[u8]) -> String {
 /// and a Drive folder with one encrypted file.
 struct GoWorld {
     env: Env,
-    root: PathBuf,
     files: [(&'static str, Vec<u8>, i64); 4],
     go_db: PathBuf,
     bucket: PathBuf,
@@ -165,7 +164,6 @@ fn go_world() -> Option<GoWorld> {
     drop(db);
     Some(GoWorld {
         env,
-        root,
         files,
         go_db,
         bucket,
@@ -178,7 +176,6 @@ fn go_world() -> Option<GoWorld> {
 fn files_the_go_tool_uploaded_are_imported_and_restored() {
     let Some(GoWorld {
         env,
-        root: _,
         files,
         go_db,
         bucket,
