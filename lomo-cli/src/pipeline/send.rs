@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use lomo_catalog::{Archive, ArchiveCopy, Catalog};
 use lomo_crypt::MasterKey;
 use lomo_remote::{Backend, PartSource, PutOptions, UploadState, Uploader};
@@ -224,8 +224,13 @@ pub(crate) fn send_archive(
         };
         let plain = match (&shared, image) {
             (Some(s), _) => Plain::Image(s.clone()),
-            (None, Some(path)) => Plain::File(std::fs::File::open(path)?),
-            (None, None) => unreachable!("an image file or a generated image"),
+            (None, path) => {
+                let path = path.context("no image to send")?;
+                Plain::File(
+                    std::fs::File::open(path)
+                        .with_context(|| format!("cannot open {}", path.display()))?,
+                )
+            }
         };
         let stored = Stored::new(key, &copy.header, plain, len)?;
         let total = stored.len();
