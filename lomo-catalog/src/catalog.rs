@@ -188,6 +188,20 @@ impl Catalog {
         }
     }
 
+    /// Every row of `sql` with `params`, mapped by `f`.
+    pub(crate) fn rows<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut st = self.conn.prepare(sql).db(&self.path)?;
+        st.query_map(params, f)
+            .db(&self.path)?
+            .collect::<rusqlite::Result<_>>()
+            .db(&self.path)
+    }
+
     /// Scans the folder `root` (registering it as a root first) and records what
     /// changed since the last scan.
     ///

@@ -62,23 +62,18 @@ impl Catalog {
 
     /// What the last runs found about each site they tried to reach.
     pub fn site_contacts(&self) -> Result<Vec<SiteContact>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT site, last_ok, failing_since, last_error FROM site_contact ORDER BY site",
-            )
-            .db(&self.path)?;
-        st.query_map([], |r| {
-            Ok(SiteContact {
-                site: r.get(0)?,
-                last_ok: r.get(1)?,
-                failing_since: r.get(2)?,
-                last_error: r.get(3)?,
-            })
-        })
-        .db(&self.path)?
-        .collect::<rusqlite::Result<_>>()
-        .db(&self.path)
+        self.rows(
+            "SELECT site, last_ok, failing_since, last_error FROM site_contact ORDER BY site",
+            [],
+            |r| {
+                Ok(SiteContact {
+                    site: r.get(0)?,
+                    last_ok: r.get(1)?,
+                    failing_since: r.get(2)?,
+                    last_error: r.get(3)?,
+                })
+            },
+        )
     }
 
     /// Records a finished check.

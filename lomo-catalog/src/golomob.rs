@@ -64,27 +64,23 @@ impl Catalog {
 
     /// Every imported Go file, by root and path.
     pub fn go_files(&self) -> Result<Vec<GoFile>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT root, rel, size, mtime, sha256, iso, on_drive, site FROM go_files ORDER BY root, rel",
-            )
-            .db(&self.path)?;
-        st.query_map([], |r| {
-            Ok(GoFile {
-                root: PathBuf::from(bytes_to_os(&r.get::<_, Vec<u8>>(0)?)),
-                rel: r.get(1)?,
-                size: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                mtime: r.get(3)?,
-                sha256: r.get(4)?,
-                iso: r.get(5)?,
-                on_drive: r.get(6)?,
-                site: r.get(7)?,
-            })
-        })
-        .db(&self.path)?
-        .collect::<rusqlite::Result<_>>()
-        .db(&self.path)
+        self.rows(
+            "SELECT root, rel, size, mtime, sha256, iso, on_drive, site FROM go_files \
+             ORDER BY root, rel",
+            [],
+            |r| {
+                Ok(GoFile {
+                    root: PathBuf::from(bytes_to_os(&r.get::<_, Vec<u8>>(0)?)),
+                    rel: r.get(1)?,
+                    size: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    mtime: r.get(3)?,
+                    sha256: r.get(4)?,
+                    iso: r.get(5)?,
+                    on_drive: r.get(6)?,
+                    site: r.get(7)?,
+                })
+            },
+        )
     }
 }
 

@@ -76,31 +76,26 @@ impl Catalog {
 
     /// Ledger rows from `since` (`YYYY-MM-DD`, inclusive), by site then day.
     pub fn ledger(&self, since: &str) -> Result<Vec<LedgerDay>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT site, day, class_a, class_b, free, failed, bytes_sent, bytes_received
-                 FROM request_ledger WHERE day >= ?1 ORDER BY site, day",
-            )
-            .db(&self.path)?;
         let u = |v: i64| u64::try_from(v).unwrap_or(0);
-        st.query_map([since], |r| {
-            Ok(LedgerDay {
-                site: r.get(0)?,
-                day: r.get(1)?,
-                requests: Requests {
-                    class_a: u(r.get(2)?),
-                    class_b: u(r.get(3)?),
-                    free: u(r.get(4)?),
-                    failed: u(r.get(5)?),
-                    bytes_sent: u(r.get(6)?),
-                    bytes_received: u(r.get(7)?),
-                },
-            })
-        })
-        .db(&self.path)?
-        .collect::<rusqlite::Result<_>>()
-        .db(&self.path)
+        self.rows(
+            "SELECT site, day, class_a, class_b, free, failed, bytes_sent, bytes_received
+             FROM request_ledger WHERE day >= ?1 ORDER BY site, day",
+            [since],
+            |r| {
+                Ok(LedgerDay {
+                    site: r.get(0)?,
+                    day: r.get(1)?,
+                    requests: Requests {
+                        class_a: u(r.get(2)?),
+                        class_b: u(r.get(3)?),
+                        free: u(r.get(4)?),
+                        failed: u(r.get(5)?),
+                        bytes_sent: u(r.get(6)?),
+                        bytes_received: u(r.get(7)?),
+                    },
+                })
+            },
+        )
     }
 }
 

@@ -48,24 +48,19 @@ impl Catalog {
 
     /// The recorded sites, by name.
     pub fn known_sites(&self) -> Result<Vec<KnownSite>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT name, url, role, storage_class, append_only FROM known_sites ORDER BY name",
-            )
-            .db(&self.path)?;
-        st.query_map([], |r| {
-            Ok(KnownSite {
-                name: r.get(0)?,
-                url: r.get(1)?,
-                role: r.get(2)?,
-                storage_class: r.get(3)?,
-                append_only: r.get(4)?,
-            })
-        })
-        .db(&self.path)?
-        .collect::<rusqlite::Result<_>>()
-        .db(&self.path)
+        self.rows(
+            "SELECT name, url, role, storage_class, append_only FROM known_sites ORDER BY name",
+            [],
+            |r| {
+                Ok(KnownSite {
+                    name: r.get(0)?,
+                    url: r.get(1)?,
+                    role: r.get(2)?,
+                    storage_class: r.get(3)?,
+                    append_only: r.get(4)?,
+                })
+            },
+        )
     }
 }
 
