@@ -220,8 +220,7 @@ fn alert_test_without_settings_says_what_to_set() {
 fn alerting_env(smtp: &Smtp, hook: u16) -> Env {
     Env::new()
         .with_env("LOMOB_PASSPHRASE", "pw")
-        .with_env("AWS_ACCESS_KEY_ID", "testing")
-        .with_env("AWS_SECRET_ACCESS_KEY", "testing")
+        .with_moto_credentials()
         .with_env(
             "LOMOB_ALERT_SMTP_URL",
             &format!("smtp://127.0.0.1:{}", smtp.port),
@@ -408,10 +407,7 @@ fn a_site_offline_too_long_is_alerted() {
     let (hook, posts) = webhook();
     let env = alerting_env(&smtp, hook);
     let usb = env.path().join("usb");
-    env.ok(
-        &["site", "add", "usb", &format!("file://{}", usb.display())],
-        0,
-    );
+    env.add_site("usb", &format!("file://{}", usb.display()), &[]);
     let pics = env.path().join("Pictures");
     std::fs::create_dir_all(&pics).unwrap();
     std::fs::write(pics.join("a.jpg"), b"a photo").unwrap();

@@ -49,44 +49,23 @@ fn archives_go_to_every_archive_site_and_come_back() {
     servers::create_bucket(moto.port, "warm");
     let env = Env::new()
         .with_env("LOMOB_PASSPHRASE", "pw")
-        .with_env("AWS_ACCESS_KEY_ID", "testing")
-        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+        .with_moto_credentials();
     let ep = format!("region=us-east-1&endpoint=http://127.0.0.1:{}", moto.port);
     let nas = env.path().join("nas");
-    env.ok(
-        &[
-            "site",
-            "add",
-            "nas",
-            &format!("file://{}", nas.display()),
-            "--role",
-            "staging",
-        ],
-        0,
+    env.add_site(
+        "nas",
+        &format!("file://{}", nas.display()),
+        &["--role", "staging"],
     );
-    env.ok(
-        &[
-            "site",
-            "add",
-            "cold",
-            &format!("s3://cold/lomob?{ep}"),
-            "--role",
-            "archive",
-            "--storage-class",
-            "DEEP_ARCHIVE",
-        ],
-        0,
+    env.add_site(
+        "cold",
+        &format!("s3://cold/lomob?{ep}"),
+        &["--role", "archive", "--storage-class", "DEEP_ARCHIVE"],
     );
-    env.ok(
-        &[
-            "site",
-            "add",
-            "warm",
-            &format!("s3://warm/lomob?{ep}"),
-            "--role",
-            "archive",
-        ],
-        0,
+    env.add_site(
+        "warm",
+        &format!("s3://warm/lomob?{ep}"),
+        &["--role", "archive"],
     );
     let pics = env.path().join("Pictures");
     for y in 2019..2023 {
@@ -243,8 +222,7 @@ fn a_killed_archive_upload_resumes_without_resending_parts() {
     servers::create_bucket(moto.port, "arch");
     let env = Env::new()
         .with_env("LOMOB_PASSPHRASE", "pw")
-        .with_env("AWS_ACCESS_KEY_ID", "testing")
-        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+        .with_moto_credentials();
     let cfg_dir = env.path().join("config/lomob");
     std::fs::create_dir_all(&cfg_dir).unwrap();
     let nas = env.path().join("nas");
@@ -364,25 +342,18 @@ fn recover_from_one_site_and_the_passphrase() {
     servers::create_bucket(moto.port, "cloud");
     let env = Env::new()
         .with_env("LOMOB_PASSPHRASE", "a long family passphrase")
-        .with_env("AWS_ACCESS_KEY_ID", "testing")
-        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+        .with_moto_credentials();
     let nas = env.path().join("nas");
     let cloud = format!(
         "s3://cloud/home?region=us-east-1&endpoint=http://127.0.0.1:{}",
         moto.port
     );
-    env.ok(
-        &[
-            "site",
-            "add",
-            "nas",
-            &format!("file://{}", nas.display()),
-            "--role",
-            "staging",
-        ],
-        0,
+    env.add_site(
+        "nas",
+        &format!("file://{}", nas.display()),
+        &["--role", "staging"],
     );
-    env.ok(&["site", "add", "cloud", &cloud, "--role", "both"], 0);
+    env.add_site("cloud", &cloud, &["--role", "both"]);
     let pics = env.path().join("Pictures");
     for d in ["2020", "2021/summer"] {
         std::fs::create_dir_all(pics.join(d)).unwrap();
@@ -448,24 +419,15 @@ fn archive_check_of_50_archives_reads_metadata_only() {
     servers::create_bucket(moto.port, "many");
     let env = Env::new()
         .with_env("LOMOB_PASSPHRASE", "pw")
-        .with_env("AWS_ACCESS_KEY_ID", "testing")
-        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+        .with_moto_credentials();
     let url = format!(
         "s3://many/x?region=us-east-1&endpoint=http://127.0.0.1:{}",
         moto.port
     );
-    env.ok(
-        &[
-            "site",
-            "add",
-            "cold",
-            &url,
-            "--role",
-            "archive",
-            "--storage-class",
-            "DEEP_ARCHIVE",
-        ],
-        0,
+    env.add_site(
+        "cold",
+        &url,
+        &["--role", "archive", "--storage-class", "DEEP_ARCHIVE"],
     );
     let pics = env.path().join("Pictures");
     std::fs::create_dir_all(&pics).unwrap();

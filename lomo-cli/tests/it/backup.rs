@@ -203,9 +203,7 @@ fn tampered_or_missing_objects_fail_per_file_and_leave_nothing() {
 fn two_sites_one_offline_catches_up_later() {
     let Some(moto) = servers::moto() else { return };
     servers::create_bucket(moto.port, "stage");
-    let env = env()
-        .with_env("AWS_ACCESS_KEY_ID", "testing")
-        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+    let env = env().with_moto_credentials();
     let pics = env.path().join("Pictures");
     std::fs::create_dir_all(pics.join("2024")).unwrap();
     for i in 0..10u8 {
@@ -216,22 +214,16 @@ fn two_sites_one_offline_catches_up_later() {
         .unwrap();
     }
     let nas = env.path().join("nas");
-    env.ok(
-        &[
-            "site",
-            "add",
-            "nas",
-            &format!("file://{}", nas.display()),
-            "--role",
-            "staging",
-        ],
-        0,
+    env.add_site(
+        "nas",
+        &format!("file://{}", nas.display()),
+        &["--role", "staging"],
     );
     let s3 = format!(
         "s3://stage/lomob?region=us-east-1&endpoint=http://127.0.0.1:{}",
         moto.port
     );
-    env.ok(&["site", "add", "cloud", &s3, "--role", "staging"], 0);
+    env.add_site("cloud", &s3, &["--role", "staging"]);
     let out = env.json(&["backup", pics.to_str().unwrap()], 0);
     let by_site = |site: &str| out.iter().find(|v| v["site"] == site).cloned().unwrap();
     assert_eq!(by_site("nas")["staged"], 10);

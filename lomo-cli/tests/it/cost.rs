@@ -5,18 +5,10 @@ use crate::util::Env;
 #[test]
 fn the_seed_scenario_in_deep_archive() {
     let env = Env::new();
-    env.ok(
-        &[
-            "site",
-            "add",
-            "cold",
-            "s3://b/lomob?region=us-east-1",
-            "--role",
-            "archive",
-            "--storage-class",
-            "DEEP_ARCHIVE",
-        ],
-        0,
+    env.add_site(
+        "cold",
+        "s3://b/lomob?region=us-east-1",
+        &["--role", "archive", "--storage-class", "DEEP_ARCHIVE"],
     );
     let v = &env.json(&["cost", "--what-if", "250GB", "--files", "55000"], 0)[0];
     assert_eq!(v["archives"], 50);

@@ -55,8 +55,7 @@ fn setup(moto_port: u16, port: u16) -> Setup {
     servers::create_bucket(moto_port, "cold");
     let env = Env::new()
         .with_env("LOMOB_PASSPHRASE", "pw")
-        .with_env("AWS_ACCESS_KEY_ID", "testing")
-        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+        .with_moto_credentials();
     let cfg_dir = env.path().join("config/lomob");
     std::fs::create_dir_all(&cfg_dir).unwrap();
     let nas = env.path().join("nas");

@@ -113,7 +113,7 @@ fn sign_in_refresh_and_use_a_drive_site() {
 
     // A Drive site: test it, then list it (tokens expire in between).
     let url = format!("gdrive://lomorage?endpoint={}", fake.url());
-    env.ok(&["site", "add", "drive", &url, "--role", "staging"], 0);
+    env.add_site("drive", &url, &["--role", "staging"]);
     let report = env.ok(&["site", "test", "drive", "--size", "600KB"], 0);
     assert!(
         report.contains("OK") && report.contains("stored SHA-256 checked"),

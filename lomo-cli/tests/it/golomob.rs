@@ -185,27 +185,15 @@ fn files_the_go_tool_uploaded_are_imported_and_restored() {
     else {
         return;
     };
-    env.ok(
-        &[
-            "site",
-            "add",
-            "old",
-            &format!("file://{}", bucket.display()),
-            "--role",
-            "archive",
-        ],
-        0,
+    env.add_site(
+        "old",
+        &format!("file://{}", bucket.display()),
+        &["--role", "archive"],
     );
-    env.ok(
-        &[
-            "site",
-            "add",
-            "drive",
-            &format!("file://{}", drive.display()),
-            "--role",
-            "staging",
-        ],
-        0,
+    env.add_site(
+        "drive",
+        &format!("file://{}", drive.display()),
+        &["--role", "staging"],
     );
     let imported = env.json(
         &[
@@ -304,23 +292,14 @@ fn a_go_iso_in_deep_archive_is_restored_after_a_restore_request() {
         &lomo_remote::PutOptions::default().with_storage_class(Some("DEEP_ARCHIVE".into())),
     ))
     .unwrap();
-    let env = w
-        .env
-        .with_env("AWS_ACCESS_KEY_ID", "testing")
-        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
-    env.ok(
-        &[
-            "site",
-            "add",
-            "gocold",
-            &format!(
-                "s3://gocold?region=us-east-1&endpoint=http://127.0.0.1:{}",
-                moto.port
-            ),
-            "--role",
-            "archive",
-        ],
-        0,
+    let env = w.env.with_moto_credentials();
+    env.add_site(
+        "gocold",
+        &format!(
+            "s3://gocold?region=us-east-1&endpoint=http://127.0.0.1:{}",
+            moto.port
+        ),
+        &["--role", "archive"],
     );
     env.ok(
         &[

@@ -9,18 +9,7 @@ fn folder_site_add_list_test_remove() {
     let env = Env::new();
     let site = env.path().join("usb disk");
     let url = format!("file://{}", site.display()).replace(' ', "%20");
-    let out = env.ok(
-        &[
-            "site",
-            "add",
-            "usb",
-            &url,
-            "--role",
-            "archive",
-            "--append-only",
-        ],
-        0,
-    );
+    let out = env.add_site("usb", &url, &["--role", "archive", "--append-only"]);
     assert!(out.contains("added site usb"), "{out}");
     assert!(site.is_dir(), "adding a folder site creates the folder");
     // Same name or same URL again: refused, config unchanged.
@@ -84,10 +73,7 @@ fn folder_site_add_list_test_remove() {
 fn unmounted_disk_is_an_error_naming_it() {
     let env = Env::new();
     let site = env.path().join("disk");
-    env.ok(
-        &["site", "add", "disk", &format!("file://{}", site.display())],
-        0,
-    );
+    env.add_site("disk", &format!("file://{}", site.display()), &[]);
     std::fs::remove_dir(&site).unwrap();
     let out = env.run(&["site", "test", "disk"]);
     assert_eq!(out.status.code(), Some(2));
@@ -124,25 +110,15 @@ fn bad_urls_are_refused_with_the_reason() {
 fn s3_site_on_moto() {
     let Some(moto) = servers::moto() else { return };
     servers::create_bucket(moto.port, "family");
-    let env = Env::new()
-        .with_env("AWS_ACCESS_KEY_ID", "testing")
-        .with_env("AWS_SECRET_ACCESS_KEY", "testing");
+    let env = Env::new().with_moto_credentials();
     let url = format!(
         "s3://family/lomob?region=us-east-1&endpoint=http://127.0.0.1:{}",
         moto.port
     );
-    env.ok(
-        &[
-            "site",
-            "add",
-            "cold",
-            &url,
-            "--storage-class",
-            "DEEP_ARCHIVE",
-            "--role",
-            "archive",
-        ],
-        0,
+    env.add_site(
+        "cold",
+        &url,
+        &["--storage-class", "DEEP_ARCHIVE", "--role", "archive"],
     );
     let report = env.ok(&["site", "test", "cold", "--size", "1MB"], 0);
     assert!(report.contains("stored SHA-256 checked"), "{report}");
@@ -167,7 +143,7 @@ fn s3_site_on_moto() {
         "s3://family?region=us-east-1&endpoint=http://127.0.0.1:{}",
         servers::free_port()
     );
-    env.ok(&["site", "add", "dead", &dead], 0);
+    env.add_site("dead", &dead, &[]);
     let out = env.run(&["site", "test", "dead", "--size", "1KB"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);

@@ -10,16 +10,10 @@ fn upload_files_then_iso_create_and_upload_iso() {
     let env = Env::new().with_env("LOMOB_PASSPHRASE", "pw");
     let (nas, arch) = (env.path().join("nas"), env.path().join("arch"));
     for (name, dir, role) in [("nas", &nas, "staging"), ("arch", &arch, "archive")] {
-        env.ok(
-            &[
-                "site",
-                "add",
-                name,
-                &format!("file://{}", dir.display()),
-                "--role",
-                role,
-            ],
-            0,
+        env.add_site(
+            name,
+            &format!("file://{}", dir.display()),
+            &["--role", role],
         );
     }
     let pics = env.path().join("Pictures");
@@ -93,28 +87,15 @@ fn an_unencrypted_site_gets_plain_images_that_mount_anywhere() {
     };
     let env = Env::new().with_env("LOMOB_PASSPHRASE", "pw");
     let (nas, usb) = (env.path().join("nas"), env.path().join("usb"));
-    env.ok(
-        &[
-            "site",
-            "add",
-            "nas",
-            &format!("file://{}", nas.display()),
-            "--role",
-            "staging",
-        ],
-        0,
+    env.add_site(
+        "nas",
+        &format!("file://{}", nas.display()),
+        &["--role", "staging"],
     );
-    env.ok(
-        &[
-            "site",
-            "add",
-            "usb",
-            &format!("file://{}", usb.display()),
-            "--role",
-            "archive",
-            "--no-encrypt",
-        ],
-        0,
+    env.add_site(
+        "usb",
+        &format!("file://{}", usb.display()),
+        &["--role", "archive", "--no-encrypt"],
     );
     let pics = env.path().join("Pictures");
     std::fs::create_dir_all(&pics).unwrap();

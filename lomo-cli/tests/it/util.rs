@@ -163,3 +163,18 @@ pub fn count_files(dir: &Path) -> usize {
             .sum()
     })
 }
+
+impl Env {
+    /// The credentials moto accepts, for S3 sites on a test server.
+    pub fn with_moto_credentials(self) -> Env {
+        self.with_env("AWS_ACCESS_KEY_ID", "testing")
+            .with_env("AWS_SECRET_ACCESS_KEY", "testing")
+    }
+
+    /// `lomob site add NAME URL EXTRA...`, which must succeed; its stdout.
+    pub fn add_site(&self, name: &str, url: &str, extra: &[&str]) -> String {
+        let mut args = vec!["site", "add", name, url];
+        args.extend_from_slice(extra);
+        self.ok(&args, 0)
+    }
+}
