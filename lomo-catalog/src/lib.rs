@@ -36,6 +36,7 @@ mod checks;
 mod error;
 mod golomob;
 mod ledger;
+mod meta;
 mod path;
 mod query;
 mod scan;

@@ -201,6 +201,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (root, rel)
     );
     ",
+    // 11 -> 12: facts about the catalog itself, e.g. the id of the master
+    // key its copies are sealed with, so another key is refused.
+    r"
+    CREATE TABLE meta (
+        name        TEXT PRIMARY KEY,
+        value       TEXT NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -1,33 +1,35 @@
-//! The command line: global options, subcommands, dispatch.
+//! The command line: global options, subcommands, dispatch, and how the
+//! config and environment become the engine's [`lomob::Context`].
 
 mod alert;
 mod backup;
 mod check;
-pub(crate) mod cost;
+mod cost;
 mod crypt;
 mod import_lomob;
 mod init;
 mod iso;
-pub(crate) mod iso_create;
+mod iso_create;
 mod key;
 mod list;
 mod list_remote;
 mod recover;
 mod restore;
-mod restore_go;
 mod scan;
 mod site;
 mod upload;
 mod util;
 mod watch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use lomo_catalog::Catalog;
+use lomob::{ContextOptions, SiteConfig};
 
-use crate::config::Config;
+use crate::cli::bars::Bars;
+use crate::cli::config::{Config, alert_settings};
+use crate::cli::secrets::CliSecrets;
 
 /// lomob keeps a family's photos and videos safe off-site for decades at almost
 /// no cost: it catalogs folders, stages new files to a cheap store, packs them
@@ -43,7 +45,7 @@ pub(crate) struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
     /// The catalog file [default: the config's `db`, else ./lomob.db]
     #[arg(long, global = true, env = "LOMOB_DB", value_name = "PATH")]
@@ -121,6 +123,52 @@ pub(crate) enum Outcome {
     Problems,
 }
 
+impl Outcome {
+    /// `Problems` when `attention`, else `Clean`.
+    pub(crate) fn from_attention(attention: bool) -> Outcome {
+        if attention {
+            Outcome::Problems
+        } else {
+            Outcome::Clean
+        }
+    }
+}
+
+/// Whether a command may create the catalog, and the default site's folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Open {
+    /// Create the catalog when it is missing.
+    catalog: bool,
+    /// Create the default site's folder when no site is configured.
+    site: bool,
+}
+
+impl Open {
+    /// The catalog must exist; nothing is created (a restore, a check).
+    pub(crate) const EXISTING: Open = Open {
+        catalog: false,
+        site: false,
+    };
+    /// The catalog is created when missing (a scan, an import).
+    pub(crate) const CREATE: Open = Open {
+        catalog: true,
+        site: false,
+    };
+    /// Both are created when missing (a backup, the daemon).
+    pub(crate) const BACKUP: Open = Open {
+        catalog: true,
+        site: true,
+    };
+    /// The catalog must exist; the default site's folder is created (uploads).
+    pub(crate) const UPLOAD: Open = Open {
+        catalog: false,
+        site: true,
+    };
+}
+
+/// Name of the default local site.
+pub(crate) const DEFAULT_SITE: &str = "local";
+
 /// What every command gets: the global options and the loaded config.
 pub(crate) struct Ctx {
     pub(crate) global: Global,
@@ -137,27 +185,102 @@ impl Ctx {
             .unwrap_or_else(|| PathBuf::from("lomob.db"))
     }
 
-    /// Opens (creating if needed) the catalog.
-    pub(crate) fn open_catalog(&self) -> Result<Catalog> {
-        let path = self.db_path();
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        Ok(Catalog::open(&path)?)
+    /// The key file: the config's `key_file`, else `<catalog>.key` beside it.
+    pub(crate) fn key_file(&self) -> PathBuf {
+        self.config
+            .key_file
+            .clone()
+            .unwrap_or_else(|| lomob::default_key_file(&self.db_path()))
     }
 
-    /// Opens an existing catalog for reading; a missing one is an error, not a new file.
-    pub(crate) fn existing_catalog(&self) -> Result<Catalog> {
-        let path = self.db_path();
-        if !path.exists() {
-            anyhow::bail!(
-                "no catalog at {}: run `lomob scan DIR` first, or pass --db",
-                path.display()
+    /// The configured sites, else the default: a local folder `./lomob-site`
+    /// for both roles, so a first run needs no account (`create`: make the
+    /// folder if missing, as a backup does; a restore only looks). Drive
+    /// sites get the credential files beside the config.
+    pub(crate) fn sites(&self, create: bool) -> Result<Vec<SiteConfig>> {
+        let mut sites = self.config.sites.clone();
+        if sites.is_empty() {
+            sites.push(self.default_site(create)?);
+        }
+        for s in sites.iter_mut().filter(|s| s.url.starts_with("gdrive://")) {
+            let (cred, token) = gdrive_files(self.global.config.as_deref())?;
+            for (k, default) in [("gdrive_credentials", cred), ("gdrive_token", token)] {
+                s.credentials
+                    .entry(k.to_owned())
+                    .or_insert_with(|| default.display().to_string());
+            }
+        }
+        Ok(sites)
+    }
+
+    fn default_site(&self, create: bool) -> Result<SiteConfig> {
+        let dir = std::env::current_dir()?.join("lomob-site");
+        if create && !dir.is_dir() {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            eprintln!(
+                "no site configured: using the local folder {} (add sites with `lomob site add`)",
+                dir.display()
             );
         }
-        Ok(Catalog::open(&path)?)
+        Ok(SiteConfig::folder(DEFAULT_SITE, &dir)?)
     }
+
+    /// The engine's options from the config and the environment.
+    pub(crate) fn options(&self, open: Open) -> Result<ContextOptions> {
+        let mut o = ContextOptions::new(self.db_path());
+        o.create = open.catalog;
+        o.key_file = Some(self.key_file());
+        o.sites = self.sites(open.site)?;
+        o.roots.clone_from(&self.config.roots);
+        let defaults = lomob::lomo_catalog::ScanOptions::default();
+        let cfg = &self.config.scan;
+        o.scan = lomob::lomo_catalog::ScanOptions {
+            ignore_files: cfg.ignore_files.clone().unwrap_or(defaults.ignore_files),
+            ignore_dirs: cfg.ignore_dirs.clone().unwrap_or(defaults.ignore_dirs),
+            threads: cfg.threads.unwrap_or(0),
+        };
+        o.schedule = self.config.schedule.resolved()?;
+        o.alert = alert_settings(&self.config.alert);
+        o.prices.clone_from(&self.config.prices);
+        Ok(o)
+    }
+
+    /// The engine, opened for a command: the catalog, the sites, the
+    /// passphrase from the environment or a prompt, bars on stderr.
+    pub(crate) fn engine(&self, open: Open) -> Result<lomob::Context> {
+        let opts = self.options(open)?;
+        if !open.catalog && !opts.db.exists() {
+            bail!(
+                "no catalog at {}: run `lomob scan DIR` first, or pass --db",
+                opts.db.display()
+            );
+        }
+        Ok(lomob::Context::open(opts)?
+            .with_secrets(CliSecrets::from_env())
+            .with_progress(Bars::new(!self.global.no_progress)))
+    }
+
+    /// Adds what `site` was asked to the catalog's request ledger, when a
+    /// catalog exists (a probe or a listing outside any backup).
+    pub(crate) fn record_usage(&self, site: &str, usage: &lomob::lomo_remote::Usage) {
+        if self.db_path().exists()
+            && let Ok(mut engine) = self.engine(Open::EXISTING)
+        {
+            engine.record_usage(site, usage);
+        }
+    }
+}
+
+/// The default Google credentials and token files: beside the config file.
+pub(crate) fn gdrive_files(config: Option<&Path>) -> Result<(PathBuf, PathBuf)> {
+    let file = crate::cli::config::config_path(config)
+        .context("no home directory for the config: pass --config PATH")?;
+    let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    Ok((
+        dir.join("gdrive-credentials.json"),
+        dir.join("gdrive-token.json"),
+    ))
 }
 
 /// Runs the parsed command line.

@@ -3,67 +3,58 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::{Error, IoContext as _, Result};
 
-/// A file written beside its final path and renamed into place on
+/// A file written beside its final path and moved into place on
 /// [`AtomicFile::commit`]; dropped uncommitted, it is removed. So a failed or
-/// interrupted command never leaves a partial output file.
-pub(crate) struct AtomicFile {
-    tmp: PathBuf,
+/// interrupted command never leaves a partial output file. The temporary
+/// file has a random name and is created exclusively (`O_EXCL`): a planted
+/// symlink or file of that name is never followed or truncated.
+pub struct AtomicFile {
+    tmp: tempfile::NamedTempFile,
     dest: PathBuf,
-    file: File,
-    committed: bool,
+    overwrite: bool,
 }
 
 impl AtomicFile {
     /// Creates the temporary file; refuses to replace an existing `dest` unless `overwrite`.
-    pub(crate) fn create(dest: &Path, overwrite: bool) -> Result<AtomicFile> {
-        if !overwrite && dest.exists() {
-            anyhow::bail!(
+    pub fn create(dest: &Path, overwrite: bool) -> Result<AtomicFile> {
+        if !overwrite && dest.symlink_metadata().is_ok() {
+            return Err(Error::invalid(format!(
                 "{} exists already: choose another name or remove it",
                 dest.display()
-            );
+            )));
         }
         let dir = dest
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.lomob-tmp-{}", std::process::id()));
-        let file =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".lomob-tmp-")
+            .tempfile_in(dir)
+            .at("create a file in", dir)?;
         Ok(AtomicFile {
             tmp,
             dest: dest.to_path_buf(),
-            file,
-            committed: false,
+            overwrite,
         })
     }
 
     /// The open temporary file.
-    pub(crate) fn file(&mut self) -> &mut File {
-        &mut self.file
+    pub fn file(&mut self) -> &mut File {
+        self.tmp.as_file_mut()
     }
 
     /// Flushes to disk and moves the file into place.
-    pub(crate) fn commit(mut self) -> Result<()> {
-        self.file
-            .sync_all()
-            .with_context(|| format!("cannot write {}", self.tmp.display()))?;
-        std::fs::rename(&self.tmp, &self.dest)
-            .with_context(|| format!("cannot move {} into place", self.dest.display()))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+    pub fn commit(self) -> Result<()> {
+        self.tmp.as_file().sync_all().at("write", &self.dest)?;
+        let persisted = if self.overwrite {
+            self.tmp.persist(&self.dest).map(drop)
+        } else {
+            self.tmp.persist_noclobber(&self.dest).map(drop)
+        };
+        persisted
+            .map_err(|e| e.error)
+            .at("move into place", &self.dest)
     }
 }

@@ -1,33 +1,25 @@
-//! `lomob`: the command-line front end of the lomob workspace.
+//! `lomob`: the command line over the lomob engine (the `lomob` library).
 //!
 //! Exit codes: 0 all good (also when stdout is closed early, as by `head`),
 //! 1 the work was done but found problems (e.g. unreadable files), 2 error.
 #![forbid(unsafe_code)]
 
-mod alerts;
+mod cli;
 mod commands;
-mod config;
-mod fsutil;
-mod output;
-mod pipeline;
-mod progress;
-mod secrets;
-mod sites;
-mod units;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = commands::Cli::parse();
-    init_tracing(cli.global.verbose, cli.global.quiet);
-    match commands::run(cli) {
+    let args = commands::Cli::parse();
+    init_tracing(args.global.verbose, args.global.quiet);
+    match commands::run(args) {
         Ok(commands::Outcome::Clean) => ExitCode::SUCCESS,
         Ok(commands::Outcome::Problems) => ExitCode::from(1),
-        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if cli::output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lomob: error: {e:#}");
+            eprintln!("lomob: error: {}", cli::output::error_line(&e));
             ExitCode::from(2)
         }
     }

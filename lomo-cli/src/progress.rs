@@ -1,94 +1,165 @@
-//! Progress on stderr: an indicatif bar on a terminal, nothing otherwise.
+//! Progress and events: how the engine tells its caller what is going on,
+//! without printing anything itself.
+//!
+//! A caller implements [`Progress`] (every method has a no-op default, so
+//! [`NoProgress`] is an empty impl): [`Progress::start`] hands out one
+//! [`Bar`] per long task (a scan, staging to a site, sending an image, a
+//! restore), and [`Progress::event`] receives what a person should hear
+//! about — a warning, a notice, a skipped file, the daemon's log. The
+//! `lomob` binary draws indicatif bars on a terminal and prints events to
+//! stderr; the Lomorage server shows them in its UI.
 
-use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lomo_catalog::{ScanIssue, ScanProgress};
-
-use crate::units::human_bytes;
-
-/// Scan progress: files and bytes listed, bytes hashed and their rate, issues.
-pub(crate) struct ScanBar {
-    bar: Option<ProgressBar>,
-    files: AtomicU64,
-    bytes: AtomicU64,
-    issues: AtomicU64,
+/// What a progress bar measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskKind {
+    /// Scanning a root: [`Bar::inc`] counts bytes hashed; the message
+    /// says what was listed.
+    Scan,
+    /// Staging files to a site: bytes of files staged.
+    Stage,
+    /// Writing an ISO image to a local file: bytes written.
+    Image,
+    /// Restoring files: bytes restored.
+    Restore,
+    /// Reading archives to verify them: bytes read.
+    Verify,
 }
 
-impl ScanBar {
-    /// A bar for `label`, shown only when stderr is a terminal and `enabled`.
-    pub(crate) fn new(label: &str, enabled: bool) -> ScanBar {
-        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {prefix} {elapsed} · {msg} · hashed {decimal_bytes} ({decimal_bytes_per_sec})",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.set_prefix(label.to_string());
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
+/// One long task.
+#[derive(Debug, Clone, Copy)]
+pub struct Task<'a> {
+    /// What is measured.
+    pub kind: TaskKind,
+    /// A short label, e.g. the root or the site.
+    pub label: &'a str,
+    /// The total, when known (bytes for every kind but [`TaskKind::Scan`]).
+    pub total: Option<u64>,
+}
+
+/// The progress of one task.
+pub trait Bar: Send + Sync {
+    /// `n` more units done.
+    fn inc(&self, n: u64) {
+        let _ = n;
+    }
+    /// A new status line.
+    fn set_message(&self, msg: &str) {
+        let _ = msg;
+    }
+    /// The task ended.
+    fn finish(&self) {}
+}
+
+/// A bar that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBar;
+
+impl Bar for NoBar {}
+
+/// Something a person should hear about while the engine works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A problem; the work goes on (a site skipped, a file that could not be
+    /// staged). The same text also ends up in the operation's report.
+    Warning(String),
+    /// Something worth knowing (a key created, a default chosen, a cost
+    /// before a cold restore, a wait).
+    Notice(String),
+    /// The scan skipped an entry (unreadable, changing).
+    Skipped {
+        /// The entry.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A line of the watch daemon's log.
+    Watch(String),
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Warning(m) | Event::Notice(m) | Event::Watch(m) => f.write_str(m),
+            Event::Skipped { path, message } => write!(f, "{}: {message}", path.display()),
+        }
+    }
+}
+
+/// Where progress and events go.
+pub trait Progress: Send + Sync {
+    /// A bar for a task that starts now.
+    fn start(&self, task: &Task<'_>) -> Box<dyn Bar> {
+        let _ = task;
+        Box::new(NoBar)
+    }
+    /// Something happened.
+    fn event(&self, event: &Event) {
+        let _ = event;
+    }
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// Scan progress in the catalog's terms, drawn on one [`Bar`]: bytes
+/// hashed move it, listings and skipped entries set its message.
+pub(crate) struct ScanBar<'a> {
+    bar: Box<dyn Bar>,
+    progress: &'a dyn Progress,
+    files: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+    issues: std::sync::atomic::AtomicU64,
+}
+
+impl<'a> ScanBar<'a> {
+    pub(crate) fn new(progress: &'a dyn Progress, root: &str) -> ScanBar<'a> {
         ScanBar {
-            bar,
-            files: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            issues: AtomicU64::new(0),
+            bar: progress.start(&Task {
+                kind: TaskKind::Scan,
+                label: root,
+                total: None,
+            }),
+            progress,
+            files: 0.into(),
+            bytes: 0.into(),
+            issues: 0.into(),
         }
     }
 
     pub(crate) fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
+        self.bar.finish();
     }
 }
 
-impl ScanProgress for ScanBar {
+impl lomo_catalog::ScanProgress for ScanBar<'_> {
     fn listed(&self, files: u64, bytes: u64) {
-        let f = self.files.fetch_add(files, Ordering::Relaxed) + files;
-        let b = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        if let Some(bar) = &self.bar {
-            let issues = self.issues.load(Ordering::Relaxed);
-            bar.set_message(format!(
-                "{f} files, {} listed, {issues} issues",
-                human_bytes(b)
-            ));
-        }
+        use std::sync::atomic::Ordering::Relaxed;
+        let f = self.files.fetch_add(files, Relaxed) + files;
+        let b = self.bytes.fetch_add(bytes, Relaxed) + bytes;
+        let issues = self.issues.load(Relaxed);
+        self.bar.set_message(&format!(
+            "{f} files, {} listed, {issues} issues",
+            crate::units::human_bytes(b)
+        ));
     }
 
     fn hashed(&self, bytes: u64) {
-        if let Some(bar) = &self.bar {
-            bar.inc(bytes);
-        }
+        self.bar.inc(bytes);
     }
 
-    fn issue(&self, issue: &ScanIssue) {
-        self.issues.fetch_add(1, Ordering::Relaxed);
-        let line = format!("lomob: skipped {issue}");
-        match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
-        }
+    fn issue(&self, issue: &lomo_catalog::ScanIssue) {
+        self.issues
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.progress.event(&Event::Skipped {
+            path: issue.path.clone(),
+            message: issue.message.clone(),
+        });
     }
-}
-
-/// A byte-count bar for `label` (hidden when stderr is not a terminal or
-/// progress is off).
-pub(crate) fn bytes_bar(label: &str, total: u64, enabled: bool) -> ProgressBar {
-    if !(enabled && std::io::stderr().is_terminal()) {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} ({decimal_bytes_per_sec}, {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_prefix(label.to_string());
-    bar
 }

@@ -1,59 +1,67 @@
-//! Passphrases and keys: from a file, the environment, or a prompt without echo.
-//! Never logged, never taken from the command line itself.
+//! Where the engine gets its secrets: the passphrase that unlocks the key
+//! file, a new one when it creates the key, the Go tool's master key. The
+//! caller decides (a prompt, an environment variable, a file, a UI); the
+//! engine asks only when it needs one, and never keeps or logs it.
 
-use std::io::IsTerminal;
-use std::path::Path;
-
-use anyhow::{Context, Result, bail};
 use zeroize::Zeroizing;
 
-/// A secret read from `file`, else `env`, else a prompt (when stdin is a terminal).
-pub(crate) fn read_secret(
-    file: Option<&Path>,
-    env: &str,
-    prompt: &str,
-) -> Result<Zeroizing<Vec<u8>>> {
-    if let Some(f) = file {
-        let mut s = Zeroizing::new(
-            std::fs::read(f)
-                .with_context(|| format!("cannot read passphrase file {}", f.display()))?,
-        );
-        // a trailing newline is the editor's, not the passphrase's
-        while s.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
-            s.pop();
-        }
-        return Ok(s);
+use crate::error::{Error, Result};
+
+/// A secret's bytes, wiped when dropped.
+pub type Secret = Zeroizing<Vec<u8>>;
+
+/// Supplies secrets on demand.
+pub trait Secrets: Send + Sync {
+    /// The passphrase that unlocks the key file.
+    fn passphrase(&self) -> Result<Secret>;
+
+    /// A new passphrase, for a key file being created (a prompt asks twice).
+    fn new_passphrase(&self) -> Result<Secret> {
+        self.passphrase()
     }
-    if let Some(v) = std::env::var_os(env) {
-        return Ok(Zeroizing::new(v.into_encoded_bytes()));
+
+    /// The Go lomo-backup's master key (its `LOMOB_MASTER_KEY`), for
+    /// restoring what it uploaded.
+    fn go_master_key(&self) -> Result<Secret> {
+        Err(Error::Secret(
+            "no Go lomo-backup master key: set LOMOB_MASTER_KEY".into(),
+        ))
     }
-    if !std::io::stdin().is_terminal() {
-        bail!("no passphrase: set {env}, pass a passphrase file, or run in a terminal to be asked");
-    }
-    let s = rpassword::prompt_password(prompt).context("cannot read the passphrase")?;
-    Ok(Zeroizing::new(s.into_bytes()))
 }
 
-/// A new secret: from `file` or `env`, else asked twice on a terminal.
-pub(crate) fn read_new_secret(
-    file: Option<&Path>,
-    env: &str,
-    what: &str,
-) -> Result<Zeroizing<Vec<u8>>> {
-    if file.is_some() || std::env::var_os(env).is_some() {
-        let s = read_secret(file, env, "")?;
-        if s.is_empty() {
-            bail!("the {what} is empty");
+/// One passphrase given up front (an embedding program's own setting).
+pub struct Passphrase(Secret);
+
+impl Passphrase {
+    /// The passphrase `p`.
+    pub fn new(p: impl Into<Vec<u8>>) -> Passphrase {
+        Passphrase(Zeroizing::new(p.into()))
+    }
+}
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(…)")
+    }
+}
+
+impl Secrets for Passphrase {
+    fn passphrase(&self) -> Result<Secret> {
+        if self.0.is_empty() {
+            return Err(Error::Secret("the passphrase is empty".into()));
         }
-        return Ok(s);
+        Ok(self.0.clone())
     }
-    let a = read_secret(None, env, &format!("New {what}: "))?;
-    let b = read_secret(None, env, &format!("Repeat the {what}: "))?;
-    if *a != *b {
-        bail!("the two {what}s differ");
+}
+
+/// No secrets at all: operations that need one fail saying so.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSecrets;
+
+impl Secrets for NoSecrets {
+    fn passphrase(&self) -> Result<Secret> {
+        Err(Error::Secret(
+            "no passphrase: this operation needs the key's passphrase".into(),
+        ))
     }
-    if a.is_empty() {
-        bail!("the {what} is empty");
-    }
-    Ok(a)
 }

@@ -1,413 +1,326 @@
-//! Sites from the config: opening them, and adding or removing them in the
-//! config file without losing its comments.
+//! Sites as the engine knows them: their settings ([`SiteConfig`]), opening
+//! them as [`Backend`]s, where lomob keeps things on them, and the probe
+//! `lomob site test` runs.
 
-use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
-use lomo_remote::{Backend, Location, RetryPolicy, SiteOptions, SiteUrl};
+use lomo_remote::{Backend, Location, PutOptions, RetryPolicy, SiteOptions, SiteUrl};
+use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, SiteConfig};
-use crate::fsutil::AtomicFile;
+use crate::error::{Error, Result};
 use crate::units::parse_size;
 
-/// The tokio runtime commands that talk to sites run on.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+mod probe;
+
+pub use probe::{ProbeReport, ProbeStep, probe};
+
+/// Where staged objects live on a site.
+pub const STAGING_PREFIX: &str = "lomob/staging";
+/// Where archives live on a site.
+pub const ARCHIVES_PREFIX: &str = "lomob/archives";
+/// Where catalog snapshots live on a site.
+pub const CATALOG_PREFIX: &str = "lomob/catalog";
+/// Where key files live on a site.
+pub const KEYS_PREFIX: &str = "lomob/keys";
+
+/// One site's settings (a `[[site]]` table of the config file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Unique name, used on the command line and in the catalog.
+    pub name: String,
+    /// Site URL (`s3://`, `gs://`, `az://`, `file://`, `gdrive://`).
+    pub url: String,
+    /// What the site receives.
+    #[serde(default)]
+    pub role: Role,
+    /// Storage class for archives, e.g. `DEEP_ARCHIVE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// Never overwrite or delete anything there.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub append_only: bool,
+    /// Encrypt what goes there (off: plain ISO images that mount anywhere).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub encrypt: bool,
+    /// Bandwidth limit per second, e.g. "2MB".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_limit: Option<String>,
+    /// Credentials and settings as object_store keys (`aws_access_key_id`,
+    /// …), plus `gdrive_credentials`/`gdrive_token` file paths for Drive.
+    /// They override the environment; they are never printed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub credentials: BTreeMap<String, String>,
 }
 
-/// The configured sites, else the default: a local folder `./lomob-site`
-/// for both roles, so a first run needs no account (`create`: make the
-/// folder if missing, as a backup does; a restore only looks).
-pub(crate) fn configured_or_default(
-    ctx: &crate::commands::Ctx,
-    create: bool,
-) -> Result<Vec<SiteConfig>> {
-    if !ctx.config.sites.is_empty() {
-        return Ok(ctx.config.sites.clone());
-    }
-    let dir = std::env::current_dir()?.join("lomob-site");
-    if create && !dir.is_dir() {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        eprintln!(
-            "no site configured: using the local folder {} (add sites with `lomob site add`)",
-            dir.display()
-        );
-    }
-    let url = SiteUrl::local(&dir)?;
-    Ok(vec![SiteConfig {
-        name: DEFAULT_SITE.into(),
-        url: url.to_string(),
-        role: crate::config::Role::Both,
-        storage_class: None,
-        append_only: false,
-        encrypt: true,
-        bandwidth_limit: None,
-        credentials: Default::default(),
-    }])
+/// What a site receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// New files, one encrypted object each, until they are archived.
+    Staging,
+    /// Packed ISO images.
+    Archive,
+    /// Both.
+    #[default]
+    Both,
 }
 
-/// Name of the default local site.
-pub(crate) const DEFAULT_SITE: &str = "local";
-
-/// Reads an object (or a byte range of it) into memory: for small objects
-/// and ranges only.
-pub(crate) fn download(
-    rt: &tokio::runtime::Runtime,
-    site: &Arc<dyn Backend>,
-    key: &str,
-    range: Option<std::ops::Range<u64>>,
-) -> lomo_remote::Result<Vec<u8>> {
-    use futures::StreamExt as _;
-    rt.block_on(async {
-        let mut buf = Vec::new();
-        let mut s = site.get(key, range).await?;
-        while let Some(chunk) = s.next().await {
-            buf.extend_from_slice(&chunk?);
+impl Role {
+    /// The role's name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Staging => "staging",
+            Role::Archive => "archive",
+            Role::Both => "both",
         }
-        Ok(buf)
-    })
+    }
+
+    /// Whether the site gets staged objects.
+    pub fn stages(self) -> bool {
+        matches!(self, Role::Staging | Role::Both)
+    }
+
+    /// Whether the site gets archives.
+    pub fn archives(self) -> bool {
+        matches!(self, Role::Archive | Role::Both)
+    }
 }
 
-/// The site named `name`, or an error listing the configured ones.
-pub(crate) fn find<'a>(config: &'a Config, name: &str) -> Result<&'a SiteConfig> {
-    config.sites.iter().find(|s| s.name == name).ok_or_else(|| {
-        let names: Vec<&str> = config.sites.iter().map(|s| s.name.as_str()).collect();
-        if names.is_empty() {
-            anyhow::anyhow!("no site named {name:?}: no sites configured (add one with `lomob site add NAME URL`)")
-        } else {
-            anyhow::anyhow!("no site named {name:?}; configured sites: {}", names.join(", "))
+impl std::str::FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Role> {
+        match s {
+            "staging" => Ok(Role::Staging),
+            "archive" => Ok(Role::Archive),
+            "both" => Ok(Role::Both),
+            _ => Err(Error::invalid(format!(
+                "unknown site role {s:?} (staging, archive, both)"
+            ))),
         }
-    })
+    }
 }
 
-/// Parses a site's URL, with the site name in the error.
-pub(crate) fn url_of(site: &SiteConfig) -> Result<SiteUrl> {
-    site.url
-        .parse()
-        .with_context(|| format!("site {:?} in the config", site.name))
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
-/// The default Google credentials and token files: beside the config file.
-pub(crate) fn gdrive_files(
-    config: Option<&Path>,
-) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
-    let file = crate::config::config_path(config)
-        .context("no home directory for the config: pass --config PATH")?;
-    let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-    Ok((
-        dir.join("gdrive-credentials.json"),
-        dir.join("gdrive-token.json"),
-    ))
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
-/// Opens a configured site.
-pub(crate) fn open(ctx: &crate::commands::Ctx, site: &SiteConfig) -> Result<Arc<dyn Backend>> {
-    open_with(ctx, site, RetryPolicy::default())
+fn yes() -> bool {
+    true
 }
 
-/// Opens a configured site with a retry policy (interactive commands retry
-/// less, to answer quickly about a site that is down).
-pub(crate) fn open_with(
-    ctx: &crate::commands::Ctx,
-    site: &SiteConfig,
-    retry: RetryPolicy,
-) -> Result<Arc<dyn Backend>> {
-    let url = url_of(site)?;
+impl SiteConfig {
+    /// A site named `name` at `url`, for both roles, encrypted.
+    pub fn new(name: impl Into<String>, url: impl Into<String>) -> SiteConfig {
+        SiteConfig {
+            name: name.into(),
+            url: url.into(),
+            role: Role::Both,
+            storage_class: None,
+            append_only: false,
+            encrypt: true,
+            bandwidth_limit: None,
+            credentials: BTreeMap::new(),
+        }
+    }
+
+    /// A local folder site (a NAS mount, a removable disk).
+    pub fn folder(
+        name: impl Into<String>,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<SiteConfig> {
+        Ok(SiteConfig::new(
+            name,
+            SiteUrl::local(path.as_ref())?.to_string(),
+        ))
+    }
+
+    /// The same site with role `role`.
+    pub fn with_role(mut self, role: Role) -> SiteConfig {
+        self.role = role;
+        self
+    }
+
+    /// The site's parsed URL (the error names the site).
+    pub fn parsed_url(&self) -> Result<SiteUrl> {
+        self.url.parse().map_err(|e: lomo_remote::Error| {
+            Error::Site(format!("site {:?} in the config: {e}", self.name))
+        })
+    }
+
+    /// The storage class archives get there: the configured one, else the
+    /// one the URL names.
+    pub fn archive_class(&self) -> Option<String> {
+        self.storage_class.clone().or_else(|| {
+            self.parsed_url()
+                .ok()
+                .and_then(|u| u.storage_class().map(str::to_owned))
+        })
+    }
+
+    /// Whether archives there sit in a cold storage class (a read needs a
+    /// restore first).
+    pub fn is_cold(&self) -> bool {
+        self.archive_class().is_some_and(|k| is_cold_class(&k))
+    }
+
+    /// Options for what must stay readable at once (staged objects, probes,
+    /// key files, snapshots): the hot class even at a cold site.
+    pub fn hot_options(&self) -> PutOptions {
+        let s3 = self.url.starts_with("s3://");
+        PutOptions::default().with_storage_class(s3.then(|| "STANDARD".to_owned()))
+    }
+}
+
+/// Whether `class` is a storage class whose objects need a restore before
+/// they can be read.
+pub fn is_cold_class(class: &str) -> bool {
+    matches!(
+        class.to_ascii_uppercase().as_str(),
+        "DEEP_ARCHIVE" | "GLACIER" | "ARCHIVE"
+    )
+}
+
+/// Opens a site with a retry policy (interactive commands retry less, to
+/// answer quickly about a site that is down).
+pub fn open(site: &SiteConfig, retry: RetryPolicy) -> Result<Arc<dyn Backend>> {
+    let url = site.parsed_url()?;
     let mut opts = SiteOptions::named(&site.name).with_retry(retry);
     if let Some(limit) = &site.bandwidth_limit {
         let bytes = parse_size(limit.trim_end_matches("/s"))
-            .map_err(|e| anyhow::anyhow!("site {:?}: bandwidth_limit: {e}", site.name))?;
+            .map_err(|e| Error::invalid(format!("site {:?}: bandwidth_limit: {e}", site.name)))?;
         opts = opts.with_bandwidth_limit(Some(bytes));
     }
     for (k, v) in &site.credentials {
         opts = opts.with_credential(k, v);
     }
-    if matches!(url.location(), Location::Drive { .. }) {
-        let (cred, token) = gdrive_files(ctx.global.config.as_deref())?;
-        for (k, default) in [("gdrive_credentials", cred), ("gdrive_token", token)] {
-            if !site.credentials.contains_key(k) {
-                opts = opts.with_credential(k, default.display().to_string());
-            }
-        }
-    }
     Ok(lomo_remote::open(&url, &opts)?)
 }
 
-/// Adds what `site` was asked to the catalog's request ledger (today, UTC),
-/// when a catalog exists; a failure to record is a warning, not an error.
-pub(crate) fn record_usage(ctx: &crate::commands::Ctx, site: &str, u: &lomo_remote::Usage) {
-    let path = ctx.db_path();
-    if !path.exists() || u.requests() == 0 {
-        return;
-    }
-    let r = lomo_catalog::Requests {
-        class_a: u.class_a,
-        class_b: u.class_b,
-        free: u.free,
-        failed: u.failed,
-        bytes_sent: u.bytes_sent,
-        bytes_received: u.bytes_received,
-    };
-    let day = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
-    let done =
-        lomo_catalog::Catalog::open(&path).and_then(|mut c| c.record_requests(site, &day, &r));
-    if let Err(e) = done {
-        tracing::warn!("could not record the requests to site {site} in the catalog: {e}");
-    }
-}
-
-/// Records in `catalog` whether `site` could be reached now (`error`:
-/// why not); a failure to record is a warning.
-pub(crate) fn record_contact(catalog: &mut lomo_catalog::Catalog, site: &str, error: Option<&str>) {
-    if let Err(e) = catalog.record_site_contact(site, lomo_catalog::unix_now(), error) {
-        tracing::warn!("could not record whether site {site} answered: {e}");
-    }
-}
-
-/// Alerts (once a day) about configured sites that have failed every
-/// attempt for longer than `[schedule] site_offline_alert`. Returns their
-/// names.
-pub(crate) fn alert_offline(
-    ctx: &crate::commands::Ctx,
-    catalog: &lomo_catalog::Catalog,
-) -> Result<Vec<String>> {
-    let Some(limit) = ctx.config.schedule.resolved()?.site_offline_alert else {
-        return Ok(Vec::new());
-    };
-    let now = lomo_catalog::unix_now();
-    let configured = configured_or_default(ctx, false)?;
-    let long: Vec<lomo_catalog::SiteContact> = catalog
-        .site_contacts()?
-        .into_iter()
-        .filter(|c| configured.iter().any(|s| s.name == c.site))
-        .filter(|c| {
-            c.failing_since
-                .is_some_and(|t| now - t >= i64::try_from(limit.as_secs()).unwrap_or(i64::MAX))
-        })
-        .collect();
-    if long.is_empty() {
-        return Ok(Vec::new());
-    }
-    let when = |t: Option<i64>| {
-        t.and_then(|t| jiff::Timestamp::from_second(t).ok())
-            .map_or_else(
-                || "never".to_owned(),
-                |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
-            )
-    };
-    let lines: Vec<String> = long
-        .iter()
-        .map(|c| {
-            format!(
-                "site {}: failing since {} (last reached: {}): {}",
-                c.site,
-                when(c.failing_since),
-                when(c.last_ok),
-                c.last_error.as_deref().unwrap_or("?")
-            )
-        })
-        .collect();
-    for l in &lines {
-        eprintln!("lomob: warning: {l}");
-    }
-    let names: Vec<String> = long.iter().map(|c| c.site.clone()).collect();
-    crate::alerts::notify(
-        ctx,
-        &crate::alerts::Alert {
-            kind: "site-offline",
-            subject: format!(
-                "lomob: {} unreachable for more than {}",
-                if names.len() == 1 {
-                    format!("site {}", names[0])
-                } else {
-                    format!("{} sites", names.len())
-                },
-                crate::units::human_duration(limit)
-            ),
-            text: format!(
-                "{}\n\nNew files are not reaching {}. Mount the disk, fix the \
-                 credentials or the network; the next backup catches up.",
-                lines.join("\n"),
-                if names.len() == 1 { "it" } else { "them" }
-            ),
-            details: serde_json::json!(
-                long.iter()
-                    .map(|c| serde_json::json!({
-                        "site": c.site,
-                        "failing_since": c.failing_since,
-                        "last_ok": c.last_ok,
-                        "error": c.last_error,
-                    }))
-                    .collect::<Vec<_>>()
-            ),
-        },
-    );
-    Ok(names)
-}
-
-/// Checks a new site's settings before it is written to the config.
-pub(crate) fn validate(config: &Config, site: &SiteConfig) -> Result<SiteUrl> {
+/// Checks a new site's settings against the configured ones.
+pub fn validate(configured: &[SiteConfig], site: &SiteConfig) -> Result<SiteUrl> {
     if site.name.is_empty()
         || !site
             .name
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        bail!("site name {:?}: use letters, digits, - _ .", site.name);
+        return Err(Error::invalid(format!(
+            "site name {:?}: use letters, digits, - _ .",
+            site.name
+        )));
     }
-    if config.sites.iter().any(|s| s.name == site.name) {
-        bail!(
+    if configured.iter().any(|s| s.name == site.name) {
+        return Err(Error::invalid(format!(
             "a site named {:?} exists already (remove it first)",
             site.name
-        );
+        )));
     }
-    let url = url_of(site)?;
-    if let Some(other) = config.sites.iter().find(|s| s.url == site.url) {
-        bail!("site {:?} has the same URL already", other.name);
+    let url = site.parsed_url()?;
+    if let Some(other) = configured.iter().find(|s| s.url == site.url) {
+        return Err(Error::invalid(format!(
+            "site {:?} has the same URL already",
+            other.name
+        )));
     }
     if site.storage_class.is_some() && matches!(url.location(), Location::Local { .. }) {
-        bail!("--storage-class applies to cloud sites, not to a local folder");
+        return Err(Error::invalid(
+            "--storage-class applies to cloud sites, not to a local folder",
+        ));
     }
     Ok(url)
 }
 
-/// Appends a `[[site]]` table to the config file (created if missing).
-pub(crate) fn add_to_file(path: &Path, site: &SiteConfig) -> Result<()> {
-    let (text, new) = match std::fs::read_to_string(path) {
-        Ok(t) => (t, false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("config file {}", path.display()))?;
-    let mut t = toml_edit::Table::new();
-    if new {
-        t.decor_mut()
-            .set_prefix("# lomob configuration (`lomob init` writes a commented template).\n\n");
-    }
-    t["name"] = toml_edit::value(&site.name);
-    t["url"] = toml_edit::value(&site.url);
-    t["role"] = toml_edit::value(site.role.as_str());
-    if let Some(c) = &site.storage_class {
-        t["storage_class"] = toml_edit::value(c);
-    }
-    if site.append_only {
-        t["append_only"] = toml_edit::value(true);
-    }
-    if !site.encrypt {
-        t["encrypt"] = toml_edit::value(false);
-    }
-    let entry = doc
-        .entry("site")
-        .or_insert_with(|| toml_edit::Item::ArrayOfTables(toml_edit::ArrayOfTables::new()));
-    let Some(list) = entry.as_array_of_tables_mut() else {
-        bail!(
-            "config file {}: `site` is not a list of [[site]] tables",
-            path.display()
-        );
-    };
-    list.push(t);
-    write(path, &doc.to_string())
+/// The site called `name` among `sites`, or an error listing them.
+pub fn find<'a>(sites: &'a [SiteConfig], name: &str) -> Result<&'a SiteConfig> {
+    sites.iter().find(|s| s.name == name).ok_or_else(|| {
+        let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();
+        Error::Site(if names.is_empty() {
+            format!(
+                "no site named {name:?}: no sites configured (add one with `lomob site add NAME URL`)"
+            )
+        } else {
+            format!(
+                "no site named {name:?}; configured sites: {}",
+                names.join(", ")
+            )
+        })
+    })
 }
 
-/// Removes the `[[site]]` named `name`; false if there was none.
-pub(crate) fn remove_from_file(path: &Path, name: &str) -> Result<bool> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("config file {}", path.display()))?;
-    let Some(list) = doc.get_mut("site").and_then(|i| i.as_array_of_tables_mut()) else {
-        return Ok(false);
-    };
-    let before = list.len();
-    list.retain(|t| t.get("name").and_then(|v| v.as_str()) != Some(name));
-    if list.len() == before {
-        return Ok(false);
+/// Reads an object (or a byte range of it) into memory: for small objects
+/// and ranges only.
+pub(crate) async fn download(
+    site: &Arc<dyn Backend>,
+    key: &str,
+    range: Option<std::ops::Range<u64>>,
+) -> lomo_remote::Result<Vec<u8>> {
+    use futures::StreamExt as _;
+    let mut buf = Vec::new();
+    let mut s = site.get(key, range).await?;
+    while let Some(chunk) = s.next().await {
+        buf.extend_from_slice(&chunk?);
     }
-    write(path, &doc.to_string())?;
-    Ok(true)
+    Ok(buf)
 }
 
-/// Replaces the config file atomically, keeping its permissions (0600 for a
-/// new file: it may hold credentials).
-fn write(path: &Path, text: &str) -> Result<()> {
-    let text = if text.ends_with('\n') {
-        text.to_owned()
-    } else {
-        format!("{text}\n")
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o777);
-    let mut f = AtomicFile::create(path, true)?;
-    f.file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.file()
-        .write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.commit()
+/// The objects under `prefix` on `site`, by key.
+pub fn list_objects(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    prefix: &str,
+) -> Result<Vec<lomo_remote::ObjectInfo>> {
+    use futures::TryStreamExt as _;
+    let mut objects: Vec<lomo_remote::ObjectInfo> =
+        rt.block_on(site.list(prefix.trim_matches('/')).try_collect())?;
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(objects)
+}
+
+/// A tokio runtime for the engine's site requests.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
-    fn site(name: &str, url: &str) -> SiteConfig {
-        SiteConfig {
-            name: name.into(),
-            url: url.into(),
-            role: Role::Archive,
-            storage_class: Some("DEEP_ARCHIVE".into()),
-            append_only: true,
-            encrypt: false,
-            bandwidth_limit: None,
-            credentials: Default::default(),
-        }
+    #[test]
+    fn roles_and_classes() {
+        assert!(Role::Both.stages() && Role::Both.archives());
+        assert!(!Role::Staging.archives() && !Role::Archive.stages());
+        assert_eq!("archive".parse::<Role>().unwrap(), Role::Archive);
+        assert!("cold".parse::<Role>().is_err());
+        let mut s = SiteConfig::new("c", "s3://b/p?storage_class=DEEP_ARCHIVE");
+        assert!(s.is_cold(), "the URL's class counts");
+        s.storage_class = Some("STANDARD".into());
+        assert!(!s.is_cold(), "the configured class wins");
+        assert_eq!(s.hot_options().storage_class.as_deref(), Some("STANDARD"));
     }
 
     #[test]
-    fn add_and_remove_keep_comments() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        std::fs::write(
-            &path,
-            "# my comment\nroots = [\"/p\"]\n\n[[site]]\nname = \"a\"\nurl = \"file:///x\"\n",
-        )
-        .unwrap();
-        add_to_file(&path, &site("b", "s3://bucket/p")).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("# my comment"), "{text}");
-        let c: Config = toml::from_str(&text).unwrap();
-        assert_eq!(c.sites.len(), 2);
-        assert_eq!(c.sites[1].storage_class.as_deref(), Some("DEEP_ARCHIVE"));
-        assert!(c.sites[1].append_only && !c.sites[1].encrypt);
-        assert!(remove_from_file(&path, "a").unwrap());
-        assert!(!remove_from_file(&path, "a").unwrap());
-        let c: Config = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(c.sites.len(), 1);
-        assert_eq!(c.sites[0].name, "b");
-    }
-
-    #[test]
-    fn new_config_is_private() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/config.toml");
-        add_to_file(&path, &site("b", "s3://bucket/p")).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+    fn validation_names_the_problem() {
+        let one = vec![SiteConfig::new("a", "file:///x")];
+        let e = validate(&one, &SiteConfig::new("a", "file:///y")).unwrap_err();
+        assert!(e.to_string().contains("exists already"));
+        let e = validate(&one, &SiteConfig::new("b c", "file:///y")).unwrap_err();
+        assert!(e.to_string().contains("letters"));
+        let e = validate(&one, &SiteConfig::new("b", "file:///x")).unwrap_err();
+        assert!(e.to_string().contains("same URL"));
+        assert!(find(&one, "a").is_ok());
+        assert!(find(&one, "z").unwrap_err().to_string().contains("a"));
     }
 }

@@ -1,9 +1,9 @@
-//! Sizes as people write them (`50MB`, `5G`, `1.5GiB`) and as lomob prints them.
+//! Sizes as people write them (`50MB`, `5G`, `1.5GiB`), durations (`90s`, `1d`), and how lomob prints both.
 
 /// Parses a size: a number with an optional unit. Decimal units are powers of
 /// 1000 as in the seed (`K`/`KB`, `M`/`MB`, `G`/`GB`, `T`/`TB`), binary ones
 /// powers of 1024 (`KiB`, `MiB`, `GiB`, `TiB`); no unit or `B` means bytes.
-pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -32,7 +32,7 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// `1.2 GB` style, decimal units.
-pub(crate) fn human_bytes(n: u64) -> String {
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -48,7 +48,7 @@ pub(crate) fn human_bytes(n: u64) -> String {
 }
 
 /// `90s`, `5m`, `2h`, `1d`, or plain seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
@@ -65,7 +65,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// A duration the way [`parse_duration`] reads it: `3d`, `12h`, `5m`, `40s`.
-pub(crate) fn human_duration(d: std::time::Duration) -> String {
+pub fn human_duration(d: std::time::Duration) -> String {
     let s = d.as_secs();
     match s {
         s if s >= 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
@@ -73,6 +73,34 @@ pub(crate) fn human_duration(d: std::time::Duration) -> String {
         s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
     }
+}
+
+/// A Unix time as local `YYYY-MM-DD HH:MM:SS`.
+pub fn local_time(secs: i64) -> String {
+    match jiff::Timestamp::from_second(secs) {
+        Ok(ts) => ts
+            .to_zoned(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => format!("@{secs}"),
+    }
+}
+
+/// A path's exact bytes (its OS string on Unix).
+pub fn path_bytes(p: &std::path::Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    p.as_os_str().as_bytes().to_vec()
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]

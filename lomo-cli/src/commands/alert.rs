@@ -4,8 +4,10 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 use serde_json::json;
 
+use lomob::Alert;
+
 use super::{Ctx, Outcome};
-use crate::alerts::{Alert, send};
+use crate::cli::config::alert_settings;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AlertCommand {
@@ -17,8 +19,8 @@ pub(crate) enum AlertCommand {
 pub(crate) fn run(ctx: &Ctx, cmd: &AlertCommand) -> Result<Outcome> {
     match cmd {
         AlertCommand::Test => {
-            let cfg = ctx.config.alert.resolved();
-            if cfg.smtp_url.is_none() && cfg.webhook_url.is_none() {
+            let cfg = alert_settings(&ctx.config.alert);
+            if !cfg.any() {
                 bail!(
                     "no alert channel configured: set [alert] smtp_url/email_to or webhook_url in the config, or LOMOB_ALERT_SMTP_URL and LOMOB_ALERT_EMAIL_TO, or LOMOB_ALERT_WEBHOOK_URL"
                 );
@@ -29,7 +31,11 @@ pub(crate) fn run(ctx: &Ctx, cmd: &AlertCommand) -> Result<Outcome> {
                 text: "This is a test message from lomob. Alerts arrive like this one when a check finds differences or a backup has problems.\n".into(),
                 details: json!({"test": true}),
             };
-            let sent = send(&cfg, &alert)?;
+            let rt = lomob::sites::runtime()?;
+            let (sent, failed) = lomob::send_alert(&rt, &cfg, &alert)?;
+            for e in failed {
+                eprintln!("lomob: warning: alert: {e}");
+            }
             println!("test alert sent by {}", sent.join(" and "));
             Ok(Outcome::Clean)
         }

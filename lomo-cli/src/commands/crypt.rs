@@ -9,10 +9,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use lomo_crypt::archive::{UnpackLimits, pack, unpack};
 use lomo_crypt::filecrypt::{self, Cipher, Cost};
 
+use lomob::fsutil::AtomicFile;
+use lomob::units::parse_size;
+
 use super::Outcome;
-use crate::fsutil::AtomicFile;
-use crate::secrets::{read_new_secret, read_secret};
-use crate::units::parse_size;
+use crate::cli::secrets::{read_new_secret, read_secret};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CryptCommand {

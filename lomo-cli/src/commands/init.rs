@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::{Global, Outcome};
-use crate::config::{config_path, project_dirs, template};
+use crate::cli::config::{config_path, project_dirs, template};
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
@@ -55,7 +55,10 @@ pub(crate) fn run(global: &Global, args: &InitArgs) -> Result<Outcome> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
+    let key_file = lomob::default_key_file(&db);
     let mut open = std::fs::OpenOptions::new();
+    // Credentials and the SMTP password may end up in it.
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
     open.write(true);
     if args.force {
         open.create(true).truncate(true);
@@ -72,7 +75,7 @@ pub(crate) fn run(global: &Global, args: &InitArgs) -> Result<Outcome> {
             anyhow::Error::new(e).context(format!("cannot write {}", path.display()))
         }
     })?;
-    file.write_all(template(&db, &roots, &site).as_bytes())
+    file.write_all(template(&db, &key_file, &roots, &site).as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     // Created now, as `site add` does: later a missing site folder means an
     // unmounted disk, and backups skip it rather than write beside it.

@@ -8,10 +8,10 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lomo_iso::{Entry, EntryKind, Layout, Reader, WriteOptions};
 
+use lomob::fsutil::AtomicFile;
+
 use super::{Ctx, Outcome};
-use crate::fsutil::AtomicFile;
-use crate::output::local_time;
-use crate::units::human_bytes;
+use crate::cli::output::{human_bytes, local_time};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum IsoCommand {
@@ -32,7 +32,7 @@ pub(crate) enum IsoCommand {
     /// Pack the catalog's files not yet in any archive into images of at most SIZE.
     Create {
         /// Largest image (KB = 1000 bytes, as in the seed); a bigger file gets an image of its own
-        #[arg(short, long, default_value = "5G", value_parser = crate::units::parse_size)]
+        #[arg(short, long, default_value = "5G", value_parser = lomob::units::parse_size)]
         size: u64,
         /// Folder to write the images to
         #[arg(short = 'p', long, default_value = ".")]
@@ -65,7 +65,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: &IsoCommand) -> Result<Outcome> {
             size,
             store_dir,
             name,
-        } => super::iso_create::create(ctx, *size, store_dir, name.as_deref(), progress),
+        } => super::iso_create::create(ctx, *size, store_dir, name.as_deref()),
         IsoCommand::List => super::iso_create::list(ctx),
         IsoCommand::Build {
             src,
@@ -157,9 +157,9 @@ fn collect(src: &Path) -> Result<(Vec<Entry>, Vec<PathBuf>, u64)> {
 }
 
 /// A writer that moves a progress bar.
-pub(crate) struct Counting<W> {
-    pub(crate) inner: W,
-    pub(crate) bar: Option<ProgressBar>,
+struct Counting<W> {
+    inner: W,
+    bar: Option<ProgressBar>,
 }
 
 impl<W: Write> Write for Counting<W> {

@@ -2,18 +2,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use lomo_crypt::{KdfParams, KeyFile, MasterKey};
 use serde_json::json;
 
 use super::{Ctx, Outcome};
-use crate::output::Out;
-use crate::secrets::{read_new_secret, read_secret};
+use crate::cli::output::Out;
+use crate::cli::secrets::{read_new_secret, read_secret};
 
 #[derive(Debug, Args)]
 pub(crate) struct KeyArgs {
-    /// The key file [default: the config's key_file, else $XDG_DATA_HOME/lomob/lomob.key]
+    /// The key file [default: the config's key_file, else <catalog>.key beside the catalog]
     #[arg(long, global = true, env = "LOMOB_KEY_FILE", value_name = "PATH")]
     key_file: Option<PathBuf>,
     /// Read the current passphrase from this file [default: LOMOB_PASSPHRASE, else ask]
@@ -51,15 +50,13 @@ enum KeyCommand {
     List,
 }
 
-fn key_file_path(ctx: &Ctx, args: &KeyArgs) -> Result<PathBuf> {
-    match &args.key_file {
-        Some(p) => Ok(p.clone()),
-        None => crate::pipeline::keys::key_file_path(ctx),
-    }
+fn key_file_path(ctx: &Ctx, args: &KeyArgs) -> PathBuf {
+    args.key_file.clone().unwrap_or_else(|| ctx.key_file())
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &KeyArgs) -> Result<Outcome> {
-    let path = key_file_path(ctx, args)?;
+    use lomob::keys::file;
+    let path = key_file_path(ctx, args);
     let current = || {
         read_secret(
             args.passphrase_file.as_deref(),
@@ -74,74 +71,49 @@ pub(crate) fn run(ctx: &Ctx, args: &KeyArgs) -> Result<Outcome> {
             "passphrase",
         )
     };
-    let load = || KeyFile::load(&path).with_context(|| format!("key file {}", path.display()));
     match &args.command {
         KeyCommand::Init { label } => {
-            if path.exists() {
-                bail!(
-                    "key file {} exists already: lomob never replaces a key (that would orphan every backup)",
-                    path.display()
-                );
-            }
+            file::refuse_existing(&path)?;
             // Init sets the first passphrase: LOMOB_PASSPHRASE or its file, else ask twice.
             let pass = read_new_secret(
                 args.passphrase_file.as_deref(),
                 "LOMOB_PASSPHRASE",
                 "passphrase",
             )?;
-            let key = MasterKey::generate();
-            let file = KeyFile::create(&key, &pass, label, KdfParams::default())?;
-            if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-            }
-            file.save(&path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            println!("created key {} in {}", key.id(), path.display());
+            let id = file::init(&path, &pass, label)?;
+            println!("created key {id} in {}", path.display());
             eprintln!("keep the passphrase safe: without it no backup can be restored");
         }
         KeyCommand::Add { label } => {
-            let mut file = load()?;
-            let (key, _) = file.unlock(&current()?)?;
-            let id = file.add_slot(&key, &new()?, label, KdfParams::default())?;
-            file.save(&path)?;
+            let id = file::add(&path, &current()?, &new()?, label)?;
             println!("added key slot {id}");
         }
         KeyCommand::Remove { slot } => {
-            let mut file = load()?;
-            file.unlock(&current()?)?;
-            file.remove_slot(*slot)?;
-            file.save(&path)?;
+            file::remove(&path, &current()?, *slot)?;
             println!("removed key slot {slot}");
         }
         KeyCommand::Change => {
-            let mut file = load()?;
-            let (key, old) = file.unlock(&current()?)?;
-            let label = file
-                .slots()
-                .iter()
-                .find(|s| s.id == old)
-                .map_or_else(String::new, |s| s.label.clone());
-            let id = file.add_slot(&key, &new()?, &label, KdfParams::default())?;
-            file.remove_slot(old)?;
-            file.save(&path)?;
+            let (old, id) = file::change(&path, &current()?, &new()?)?;
             println!("changed the passphrase (slot {old} replaced by slot {id})");
         }
-        KeyCommand::List => {
-            let file = load()?;
-            let mut out = Out::new(ctx.global.json);
-            if out.json() {
-                for s in file.slots() {
-                    out.record(&json!({"key_id": file.key_id(), "slot": s.id, "label": s.label}))?;
-                }
-            } else {
-                out.line(&format!("key {} ({})", file.key_id(), path.display()))?;
-                for s in file.slots() {
-                    out.line(&format!("  slot {}: {}", s.id, s.label))?;
-                }
-            }
-            out.flush()?;
-        }
+        KeyCommand::List => list(ctx, &path)?,
     }
     Ok(Outcome::Clean)
+}
+
+fn list(ctx: &Ctx, path: &std::path::Path) -> Result<()> {
+    let (key_id, slots) = lomob::keys::file::list(path)?;
+    let mut out = Out::new(ctx.global.json);
+    if out.json() {
+        for s in &slots {
+            out.record(&json!({"key_id": key_id, "slot": s.id, "label": s.label}))?;
+        }
+    } else {
+        out.line(&format!("key {key_id} ({})", path.display()))?;
+        for s in &slots {
+            out.line(&format!("  slot {}: {}", s.id, s.label))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }

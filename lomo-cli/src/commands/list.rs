@@ -2,12 +2,12 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use lomo_catalog::{FileEntry, FileQuery};
+use lomob::lomo_catalog::{DirEntry, DuplicateSet, FileEntry, FileQuery};
+use lomob::units::parse_size;
 use serde_json::json;
 
-use super::{Ctx, Outcome};
-use crate::output::{Out, hex, json_path, local_time};
-use crate::units::{human_bytes, parse_size};
+use super::{Ctx, Open, Outcome};
+use crate::cli::output::{Out, hex, human_bytes, json_path, local_time};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ListCommand {
@@ -58,27 +58,11 @@ pub(crate) fn run(ctx: &Ctx, cmd: &ListCommand) -> Result<Outcome> {
         };
         return super::list_remote::run(ctx, &name, prefix.as_deref().unwrap_or(""));
     }
-    let catalog = ctx.existing_catalog()?;
+    let engine = ctx.engine(Open::EXISTING)?;
+    let catalog = engine.catalog();
     let mut out = Out::new(ctx.global.json);
     match cmd {
-        ListCommand::Dirs => catalog.for_each_dir(|d| -> Result<()> {
-            if out.json() {
-                let (path, raw) = json_path(&d.path);
-                let mut v = json!({"path": path, "files": d.files, "bytes": d.bytes});
-                if let Some(raw) = raw {
-                    v["path_hex"] = raw.into();
-                }
-                out.record(&v)?;
-            } else {
-                out.line(&format!(
-                    "{:>8} files {:>10}  {}",
-                    d.files,
-                    human_bytes(d.bytes),
-                    d.path.display()
-                ))?;
-            }
-            Ok(())
-        })?,
+        ListCommand::Dirs => catalog.for_each_dir(|d| print_dir(&mut out, &d))?,
         ListCommand::Files => {
             let q = FileQuery {
                 unarchived: true,
@@ -94,27 +78,48 @@ pub(crate) fn run(ctx: &Ctx, cmd: &ListCommand) -> Result<Outcome> {
             };
             catalog.for_each_file(&q, |f| print_file(&mut out, &f))?;
         }
-        ListCommand::Dups => catalog.for_each_duplicate(|set| -> Result<()> {
-            if out.json() {
-                let paths: Vec<String> = set.paths.iter().map(|p| json_path(p).0).collect();
-                out.record(&json!({"hash": hex(&set.hash), "size": set.size, "paths": paths}))?;
-            } else {
-                out.line(&format!(
-                    "{}  {} × {}",
-                    &hex(&set.hash)[..12],
-                    human_bytes(set.size),
-                    set.paths.len()
-                ))?;
-                for p in &set.paths {
-                    out.line(&format!("    {}", p.display()))?;
-                }
-            }
-            Ok(())
-        })?,
+        ListCommand::Dups => catalog.for_each_duplicate(|set| print_dups(&mut out, &set))?,
         ListCommand::Remote { .. } | ListCommand::Gdrive { .. } => {}
     }
     out.flush()?;
     Ok(Outcome::Clean)
+}
+
+fn print_dir(out: &mut Out, d: &DirEntry) -> Result<()> {
+    if out.json() {
+        let (path, raw) = json_path(&d.path);
+        let mut v = json!({"path": path, "files": d.files, "bytes": d.bytes});
+        if let Some(raw) = raw {
+            v["path_hex"] = raw.into();
+        }
+        out.record(&v)?;
+    } else {
+        out.line(&format!(
+            "{:>8} files {:>10}  {}",
+            d.files,
+            human_bytes(d.bytes),
+            d.path.display()
+        ))?;
+    }
+    Ok(())
+}
+
+fn print_dups(out: &mut Out, set: &DuplicateSet) -> Result<()> {
+    if out.json() {
+        let paths: Vec<String> = set.paths.iter().map(|p| json_path(p).0).collect();
+        out.record(&json!({"hash": hex(&set.hash), "size": set.size, "paths": paths}))?;
+    } else {
+        out.line(&format!(
+            "{}  {} × {}",
+            &hex(&set.hash)[..12],
+            human_bytes(set.size),
+            set.paths.len()
+        ))?;
+        for p in &set.paths {
+            out.line(&format!("    {}", p.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn print_file(out: &mut Out, f: &FileEntry) -> Result<()> {

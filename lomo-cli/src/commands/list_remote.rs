@@ -1,14 +1,11 @@
 //! `lomob list remote SITE [PREFIX]`: a site's objects as a tree.
 
 use anyhow::Result;
-use futures::TryStreamExt as _;
-use lomo_remote::ObjectInfo;
+use lomob::lomo_remote::ObjectInfo;
 use serde_json::json;
 
 use super::{Ctx, Outcome};
-use crate::output::{Out, local_time};
-use crate::sites;
-use crate::units::human_bytes;
+use crate::cli::output::{Out, human_bytes, local_time};
 
 /// Metadata key under which staged objects carry their plaintext BLAKE3 (hex).
 pub(crate) const PLAIN_HASH_KEY: &str = "plain";
@@ -16,7 +13,7 @@ pub(crate) const PLAIN_HASH_KEY: &str = "plain";
 fn b64_hex(b: &str) -> Option<String> {
     use base64::Engine as _;
     let raw = base64::engine::general_purpose::STANDARD.decode(b).ok()?;
-    Some(crate::output::hex(&raw))
+    Some(crate::cli::output::hex(&raw))
 }
 
 /// Storage class, and the first 6 hex of the plaintext and stored hashes.
@@ -35,18 +32,13 @@ fn hashes(o: &ObjectInfo) -> String {
 }
 
 pub(crate) fn run(ctx: &Ctx, name: &str, prefix: &str) -> Result<Outcome> {
-    let all = sites::configured_or_default(ctx, false)?;
-    let cfg = all
-        .iter()
-        .find(|s| s.name == name)
-        .map_or_else(|| sites::find(&ctx.config, name), Ok)?;
-    let site = sites::open(ctx, cfg)?;
-    let rt = sites::runtime()?;
-    let prefix = prefix.trim_matches('/');
-    let listed: lomo_remote::Result<Vec<ObjectInfo>> = rt.block_on(site.list(prefix).try_collect());
-    sites::record_usage(ctx, name, &site.usage());
-    let mut objects = listed?;
-    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    let all = ctx.sites(false)?;
+    let cfg = lomob::sites::find(&all, name)?;
+    let site = lomob::sites::open(cfg, Default::default())?;
+    let rt = lomob::sites::runtime()?;
+    let listed = lomob::sites::list_objects(&rt, &site, prefix);
+    ctx.record_usage(name, &site.usage());
+    let objects = listed?;
     let mut out = Out::new(ctx.global.json);
     let total: u64 = objects.iter().map(|o| o.size).sum();
     if out.json() {

@@ -4,13 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use lomo_catalog::{IssueKind, ScanOptions, ScanReport};
-use serde_json::json;
+use lomob::lomo_catalog::{ScanOptions, ScanReport};
+use lomob::{ScanRun, ScanRunOptions};
 
-use super::{Ctx, Outcome};
-use crate::output::{Out, json_path};
-use crate::progress::ScanBar;
-use crate::units::human_bytes;
+use super::{Ctx, Open, Outcome};
+use crate::cli::output::{Out, human_bytes};
 
 #[derive(Debug, Default, Args)]
 pub(crate) struct ScanArgs {
@@ -26,151 +24,55 @@ pub(crate) struct ScanArgs {
     /// Worker threads [default: one per CPU]
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Only these folders of the roots changed (the watch daemon's events);
-    /// `None` scans every root whole.
-    #[arg(skip)]
-    changed: Option<Vec<PathBuf>>,
-}
-
-impl ScanArgs {
-    /// Scan `dirs` with the config's settings.
-    pub(crate) fn of(dirs: Vec<PathBuf>) -> ScanArgs {
-        ScanArgs {
-            dirs,
-            ..ScanArgs::default()
-        }
-    }
-
-    /// Rescan only `changed` folders (and below) of `dirs`.
-    pub(crate) fn changed(mut self, changed: Option<Vec<PathBuf>>) -> ScanArgs {
-        self.changed = changed;
-        self
-    }
-}
-
-/// The folders of `changed` inside the root `dir` (by absolute path, or
-/// canonical path when the root is reached through a symlink).
-fn changed_in(dir: &std::path::Path, changed: &[PathBuf]) -> Vec<PathBuf> {
-    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let canon = std::fs::canonicalize(dir).unwrap_or_else(|_| abs.clone());
-    changed
-        .iter()
-        .filter(|c| c.starts_with(&abs) || c.starts_with(&canon))
-        .cloned()
-        .collect()
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &ScanArgs) -> Result<Outcome> {
-    let dirs = if args.dirs.is_empty() {
-        ctx.config.roots.clone()
-    } else {
-        args.dirs.clone()
-    };
-    if dirs.is_empty() {
+    if args.dirs.is_empty() && ctx.config.roots.is_empty() && !ctx.db_path().exists() {
         bail!(
             "no folder to scan: name one (`lomob scan ~/Pictures`) or add roots to the config (`lomob init DIR`)"
         );
     }
-    let defaults = ScanOptions::default();
-    let cfg = &ctx.config.scan;
+    let mut engine = ctx.engine(Open::CREATE)?;
+    let defaults = engine.options().scan.clone();
     let options = ScanOptions {
-        ignore_files: args
-            .ignore_files
-            .clone()
-            .or_else(|| cfg.ignore_files.clone())
-            .unwrap_or(defaults.ignore_files),
-        ignore_dirs: args
-            .ignore_dirs
-            .clone()
-            .or_else(|| cfg.ignore_dirs.clone())
-            .unwrap_or(defaults.ignore_dirs),
-        threads: args.threads.or(cfg.threads).unwrap_or(0),
+        ignore_files: args.ignore_files.clone().unwrap_or(defaults.ignore_files),
+        ignore_dirs: args.ignore_dirs.clone().unwrap_or(defaults.ignore_dirs),
+        threads: args.threads.unwrap_or(defaults.threads),
     };
-
-    let mut catalog = ctx.open_catalog()?;
+    let run = engine.scan(&ScanRunOptions {
+        roots: args.dirs.clone(),
+        changed: None,
+        options: Some(options),
+    })?;
     let mut out = Out::new(ctx.global.json);
-    let mut problems = false;
-    let mut failed = 0;
-    for dir in &dirs {
-        let under = match &args.changed {
-            Some(changed) => {
-                let under = changed_in(dir, changed);
-                if under.is_empty() {
-                    continue; // nothing changed under this root
-                }
-                under
-            }
-            None => Vec::new(),
-        };
-        let bar = ScanBar::new(&dir.display().to_string(), !ctx.global.no_progress);
-        let result = catalog.scan_under(dir, &under, &options, &bar);
-        bar.finish();
-        match result {
-            Ok(report) => {
-                problems |= !report.issues.is_empty();
-                print_report(&mut out, &report)?;
-                out.flush()?;
-            }
-            Err(e) => {
-                // Go on with the other roots; a missing disk must not stop the rest.
-                eprintln!("lomob: error: {e}");
-                failed += 1;
-            }
-        }
-    }
+    render(&mut out, &run)?;
     out.flush()?;
-    if failed > 0 {
-        bail!("{failed} of {} folders could not be scanned", dirs.len());
+    if !run.failed.is_empty() {
+        bail!(
+            "{} of {} folders could not be scanned",
+            run.failed.len(),
+            run.roots
+        );
     }
-    Ok(if problems {
-        Outcome::Problems
-    } else {
-        Outcome::Clean
-    })
+    Ok(Outcome::from_attention(run.skipped_entries()))
 }
 
-fn kind_name(k: IssueKind) -> &'static str {
-    match k {
-        IssueKind::ReadDir => "read_dir",
-        IssueKind::Stat => "stat",
-        IssueKind::Read => "read",
-        IssueKind::Changed => "changed",
-        IssueKind::ReadLink => "read_link",
-        _ => "other",
+/// Each root's summary line, and the roots that could not be scanned on stderr.
+pub(crate) fn render(out: &mut Out, run: &ScanRun) -> std::io::Result<()> {
+    for r in &run.reports {
+        print_report(out, r)?;
     }
+    for f in &run.failed {
+        eprintln!("lomob: error: {}", f.error);
+    }
+    Ok(())
 }
 
 fn print_report(out: &mut Out, r: &ScanReport) -> std::io::Result<()> {
-    let secs = r.elapsed.as_secs_f64();
     if out.json() {
-        let issues: Vec<_> = r
-            .issues
-            .iter()
-            .map(|i| {
-                let (path, raw) = json_path(&i.path);
-                let mut v = json!({"path": path, "kind": kind_name(i.kind), "message": i.message});
-                if let Some(raw) = raw {
-                    v["path_hex"] = raw.into();
-                }
-                v
-            })
-            .collect();
-        return out.record(&json!({
-            "root": json_path(&r.root).0,
-            "new": r.new,
-            "changed": r.changed,
-            "moved": r.moved,
-            "deleted": r.deleted,
-            "unchanged": r.unchanged,
-            "skipped": r.skipped,
-            "errors": r.issues.len(),
-            "dirs": r.dirs,
-            "files_hashed": r.files_hashed,
-            "bytes_hashed": r.bytes_hashed,
-            "seconds": secs,
-            "issues": issues,
-        }));
+        return out.record(&lomob::report_json(r));
     }
+    let secs = r.elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
         format!(
             " ({}/s)",

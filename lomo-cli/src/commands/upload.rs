@@ -1,25 +1,17 @@
 //! `lomob upload iso|files`: the seed's step-by-step commands on the
-//! backup's machinery. `upload iso` sends images made by `lomob iso create`
-//! to the archive sites (sealed, resumable multipart, verified, staged
-//! copies released once every archive site has an image); `upload files`
-//! stages what is not yet on the staging sites, without scanning or
-//! packing. Both end with a catalog snapshot on every site, as `backup`
-//! does.
+//! backup's machinery (see [`lomob::Context::upload_iso`] and
+//! [`lomob::Context::upload_files`]).
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, Subcommand};
+use lomob::UploadIsoOptions;
+use lomob::units::parse_size;
 use serde_json::json;
 
-use super::{Ctx, Outcome, backup};
-use crate::config::Role;
-use crate::output::Out;
-use crate::pipeline::keys::{Names, unlock_or_create};
-use crate::pipeline::pack::send_images;
-use crate::pipeline::send::{DEFAULT_PART, SendOptions};
-use crate::sites;
-use crate::units::{human_bytes, parse_size};
+use super::{Ctx, Open, Outcome};
+use crate::cli::output::{Out, human_bytes};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum UploadCommand {
@@ -59,66 +51,19 @@ pub(crate) struct FilesArgs {
 }
 
 pub(crate) fn run(ctx: &Ctx, cmd: &UploadCommand) -> Result<Outcome> {
-    let _lock = super::backup::backup_lock(ctx)?;
-    let mut catalog = ctx.existing_catalog()?;
-    let key = unlock_or_create(ctx)?;
-    let rt = sites::runtime()?;
-    let all_sites = sites::configured_or_default(ctx, true)?;
+    let mut engine = ctx.engine(Open::UPLOAD)?;
     let mut out = Out::new(ctx.global.json);
-    let mut notes = Vec::new();
-    match cmd {
-        UploadCommand::Iso(args) => {
-            if let Some(n) = &args.site
-                && !all_sites
-                    .iter()
-                    .any(|s| s.name == *n && matches!(s.role, Role::Archive | Role::Both))
-            {
-                bail!("no archive site named {n} (`lomob site list`)");
-            }
-            if args.threads == Some(0) {
-                bail!("--threads must be at least 1");
-            }
-            let archives = catalog.archives()?;
-            let mut wanted = Vec::new();
-            for f in &args.images {
-                let canon = std::fs::canonicalize(f).ok();
-                let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
-                let Some(a) = archives.iter().find(|a| {
-                    (canon.is_some() && a.location == canon) || Some(&a.name) == name.as_ref()
-                }) else {
-                    bail!(
-                        "{} is not an image in the catalog (make images with `lomob iso create`)",
-                        f.display()
-                    );
-                };
-                let Some(loc) = a.location.clone().filter(|l| l.exists()) else {
-                    bail!(
-                        "{}: its local file is gone ({}); only images on this disk can be sent",
-                        a.name,
-                        a.location
-                            .as_ref()
-                            .map_or("never kept".into(), |l| l.display().to_string())
-                    );
-                };
-                wanted.push(loc);
-            }
-            let send = SendOptions {
-                part_size: args.part_size.unwrap_or(DEFAULT_PART),
-                concurrency: args.threads,
-                keep_iso: true, // the user's images: never deleted here
-                force: args.force,
-                storage_class: args.storage_class.clone(),
-                only_site: args.site.clone(),
-            };
-            let p = send_images(ctx, &rt, &mut catalog, &key, &all_sites, &send, |a| {
-                a.location.as_ref().is_some_and(|image| {
-                    image.exists() && (wanted.is_empty() || wanted.iter().any(|w| w == image))
-                })
-            })?;
-            for n in &p.notes {
-                eprintln!("lomob: warning: {n}");
-            }
-            notes.extend(p.notes);
+    let (attention, snapshot) = match cmd {
+        UploadCommand::Iso(a) => {
+            let mut opts = UploadIsoOptions::default();
+            opts.images.clone_from(&a.images);
+            opts.part_size = a.part_size;
+            opts.threads = a.threads;
+            opts.storage_class.clone_from(&a.storage_class);
+            opts.site.clone_from(&a.site);
+            opts.force = a.force;
+            let r = engine.upload_iso(&opts)?;
+            let p = &r.archives;
             out.record_or_line(
                 &json!({"archive_copies": p.copies, "bytes": p.bytes, "staged_released": p.released}),
                 &format!(
@@ -128,51 +73,27 @@ pub(crate) fn run(ctx: &Ctx, cmd: &UploadCommand) -> Result<Outcome> {
                     p.released
                 ),
             )?;
+            (!p.problems.is_empty(), r.snapshot)
         }
-        UploadCommand::Files(args) => {
-            let names = Names::new(&key);
-            let mut any = false;
-            for cfg in all_sites
-                .iter()
-                .filter(|s| matches!(s.role, Role::Staging | Role::Both))
-                .filter(|s| args.site.as_ref().is_none_or(|n| *n == s.name))
-            {
-                any = true;
-                backup::stage_to(
-                    ctx,
-                    &rt,
-                    &mut catalog,
-                    &key,
-                    &names,
-                    cfg,
-                    &mut out,
-                    &mut notes,
-                )?;
+        UploadCommand::Files(a) => {
+            let r = engine.upload_files(a.site.as_deref())?;
+            let mut attention = false;
+            for s in &r.staging {
+                super::backup::staging_line(&mut out, s)?;
+                attention |= s.needs_attention();
             }
-            if !any {
-                bail!(
-                    "no staging site{} (`lomob site list`)",
-                    args.site
-                        .as_ref()
-                        .map(|n| format!(" named {n}"))
-                        .unwrap_or_default()
-                );
-            }
+            (attention, r.snapshot)
         }
-    }
-    backup::publish_snapshot(
-        ctx,
-        &rt,
-        &mut catalog,
-        &key,
-        &all_sites,
-        &mut out,
-        &mut notes,
+    };
+    out.record_or_line(
+        &json!({"catalog_snapshots": snapshot.sites}),
+        &format!(
+            "catalog snapshot and key file on {} site(s)",
+            snapshot.sites
+        ),
     )?;
     out.flush()?;
-    Ok(if notes.is_empty() {
-        Outcome::Clean
-    } else {
-        Outcome::Problems
-    })
+    Ok(Outcome::from_attention(
+        attention || !snapshot.problems.is_empty(),
+    ))
 }

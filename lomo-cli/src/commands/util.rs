@@ -4,10 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use lomo_remote::gdrive::{OAuthClient, loopback_flow, refresh_file};
+use lomob::lomo_remote::gdrive::{OAuthClient, loopback_flow, refresh_file};
 
 use super::{Global, Outcome};
-use crate::sites;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum UtilCommand {
@@ -42,7 +41,7 @@ pub(crate) struct AuthArgs {
 }
 
 fn paths(global: &Global, f: &FilesArgs) -> Result<(PathBuf, PathBuf)> {
-    let (cred, token) = sites::gdrive_files(global.config.as_deref())?;
+    let (cred, token) = super::gdrive_files(global.config.as_deref())?;
     Ok((
         f.cred.clone().unwrap_or(cred),
         f.token.clone().unwrap_or(token),
@@ -60,7 +59,7 @@ fn client(cred: &Path) -> Result<OAuthClient> {
 }
 
 pub(crate) fn run(global: &Global, cmd: &UtilCommand) -> Result<Outcome> {
-    let rt = sites::runtime()?;
+    let rt = lomob::sites::runtime()?;
     match cmd {
         UtilCommand::GcloudAuth(a) => {
             let (cred, token_path) = paths(global, &a.files)?;

@@ -18,6 +18,7 @@ mod gdrive;
 mod golomob;
 mod hostile;
 mod iso;
+mod keys;
 mod kill;
 mod killproxy;
 mod scan;

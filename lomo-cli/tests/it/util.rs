@@ -106,6 +106,22 @@ impl Env {
         c
     }
 
+    /// `lomob ARGS` with HOME and XDG dirs inside the temp dir, and no `--db`.
+    pub fn cmd_without_db(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lomob"));
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("LOMOB_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .args(args);
+        c
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().unwrap()
     }

@@ -8,15 +8,14 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use anyhow::{Context, Result};
 use lomo_catalog::{Archive, ArchiveCopy, Catalog};
 use lomo_crypt::MasterKey;
 use lomo_remote::{Backend, PartSource, PutOptions, UploadState, Uploader};
 
-use super::image::{ImageSource, SharedImage, Stale};
-use super::pack::ARCHIVES_PREFIX;
+use super::image::{ImageSource, SharedImage};
 use super::sealed::{ReadAt, SealedFile};
-use crate::config::SiteConfig;
+use crate::error::{CryptContext as _, Error, IoContext as _, Result, fail};
+use crate::sites::{ARCHIVES_PREFIX, SiteConfig};
 
 /// Part size of archive uploads unless told otherwise.
 pub(crate) const DEFAULT_PART: u64 = 32 << 20;
@@ -43,6 +42,19 @@ pub(crate) struct SendOptions {
     pub(crate) only_site: Option<String>,
 }
 
+impl Default for SendOptions {
+    fn default() -> SendOptions {
+        SendOptions {
+            part_size: DEFAULT_PART,
+            concurrency: None,
+            keep_iso: false,
+            force: false,
+            storage_class: None,
+            only_site: None,
+        }
+    }
+}
+
 /// One site to send an archive to.
 pub(crate) struct Target<'a> {
     pub(crate) cfg: &'a SiteConfig,
@@ -53,22 +65,13 @@ pub(crate) struct Target<'a> {
 
 /// An image whose files changed since they were planned into it: it is
 /// forgotten (when no site holds it) and planned again from the next scan.
-#[derive(Debug)]
-pub(crate) struct StaleImage(pub(crate) Stale);
-
-impl StaleImage {
-    fn error(why: String) -> anyhow::Error {
-        anyhow::Error::new(StaleImage(Stale { why, content: None }))
+fn stale(archive: &str, why: String) -> Error {
+    Error::StaleImage {
+        archive: archive.to_owned(),
+        why,
+        content: None,
     }
 }
-
-impl std::fmt::Display for StaleImage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.why)
-    }
-}
-
-impl std::error::Error for StaleImage {}
 
 /// An archive's bytes as one site stores them: sealed under the copy's
 /// header, or plain when the copy has none (an unencrypted site).
@@ -82,7 +85,10 @@ impl<P: ReadAt> Stored<P> {
         Ok(if header.is_empty() {
             Stored::Plain(plain, len)
         } else {
-            Stored::Sealed(Box::new(SealedFile::with_header(key, header, plain, len)?))
+            Stored::Sealed(Box::new(
+                SealedFile::with_header(key, header, plain, len)
+                    .what(|| "the archive copy's recorded header".to_owned())?,
+            ))
         })
     }
 
@@ -175,92 +181,118 @@ fn copy_record(
     Ok(Some(c))
 }
 
-/// Sends `archive` to every target lacking it, all at once, from the local
-/// `image` file or else from the image generated out of its files. Returns
-/// per target (in order) the bytes stored, `None` when the site had it,
-/// or why it failed; a [`StaleImage`] error when the image can no longer
-/// be generated as recorded (every target then failed).
-pub(crate) fn send_archive(
-    rt: &tokio::runtime::Runtime,
-    catalog: &mut Catalog,
-    key: &MasterKey,
-    archive: &Archive,
-    image: Option<&Path>,
-    targets: &[Target<'_>],
-    send: &SendOptions,
-) -> Result<Vec<Result<Option<u64>>>> {
-    let mut records = Vec::with_capacity(targets.len());
-    for t in targets {
-        records.push(copy_record(catalog, key, archive, t.cfg, t.force)?);
-    }
-    let busy = records.iter().filter(|r| r.is_some()).count() as u64;
-    if busy == 0 {
-        return Ok(targets.iter().map(|_| Ok(None)).collect());
-    }
-    let (shared, len) = match image {
-        Some(path) => (None, std::fs::metadata(path)?.len()),
-        None => {
-            let entries = catalog.archive_entries(archive.id)?;
-            let source = ImageSource::new(&archive.name, entries)
-                .map_err(|e| StaleImage::error(format!("{e:#}")))?;
-            if source.len() != archive.size {
-                return Err(StaleImage::error(format!(
+/// One archive to send: the archive, its local image file if one is
+/// kept, and the sites that are to hold it.
+pub(crate) struct Job<'a, 't> {
+    pub(crate) archive: &'a Archive,
+    pub(crate) image: Option<&'a Path>,
+    pub(crate) targets: &'a [Target<'t>],
+}
+
+/// Where an archive's plain bytes come from: the local image file, or the
+/// image generated out of its files (shared by the sites' uploads).
+struct Feed {
+    shared: Option<SharedImage>,
+    file: Option<std::path::PathBuf>,
+    len: u64,
+}
+
+impl Feed {
+    fn open(catalog: &Catalog, job: &Job<'_, '_>, readers: usize) -> Result<Feed> {
+        let archive = job.archive;
+        if let Some(path) = job.image {
+            let len = std::fs::metadata(path).at("read", path)?.len();
+            return Ok(Feed {
+                shared: None,
+                file: Some(path.to_path_buf()),
+                len,
+            });
+        }
+        let entries = catalog.archive_entries(archive.id)?;
+        let source = ImageSource::new(&archive.name, entries)
+            .map_err(|e| stale(&archive.name, e.to_string()))?;
+        if source.len() != archive.size {
+            return Err(stale(
+                &archive.name,
+                format!(
                     "image {} would be {} bytes, {} recorded",
                     archive.name,
                     source.len(),
                     archive.size
-                )));
-            }
-            let len = source.len();
-            (Some(SharedImage::new(source, busy as usize)), len)
+                ),
+            ));
         }
-    };
+        Ok(Feed {
+            len: source.len(),
+            shared: Some(SharedImage::new(source, readers)),
+            file: None,
+        })
+    }
+
+    /// The plain bytes for one site's upload.
+    fn plain(&self) -> Result<Plain> {
+        match (&self.shared, &self.file) {
+            (Some(s), _) => Ok(Plain::Image(s.clone())),
+            (None, Some(path)) => Ok(Plain::File(std::fs::File::open(path).at("open", path)?)),
+            (None, None) => fail!("no image to send"),
+        }
+    }
+}
+
+/// Sends `job.archive` to every target lacking it, all at once, from one
+/// pass over its plain bytes. Returns per target (in order) the bytes
+/// stored, `None` when the site had it, or why it failed; an
+/// [`Error::StaleImage`] when the image can no longer be generated as
+/// recorded (every target then failed).
+pub(crate) fn send_archive(
+    rt: &tokio::runtime::Runtime,
+    catalog: &mut Catalog,
+    key: &MasterKey,
+    job: &Job<'_, '_>,
+    send: &SendOptions,
+) -> Result<Vec<Result<Option<u64>>>> {
+    let mut records = Vec::with_capacity(job.targets.len());
+    for t in job.targets {
+        records.push(copy_record(catalog, key, job.archive, t.cfg, t.force)?);
+    }
+    let busy = records.iter().filter(|r| r.is_some()).count() as u64;
+    if busy == 0 {
+        return Ok(job.targets.iter().map(|_| Ok(None)).collect());
+    }
+    let feed = Feed::open(catalog, job, busy as usize)?;
     let catalog = Mutex::new(catalog);
-    let mut jobs = Vec::new();
-    for (t, record) in targets.iter().zip(records) {
-        let Some(copy) = record else {
-            jobs.push(None);
-            continue;
-        };
-        let plain = match (&shared, image) {
-            (Some(s), _) => Plain::Image(s.clone()),
-            (None, path) => {
-                let path = path.context("no image to send")?;
-                Plain::File(
-                    std::fs::File::open(path)
-                        .with_context(|| format!("cannot open {}", path.display()))?,
-                )
+    let mut uploads = Vec::new();
+    for (t, record) in job.targets.iter().zip(records) {
+        uploads.push(match record {
+            None => None,
+            Some(copy) => {
+                let stored = Stored::new(key, &copy.header, feed.plain()?, feed.len)?;
+                let (up, part_size) = uploader(t, stored.len(), send, busy);
+                Some(send_parts(&catalog, up, t, copy, (stored, part_size)))
             }
-        };
-        let stored = Stored::new(key, &copy.header, plain, len)?;
-        let total = stored.len();
-        // Big images get bigger parts, so one costs at most MAX_PARTS + 2
-        // PUT-class requests; all sites' parts in flight stay under PART_MEMORY.
-        let part_size = send
-            .part_size
-            .max(total.div_ceil(MAX_PARTS).next_multiple_of(1 << 20));
-        let concurrency = send.concurrency.unwrap_or_else(|| {
-            usize::try_from((PART_MEMORY / busy / part_size).clamp(1, 4)).unwrap_or(1)
         });
-        let up = Uploader::new(t.site.clone()).with_concurrency(concurrency);
-        jobs.push(Some(send_parts(&catalog, up, t, copy, stored, part_size)));
     }
     // Every site's parts first; no copy is completed while another site's
     // parts may still find a file changed, so a stale image is held by no
     // site and can be planned again.
     let sent: Vec<Option<Result<Sent>>> = rt.block_on(futures::future::join_all(
-        jobs.into_iter().map(|j| async move {
+        uploads.into_iter().map(|j| async move {
             match j {
                 Some(f) => Some(f.await),
                 None => None,
             }
         }),
     ));
-    if let Some(s) = shared.as_ref().and_then(SharedImage::stale) {
-        return Err(anyhow::Error::new(StaleImage(s)));
+    if let Some(s) = feed.shared.as_ref().and_then(SharedImage::stale) {
+        return Err(Error::StaleImage {
+            archive: job.archive.name.clone(),
+            why: s.why,
+            content: s.content,
+        });
     }
     let catalog = &catalog;
-    let results = rt.block_on(futures::future::join_all(sent.into_iter().map(
+    let archive = job.archive;
+    Ok(rt.block_on(futures::future::join_all(sent.into_iter().map(
         |r| async move {
             match r {
                 None => Ok(None),
@@ -268,8 +300,27 @@ pub(crate) fn send_archive(
                 Some(Err(e)) => Err(e),
             }
         },
-    )));
-    Ok(results)
+    ))))
+}
+
+/// The uploader and part size of one site's copy of `total` bytes: big
+/// images get bigger parts, so one costs at most MAX_PARTS + 2 PUT-class
+/// requests; all `busy` sites' parts in flight stay under PART_MEMORY.
+fn uploader(t: &Target<'_>, total: u64, send: &SendOptions, busy: u64) -> (Uploader, u64) {
+    let part_size = archive_part_size(total, send.part_size);
+    let concurrency = send.concurrency.unwrap_or_else(|| {
+        usize::try_from((PART_MEMORY / busy / part_size).clamp(1, 4)).unwrap_or(1)
+    });
+    (
+        Uploader::new(t.site.clone()).with_concurrency(concurrency),
+        part_size,
+    )
+}
+
+/// The part size of an archive upload of `total` stored bytes: the
+/// preferred size, raised so the upload needs at most [`MAX_PARTS`] parts.
+pub(crate) fn archive_part_size(total: u64, preferred: u64) -> u64 {
+    preferred.max(total.div_ceil(MAX_PARTS).next_multiple_of(1 << 20))
 }
 
 /// A copy whose parts are all on its site, to be completed.
@@ -286,8 +337,7 @@ async fn send_parts<P: ReadAt>(
     up: Uploader,
     t: &Target<'_>,
     mut copy: ArchiveCopy,
-    stored: Stored<P>,
-    part_size: u64,
+    (stored, part_size): (Stored<P>, u64),
 ) -> Result<Sent> {
     let lock = || {
         catalog
@@ -329,7 +379,7 @@ async fn send_parts<P: ReadAt>(
             // The site dropped the upload (expired): start over next run.
             copy.upload = None;
             lock().save_archive_copy(&copy)?;
-            anyhow::bail!("the site no longer knows the upload; it starts over on the next run")
+            fail!("the site no longer knows the upload; it starts over on the next run")
         }
         Err(e) => Err(e.into()),
     }

@@ -1,13 +1,18 @@
-//! The TOML config file: roots, scan settings, sites.
+//! The TOML config file: roots, scan settings, sites, alerts, schedules,
+//! prices — and adding or removing sites in it without losing its comments.
 //!
 //! Precedence: command-line flags, then `LOMOB_*` environment variables (clap
 //! reads both), then this file, then built-in defaults.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use lomob::fsutil::AtomicFile;
+use lomob::{AlertSettings, Prices, Schedule, SiteConfig};
 use serde::{Deserialize, Serialize};
 
 /// The whole config file.
@@ -28,10 +33,10 @@ pub(crate) struct Config {
     pub(crate) sites: Vec<SiteConfig>,
     /// Who hears about problems.
     #[serde(default)]
-    pub(crate) alert: AlertConfig,
+    pub(crate) alert: AlertSettings,
     /// Price table overrides for `lomob cost`, by storage class.
     #[serde(default)]
-    pub(crate) prices: BTreeMap<String, crate::commands::cost::Prices>,
+    pub(crate) prices: BTreeMap<String, Prices>,
     /// When the watch daemon checks, rescans, and when silence is an alert.
     #[serde(default)]
     pub(crate) schedule: ScheduleConfig,
@@ -51,15 +56,6 @@ pub(crate) struct ScheduleConfig {
     pub(crate) site_offline_alert: Option<String>,
 }
 
-/// [`ScheduleConfig`] parsed: `None` is off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Schedule {
-    pub(crate) staging_check: Option<Duration>,
-    pub(crate) archive_check: Option<Duration>,
-    pub(crate) full_rescan: Option<Duration>,
-    pub(crate) site_offline_alert: Option<Duration>,
-}
-
 impl ScheduleConfig {
     /// The schedule with defaults filled in; a bad duration is an error naming its key.
     pub(crate) fn resolved(&self) -> Result<Schedule> {
@@ -67,7 +63,7 @@ impl ScheduleConfig {
             match v.as_deref().map(str::trim) {
                 None => Ok(Some(Duration::from_secs(default))),
                 Some("off") => Ok(None),
-                Some(s) => crate::units::parse_duration(s)
+                Some(s) => lomob::units::parse_duration(s)
                     .map(Some)
                     .map_err(|e| anyhow::anyhow!("config [schedule] {key}: {e} (or \"off\")")),
             }
@@ -82,37 +78,20 @@ impl ScheduleConfig {
     }
 }
 
-/// `[alert]`: email and webhook. Each is overridden by its `LOMOB_ALERT_*`
-/// environment variable.
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AlertConfig {
-    /// `smtp://[user:password@]host[:port]` (STARTTLS when offered),
-    /// `smtps://…` (TLS), `smtp+plain://…` (no TLS: a local relay).
-    pub(crate) smtp_url: Option<String>,
-    /// Recipient address.
-    pub(crate) email_to: Option<String>,
-    /// Sender address (default: `lomob@HOSTNAME`).
-    pub(crate) email_from: Option<String>,
-    /// URL that gets an HTTP POST with a JSON body.
-    pub(crate) webhook_url: Option<String>,
-}
-
-impl AlertConfig {
-    /// The settings with the environment's overrides applied.
-    pub(crate) fn resolved(&self) -> AlertConfig {
-        let env = |k: &str, v: &Option<String>| {
-            std::env::var(k)
-                .ok()
-                .filter(|s| !s.is_empty())
-                .or_else(|| v.clone())
-        };
-        AlertConfig {
-            smtp_url: env("LOMOB_ALERT_SMTP_URL", &self.smtp_url),
-            email_to: env("LOMOB_ALERT_EMAIL_TO", &self.email_to),
-            email_from: env("LOMOB_ALERT_EMAIL_FROM", &self.email_from),
-            webhook_url: env("LOMOB_ALERT_WEBHOOK_URL", &self.webhook_url),
-        }
+/// The `[alert]` settings with each `LOMOB_ALERT_*` environment
+/// variable's override applied.
+pub(crate) fn alert_settings(a: &AlertSettings) -> AlertSettings {
+    let env = |k: &str, v: &Option<String>| {
+        std::env::var(k)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| v.clone())
+    };
+    AlertSettings {
+        smtp_url: env("LOMOB_ALERT_SMTP_URL", &a.smtp_url),
+        email_to: env("LOMOB_ALERT_EMAIL_TO", &a.email_to),
+        email_from: env("LOMOB_ALERT_EMAIL_FROM", &a.email_from),
+        webhook_url: env("LOMOB_ALERT_WEBHOOK_URL", &a.webhook_url),
     }
 }
 
@@ -123,72 +102,6 @@ pub(crate) struct ScanConfig {
     pub(crate) ignore_files: Option<Vec<String>>,
     pub(crate) ignore_dirs: Option<Vec<String>>,
     pub(crate) threads: Option<usize>,
-}
-
-/// `[[site]]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SiteConfig {
-    /// Unique name, used on the command line.
-    pub(crate) name: String,
-    /// Site URL (`s3://`, `gs://`, `az://`, `file://`, `gdrive://`).
-    pub(crate) url: String,
-    /// What the site receives.
-    #[serde(default)]
-    pub(crate) role: Role,
-    /// Storage class for archives, e.g. `DEEP_ARCHIVE`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) storage_class: Option<String>,
-    /// Never overwrite or delete anything there.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub(crate) append_only: bool,
-    /// Encrypt what goes there (off: plain ISO images that mount anywhere).
-    #[serde(default = "yes", skip_serializing_if = "is_true")]
-    pub(crate) encrypt: bool,
-    /// Bandwidth limit per second, e.g. "2MB".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) bandwidth_limit: Option<String>,
-    /// Credentials and settings as object_store keys (`aws_access_key_id`, …).
-    /// They override the environment; they are never printed.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) credentials: BTreeMap<String, String>,
-}
-
-/// What a site receives.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Role {
-    /// New files, one encrypted object each, until they are archived.
-    Staging,
-    /// Packed ISO images.
-    Archive,
-    /// Both.
-    #[default]
-    Both,
-}
-
-impl Role {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Role::Staging => "staging",
-            Role::Archive => "archive",
-            Role::Both => "both",
-        }
-    }
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_true(b: &bool) -> bool {
-    *b
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// lomob's XDG directories.
@@ -242,7 +155,7 @@ impl Config {
 }
 
 /// A commented config for `lomob init`.
-pub(crate) fn template(db: &Path, roots: &[PathBuf], site: &Path) -> String {
+pub(crate) fn template(db: &Path, key_file: &Path, roots: &[PathBuf], site: &Path) -> String {
     let q = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
     let roots_toml = if roots.is_empty() {
         "roots = [\n    # \"/home/me/Pictures\",\n]".to_string()
@@ -261,6 +174,10 @@ pub(crate) fn template(db: &Path, roots: &[PathBuf], site: &Path) -> String {
 
 # The catalog: what exists under the roots, its hashes and where copies live.
 db = {db}
+
+# The master key, protected by your passphrase (a copy is on every site).
+# It belongs to this catalog: another catalog has its own.
+key_file = {key_file}
 
 # Folders to back up (`lomob scan` with no folder named scans these).
 {roots_toml}
@@ -300,10 +217,107 @@ role = "both"
 # site_offline_alert = "3d"
 "#,
         db = q(db),
+        key_file = q(key_file),
         ignore_files = ignore(lomo_catalog::DEFAULT_IGNORE_FILES),
         ignore_dirs = ignore(lomo_catalog::DEFAULT_IGNORE_DIRS),
         site_url = toml::Value::String(format!("file://{}", site.display())),
     )
+}
+
+/// Appends a `[[site]]` table to the config file (created if missing).
+pub(crate) fn add_to_file(path: &Path, site: &SiteConfig) -> Result<()> {
+    let (text, new) = match std::fs::read_to_string(path) {
+        Ok(t) => (t, false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("config file {}", path.display()))?;
+    let mut t = toml_edit::Table::new();
+    if new {
+        t.decor_mut()
+            .set_prefix("# lomob configuration (`lomob init` writes a commented template).\n\n");
+    }
+    t["name"] = toml_edit::value(&site.name);
+    t["url"] = toml_edit::value(&site.url);
+    t["role"] = toml_edit::value(site.role.as_str());
+    if let Some(c) = &site.storage_class {
+        t["storage_class"] = toml_edit::value(c);
+    }
+    if site.append_only {
+        t["append_only"] = toml_edit::value(true);
+    }
+    if !site.encrypt {
+        t["encrypt"] = toml_edit::value(false);
+    }
+    let entry = doc
+        .entry("site")
+        .or_insert_with(|| toml_edit::Item::ArrayOfTables(toml_edit::ArrayOfTables::new()));
+    let Some(list) = entry.as_array_of_tables_mut() else {
+        bail!(
+            "config file {}: `site` is not a list of [[site]] tables",
+            path.display()
+        );
+    };
+    list.push(t);
+    write(path, &doc.to_string())
+}
+
+/// Removes the `[[site]]` named `name`; false if there was none.
+pub(crate) fn remove_from_file(path: &Path, name: &str) -> Result<bool> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("config file {}", path.display()))?;
+    let Some(list) = doc.get_mut("site").and_then(|i| i.as_array_of_tables_mut()) else {
+        return Ok(false);
+    };
+    let before = list.len();
+    list.retain(|t| t.get("name").and_then(|v| v.as_str()) != Some(name));
+    if list.len() == before {
+        return Ok(false);
+    }
+    write(path, &doc.to_string())?;
+    Ok(true)
+}
+
+/// Replaces the config file atomically, keeping its permissions (0600 for a
+/// new file: it may hold credentials).
+fn write(path: &Path, text: &str) -> Result<()> {
+    let text = if text.ends_with('\n') {
+        text.to_owned()
+    } else {
+        format!("{text}\n")
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o777);
+    let mut f = AtomicFile::create(path, true)?;
+    f.file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.file()
+        .write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(f.commit()?)
+}
+
+/// Sets the top-level `key_file` of the config file (created if missing).
+pub(crate) fn set_key_file(path: &Path, key_file: &Path) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("config file {}", path.display()))?;
+    doc["key_file"] = toml_edit::value(key_file.display().to_string());
+    write(path, &doc.to_string())
 }
 
 #[cfg(test)]
@@ -314,11 +328,13 @@ mod tests {
     fn template_parses_back() {
         let t = template(
             Path::new("/data/lomob.db"),
+            Path::new("/data/lomob.db.key"),
             &[PathBuf::from("/home/me/Pictures \"x\"")],
             Path::new("/data/site"),
         );
         let c: Config = toml::from_str(&t).unwrap();
         assert_eq!(c.db.as_deref(), Some(Path::new("/data/lomob.db")));
+        assert_eq!(c.key_file.as_deref(), Some(Path::new("/data/lomob.db.key")));
         assert_eq!(c.roots, vec![PathBuf::from("/home/me/Pictures \"x\"")]);
         assert_eq!(c.sites[0].url, "file:///data/site");
         assert_eq!(c.scan.ignore_files.unwrap().len(), 3);
@@ -351,5 +367,52 @@ mod tests {
     #[test]
     fn typos_are_errors() {
         assert!(toml::from_str::<Config>("[scan]\nignore_file = []\n").is_err());
+    }
+
+    use lomob::Role;
+
+    fn site(name: &str, url: &str) -> SiteConfig {
+        SiteConfig {
+            name: name.into(),
+            url: url.into(),
+            role: Role::Archive,
+            storage_class: Some("DEEP_ARCHIVE".into()),
+            append_only: true,
+            encrypt: false,
+            bandwidth_limit: None,
+            credentials: Default::default(),
+        }
+    }
+
+    #[test]
+    fn add_and_remove_keep_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "# my comment\nroots = [\"/p\"]\n\n[[site]]\nname = \"a\"\nurl = \"file:///x\"\n",
+        )
+        .unwrap();
+        add_to_file(&path, &site("b", "s3://bucket/p")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# my comment"), "{text}");
+        let c: Config = toml::from_str(&text).unwrap();
+        assert_eq!(c.sites.len(), 2);
+        assert_eq!(c.sites[1].storage_class.as_deref(), Some("DEEP_ARCHIVE"));
+        assert!(c.sites[1].append_only && !c.sites[1].encrypt);
+        assert!(remove_from_file(&path, "a").unwrap());
+        assert!(!remove_from_file(&path, "a").unwrap());
+        let c: Config = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(c.sites.len(), 1);
+        assert_eq!(c.sites[0].name, "b");
+    }
+
+    #[test]
+    fn new_config_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/config.toml");
+        add_to_file(&path, &site("b", "s3://bucket/p")).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

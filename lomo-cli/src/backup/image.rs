@@ -11,11 +11,11 @@ use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Result, bail};
 use lomo_catalog::ArchiveEntry;
 use lomo_iso::{Entry, EntryKind, Layout, WriteOptions};
 
 use super::sealed::ReadAt;
+use crate::error::{Result, fail};
 
 /// Bytes generated per call into the layout (the image's metadata is
 /// rendered once per block).
@@ -86,23 +86,23 @@ impl ImageSource {
         let mut list = Vec::with_capacity(entries.len());
         for e in &entries {
             let (Some(mtime), Some(mode)) = (e.mtime_ns, e.mode) else {
-                bail!(
+                fail!(
                     "archive {name} was recorded by an older lomob without what it takes to build its image again"
                 );
             };
             let shown = String::from_utf8_lossy(&e.path).into_owned();
             let Some(src) = &e.source else {
-                bail!("{shown}: no file holds its content any more");
+                fail!("{shown}: no file holds its content any more");
             };
             match std::fs::metadata(src) {
                 Ok(m) if m.len() == e.size => {}
-                Ok(m) => bail!(
+                Ok(m) => fail!(
                     "{} changed since it was scanned ({} bytes, {} recorded)",
                     src.display(),
                     m.len(),
                     e.size
                 ),
-                Err(err) => bail!("{}: {err}", src.display()),
+                Err(err) => fail!("{}: {err}", src.display()),
             }
             list.push(image_entry(
                 e.path.clone(),
@@ -112,7 +112,11 @@ impl ImageSource {
                 mode,
             ));
         }
-        let layout = Layout::new(&list, image_options(name, 1 << 20))?;
+        let layout =
+            Layout::new(&list, image_options(name, 1 << 20)).map_err(|e| crate::Error::Iso {
+                what: format!("image {name}"),
+                source: e,
+            })?;
         let mut checks: Vec<Check> = layout
             .file_extents()
             .into_iter()

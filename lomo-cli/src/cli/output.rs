@@ -1,9 +1,11 @@
 //! Writing results to stdout: human text or JSON Lines.
 
 use std::io::{self, BufWriter, Stdout, Write};
-use std::path::Path;
 
 use serde::Serialize;
+
+pub(crate) use lomob::json_path;
+pub(crate) use lomob::units::{hex, human_bytes, local_time};
 
 /// Where results go: stdout, buffered, as text or one JSON object per line.
 pub(crate) struct Out {
@@ -57,62 +59,46 @@ pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
-/// A path for JSON: its text, plus its exact bytes in hex when it is not UTF-8.
-pub(crate) fn json_path(p: &Path) -> (String, Option<String>) {
-    match p.to_str() {
-        Some(s) => (s.to_string(), None),
-        None => (p.to_string_lossy().into_owned(), Some(raw_hex(p))),
+/// An error and its causes on one line, each cause once: `a: b: c`. A
+/// cause whose text the line already holds (many errors repeat their
+/// source in their own message) is left out.
+pub(crate) fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
     }
-}
-
-#[cfg(unix)]
-fn raw_hex(p: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    hex(p.as_os_str().as_bytes())
-}
-
-#[cfg(not(unix))]
-fn raw_hex(p: &Path) -> String {
-    hex(p.to_string_lossy().as_bytes())
-}
-
-/// A Unix time as local `YYYY-MM-DD HH:MM:SS`.
-pub(crate) fn local_time(secs: i64) -> String {
-    match jiff::Timestamp::from_second(secs) {
-        Ok(ts) => ts
-            .to_zoned(jiff::tz::TimeZone::system())
-            .strftime("%Y-%m-%d %H:%M:%S")
-            .to_string(),
-        Err(_) => format!("@{secs}"),
-    }
+    line
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn hex_and_paths() {
         assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
         assert_eq!(json_path(Path::new("/a/b")), ("/a/b".into(), None));
-        #[cfg(unix)]
-        {
-            use std::os::unix::ffi::OsStrExt;
-            let p = Path::new(std::ffi::OsStr::from_bytes(b"/a/caf\xe9"));
-            let (text, raw) = json_path(p);
-            assert_eq!(text, "/a/caf\u{fffd}");
-            assert_eq!(raw.as_deref(), Some("2f612f636166e9"));
-        }
+        use std::os::unix::ffi::OsStrExt;
+        let p = Path::new(std::ffi::OsStr::from_bytes(b"/a/caf\xe9"));
+        let (text, raw) = json_path(p);
+        assert_eq!(text, "/a/caf\u{fffd}");
+        assert_eq!(raw.as_deref(), Some("2f612f636166e9"));
+    }
+
+    #[test]
+    fn error_lines_say_each_cause_once() {
+        let inner = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(inner).context("cannot write x: disk on fire");
+        assert_eq!(error_line(&e), "cannot write x: disk on fire");
+        let e = anyhow::anyhow!("root cause").context("outer");
+        assert_eq!(error_line(&e), "outer: root cause");
     }
 }

@@ -1,0 +1,312 @@
+//! Telling the owner: email over SMTP (lettre) and a webhook (HTTP POST of
+//! JSON), each kind of event once per UTC day (claimed in the catalog).
+
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+
+/// Who hears about problems (the config's `[alert]`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// `smtp://[user:password@]host[:port]` (STARTTLS when offered),
+    /// `smtps://…` (TLS), `smtp+plain://…` (no TLS: a local relay).
+    pub smtp_url: Option<String>,
+    /// Recipient address.
+    pub email_to: Option<String>,
+    /// Sender address (default: `lomob@HOSTNAME`).
+    pub email_from: Option<String>,
+    /// URL that gets an HTTP POST with a JSON body.
+    pub webhook_url: Option<String>,
+}
+
+impl AlertSettings {
+    /// Whether any channel is configured.
+    pub fn any(&self) -> bool {
+        self.smtp_url.is_some() || self.webhook_url.is_some()
+    }
+}
+
+/// One thing to tell.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// What kind of event (the once-a-day key), e.g. `check-staging`.
+    pub kind: &'static str,
+    /// One line.
+    pub subject: String,
+    /// Plain text for the email.
+    pub text: String,
+    /// Structured details for the webhook.
+    pub details: Value,
+}
+
+impl Context {
+    /// Sends `alert` on every configured channel, at most once per kind per
+    /// UTC day. Returns the channels it went out on; failures are warnings
+    /// (an alert must not turn a finished job into a failed one).
+    pub fn notify(&mut self, alert: &Alert) -> Vec<&'static str> {
+        let cfg = self.opts.alert.clone();
+        if !cfg.any() {
+            return Vec::new();
+        }
+        let day = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+        match self.catalog.claim_alert(alert.kind, &day, &alert.subject) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(kind = alert.kind, "alert already sent today");
+                return Vec::new();
+            }
+            Err(e) => tracing::warn!("cannot record the alert: {e}"),
+        }
+        let sent = match send_with(self, &cfg, alert) {
+            Ok(s) => s,
+            Err(e) => {
+                self.warn(format!("alert not sent: {e}"));
+                Vec::new()
+            }
+        };
+        if sent.is_empty() {
+            let _ = self.catalog.release_alert(alert.kind, &day);
+        }
+        sent
+    }
+}
+
+fn send_with(ctx: &Context, cfg: &AlertSettings, alert: &Alert) -> Result<Vec<&'static str>> {
+    let (sent, errors) = ctx.rt().block_on(send_all(cfg, alert));
+    if sent.is_empty() && !errors.is_empty() {
+        return Err(Error::failed(errors.join("; ")));
+    }
+    for e in errors {
+        ctx.warn(format!("alert: {e}"));
+    }
+    Ok(sent)
+}
+
+/// Sends `alert` on every channel of `cfg` now (no once-a-day rule): the
+/// channels it went out on and why the others failed, or an error when
+/// none worked.
+pub fn send(
+    rt: &tokio::runtime::Runtime,
+    cfg: &AlertSettings,
+    alert: &Alert,
+) -> Result<(Vec<&'static str>, Vec<String>)> {
+    let (sent, errors) = rt.block_on(send_all(cfg, alert));
+    if sent.is_empty() && !errors.is_empty() {
+        return Err(Error::failed(errors.join("; ")));
+    }
+    Ok((sent, errors))
+}
+
+async fn send_all(cfg: &AlertSettings, alert: &Alert) -> (Vec<&'static str>, Vec<String>) {
+    let mut sent = Vec::new();
+    let mut errors = Vec::new();
+    if let Some(url) = &cfg.smtp_url {
+        match email(cfg, url, alert).await {
+            Ok(()) => sent.push("email"),
+            Err(e) => errors.push(format!("email: {e}")),
+        }
+    }
+    if let Some(url) = &cfg.webhook_url {
+        match webhook(url, alert).await {
+            Ok(()) => sent.push("webhook"),
+            Err(e) => errors.push(format!("webhook: {e}")),
+        }
+    }
+    (sent, errors)
+}
+
+/// lettre's URL form: `smtp://` STARTTLS when offered, `smtps://` TLS,
+/// `smtp+plain://` none.
+fn transport_url(url: &str) -> Result<String> {
+    if let Some(rest) = url.strip_prefix("smtp+plain://") {
+        return Ok(format!("smtp://{rest}"));
+    }
+    if url.starts_with("smtps://") {
+        return Ok(url.to_owned());
+    }
+    if url.starts_with("smtp://") {
+        return Ok(if url.contains("tls=") {
+            url.to_owned()
+        } else if url.contains('?') {
+            format!("{url}&tls=opportunistic")
+        } else {
+            format!("{url}?tls=opportunistic")
+        });
+    }
+    Err(Error::invalid(
+        "alert smtp_url must start with smtp://, smtps:// or smtp+plain://",
+    ))
+}
+
+fn mailbox(v: &str, what: &str) -> Result<Mailbox> {
+    v.parse()
+        .map_err(|e| Error::invalid(format!("{what} is not an email address: {e}")))
+}
+
+async fn email(cfg: &AlertSettings, url: &str, alert: &Alert) -> Result<()> {
+    let to = mailbox(
+        cfg.email_to
+            .as_deref()
+            .ok_or_else(|| Error::invalid("email_to (LOMOB_ALERT_EMAIL_TO) is not set"))?,
+        "email_to",
+    )?;
+    let from = match &cfg.email_from {
+        Some(f) => mailbox(f, "email_from")?,
+        None => mailbox(
+            &format!("lomob <lomob@{}>", hostname()),
+            "no usable sender address: set email_from; the default",
+        )?,
+    };
+    let msg = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(&alert.subject)
+        .body(alert.text.clone())
+        .map_err(|e| Error::failed(format!("building the email: {e}")))?;
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&transport_url(url)?)
+        .map_err(|e| Error::invalid(format!("alert smtp_url: {e}")))?
+        .timeout(Some(Duration::from_secs(30)))
+        .build();
+    transport
+        .send(msg)
+        .await
+        .map_err(|e| Error::failed(format!("sending the email: {e}")))?;
+    Ok(())
+}
+
+async fn webhook(url: &str, alert: &Alert) -> Result<()> {
+    let body = json!({
+        "source": "lomob",
+        "kind": alert.kind,
+        "subject": alert.subject,
+        "host": hostname(),
+        "time": jiff::Timestamp::now().to_string(),
+        "details": alert.details,
+    });
+    let r = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| Error::failed(format!("webhook client: {e}")))?
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| Error::failed(format!("posting to the webhook: {e}")))?;
+    if !r.status().is_success() {
+        return Err(Error::failed(format!(
+            "the webhook answered {}",
+            r.status()
+        )));
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+impl Context {
+    /// Alerts (once a day) about configured sites that have failed every
+    /// attempt for longer than the schedule's `site_offline_alert`, warning
+    /// about each. Returns their names.
+    pub fn alert_offline(&mut self) -> Result<Vec<String>> {
+        let Some(limit) = self.opts.schedule.site_offline_alert else {
+            return Ok(Vec::new());
+        };
+        let now = lomo_catalog::unix_now();
+        let limit_s = i64::try_from(limit.as_secs()).unwrap_or(i64::MAX);
+        let long: Vec<lomo_catalog::SiteContact> = self
+            .catalog
+            .site_contacts()?
+            .into_iter()
+            .filter(|c| self.opts.sites.iter().any(|s| s.name == c.site))
+            .filter(|c| c.failing_since.is_some_and(|t| now - t >= limit_s))
+            .collect();
+        if long.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lines: Vec<String> = long.iter().map(offline_line).collect();
+        for l in &lines {
+            self.warn(l.clone());
+        }
+        let names: Vec<String> = long.iter().map(|c| c.site.clone()).collect();
+        let who = if names.len() == 1 {
+            format!("site {}", names[0])
+        } else {
+            format!("{} sites", names.len())
+        };
+        let alert = Alert {
+            kind: "site-offline",
+            subject: format!(
+                "lomob: {who} unreachable for more than {}",
+                crate::units::human_duration(limit)
+            ),
+            text: format!(
+                "{}\n\nNew files are not reaching {}. Mount the disk, fix the \
+                 credentials or the network; the next backup catches up.",
+                lines.join("\n"),
+                if names.len() == 1 { "it" } else { "them" }
+            ),
+            details: json!(
+                long.iter()
+                    .map(|c| json!({
+                        "site": c.site,
+                        "failing_since": c.failing_since,
+                        "last_ok": c.last_ok,
+                        "error": c.last_error,
+                    }))
+                    .collect::<Vec<_>>()
+            ),
+        };
+        self.notify(&alert);
+        Ok(names)
+    }
+}
+
+/// `site X: failing since … (last reached: …): why`.
+fn offline_line(c: &lomo_catalog::SiteContact) -> String {
+    let when = |t: Option<i64>| {
+        t.and_then(|t| jiff::Timestamp::from_second(t).ok())
+            .map_or_else(
+                || "never".to_owned(),
+                |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+            )
+    };
+    format!(
+        "site {}: failing since {} (last reached: {}): {}",
+        c.site,
+        when(c.failing_since),
+        when(c.last_ok),
+        c.last_error.as_deref().unwrap_or("?")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_urls() {
+        assert_eq!(
+            transport_url("smtp://h:25").unwrap(),
+            "smtp://h:25?tls=opportunistic"
+        );
+        assert_eq!(
+            transport_url("smtp+plain://u:p@h:1025").unwrap(),
+            "smtp://u:p@h:1025"
+        );
+        assert_eq!(transport_url("smtps://h").unwrap(), "smtps://h");
+        assert!(transport_url("http://h").is_err());
+    }
+}

@@ -1,0 +1,370 @@
+//! Planning archive images: the catalog's unarchived files, oldest first,
+//! grouped into images of at most the pack size, each laid out and
+//! recorded with its members (path in the image, offset, mtime, mode) —
+//! and, for `lomob iso create` or `--keep-iso`, written to a local file.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::path::PathBuf;
+
+use lomo_catalog::{FileEntry, FileQuery, Member, NewArchive};
+use lomo_iso::{Entry, Layout};
+use serde::Serialize;
+
+use super::image::{image_entry, image_options};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::fsutil::AtomicFile;
+use crate::progress::{Bar, Task, TaskKind};
+use crate::units::human_bytes;
+
+const SECTOR: u64 = 2048;
+/// Metadata allowance per file when grouping (directory records in both trees,
+/// path tables, manifest line); the exact layout is checked afterwards.
+const PER_FILE: u64 = 1024;
+const FIXED: u64 = 1 << 20;
+
+/// How to plan images.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Largest image in bytes (a bigger file gets an image of its own).
+    pub max_size: u64,
+    /// Where local images go (with `write`).
+    pub store: PathBuf,
+    /// The image's name (only when everything fits in one).
+    pub name: Option<String>,
+    /// Leave the last, partly filled group for later (a backup packs only
+    /// full images).
+    pub full_only: bool,
+    /// Write each image to a file in `store` (else it is streamed to the
+    /// sites later, generated from its records).
+    pub write: bool,
+}
+
+/// An image planned and recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedImage {
+    /// Its name (`OLDEST--NEWEST.iso`).
+    pub name: String,
+    /// Image size in bytes.
+    pub size: u64,
+    /// Files in it.
+    pub files: usize,
+    /// The local file, when written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+}
+
+/// A BLAKE3 of everything written through it, moving a bar.
+struct Hashing<'a, W> {
+    inner: W,
+    hasher: blake3::Hasher,
+    bar: &'a dyn Bar,
+}
+
+impl<W: Write> Write for Hashing<'_, W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.hasher.update(&b[..n]);
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Splits files (oldest first) into groups whose images stay within `max`.
+fn group(files: Vec<FileEntry>, max: u64) -> Vec<Vec<FileEntry>> {
+    let mut groups: Vec<Vec<FileEntry>> = Vec::new();
+    let mut cur: Vec<FileEntry> = Vec::new();
+    let mut used = FIXED;
+    let mut seen: HashSet<[u8; 32]> = HashSet::new();
+    for f in files {
+        let new_content = f.hash.is_some_and(|h| !seen.contains(&h));
+        let cost = PER_FILE
+            + if new_content {
+                f.size.div_ceil(SECTOR) * SECTOR
+            } else {
+                0
+            };
+        if !cur.is_empty() && used + cost > max {
+            groups.push(std::mem::take(&mut cur));
+            used = FIXED;
+            seen.clear();
+        }
+        if let Some(h) = f.hash {
+            seen.insert(h);
+        }
+        used += PER_FILE + f.size.div_ceil(SECTOR) * SECTOR;
+        cur.push(f);
+    }
+    if !cur.is_empty() {
+        groups.push(cur);
+    }
+    groups
+}
+
+fn date(ns: i64) -> String {
+    crate::units::local_time(ns.div_euclid(1_000_000_000))
+        .chars()
+        .take(10)
+        .collect()
+}
+
+/// Image entries `<root label>/<path relative to its scan root>`.
+fn entries_of(files: &[FileEntry], labels: &HashMap<PathBuf, String>) -> Vec<Entry> {
+    files
+        .iter()
+        .map(|f| {
+            let rel = f.path.strip_prefix(&f.root).unwrap_or(&f.path);
+            let label = labels
+                .get(&f.root)
+                .cloned()
+                .unwrap_or_else(|| "root".into());
+            let mut path = label.into_bytes();
+            path.push(b'/');
+            path.extend(crate::units::path_bytes(rel));
+            image_entry(path, f.size, f.hash, f.mtime_ns, f.mode)
+        })
+        .collect()
+}
+
+fn layout_of(entries: &[Entry], name: &str) -> Result<Layout> {
+    // 1 MiB writes: into a file.
+    Layout::new(entries, image_options(name, 1 << 20)).map_err(|e| Error::Iso {
+        what: format!("image {name}"),
+        source: e,
+    })
+}
+
+/// The group laid out; files that do not fit after all (the grouping
+/// estimate is generous, but metadata may still overflow) go back to the
+/// front of the queue.
+fn fit(
+    mut files: Vec<FileEntry>,
+    labels: &HashMap<PathBuf, String>,
+    name: &str,
+    max: u64,
+    queue: &mut VecDeque<Vec<FileEntry>>,
+) -> Result<(Vec<FileEntry>, Vec<Entry>, Layout)> {
+    let mut entries = entries_of(&files, labels);
+    let mut layout = layout_of(&entries, name)?;
+    let mut spill = Vec::new();
+    while layout.size() > max && files.len() > 1 {
+        if let Some(last) = files.pop() {
+            spill.push(last);
+        }
+        entries = entries_of(&files, labels);
+        layout = layout_of(&entries, name)?;
+    }
+    if !spill.is_empty() {
+        spill.reverse();
+        queue.push_front(spill);
+    }
+    Ok((files, entries, layout))
+}
+
+/// Each file's member record: its path in the image and its offset.
+fn members_of(files: &[FileEntry], entries: &[Entry], layout: &Layout) -> Vec<Member> {
+    let offsets: HashMap<usize, u64> = layout
+        .file_extents()
+        .into_iter()
+        .map(|x| (x.entry, x.offset))
+        .collect();
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Member {
+            file_id: f.id,
+            path: entries[i].path.clone(),
+            offset: offsets.get(&i).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+impl Context {
+    /// Plans the unarchived files into images and records them (see
+    /// [`PlanOptions`]). Nothing to pack is an empty list.
+    pub fn plan_images(&mut self, opts: &PlanOptions) -> Result<Vec<PlannedImage>> {
+        let labels = self.catalog.root_labels()?;
+        let mut files = Vec::new();
+        let q = FileQuery {
+            unarchived: true,
+            oldest_first: true,
+            ..FileQuery::default()
+        };
+        self.catalog.for_each_file(&q, |f| {
+            files.push(f);
+            Ok::<_, lomo_catalog::Error>(())
+        })?;
+        let mut groups = group(files, opts.max_size);
+        if opts.full_only {
+            groups.pop();
+        }
+        if opts.name.is_some() && groups.len() > 1 {
+            return Err(Error::invalid(format!(
+                "the files need {} images of at most {}: leave out NAME to name them by date",
+                groups.len(),
+                human_bytes(opts.max_size)
+            )));
+        }
+        if opts.write {
+            std::fs::create_dir_all(&opts.store).map_err(|source| Error::Io {
+                action: "create",
+                path: opts.store.clone(),
+                source,
+            })?;
+        }
+        let taken: HashSet<String> = self
+            .catalog
+            .archives()?
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        let mut made: Vec<PlannedImage> = Vec::new();
+        let mut queue: VecDeque<Vec<FileEntry>> = groups.into();
+        while let Some(files) = queue.pop_front() {
+            let name = self.image_name(opts, &files, &taken, &made);
+            let (files, entries, layout) = fit(files, &labels, &name, opts.max_size, &mut queue)?;
+            let members = members_of(&files, &entries, &layout);
+            let image = if opts.write {
+                self.write_image(opts, &name, &files, &layout, &members)?
+            } else {
+                // Streamed to the sites later, generated from these records.
+                self.catalog.record_archive(&NewArchive {
+                    name: &name,
+                    size: layout.size(),
+                    blake3: [0; 32],
+                    location: None,
+                    members: &members,
+                })?;
+                PlannedImage {
+                    name,
+                    size: layout.size(),
+                    files: files.len(),
+                    path: None,
+                }
+            };
+            made.push(image);
+        }
+        Ok(made)
+    }
+
+    /// `OLDEST--NEWEST.iso` (or the name asked for), made unique.
+    fn image_name(
+        &self,
+        opts: &PlanOptions,
+        files: &[FileEntry],
+        taken: &HashSet<String>,
+        made: &[PlannedImage],
+    ) -> String {
+        let oldest = files.iter().map(|f| f.mtime_ns).min().unwrap_or(0);
+        let newest = files.iter().map(|f| f.mtime_ns).max().unwrap_or(0);
+        let mut name = opts
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}--{}.iso", date(oldest), date(newest)));
+        let base = name.trim_end_matches(".iso").to_string();
+        let mut n = 2;
+        while taken.contains(&name)
+            || made.iter().any(|m| m.name == name)
+            || (opts.write && opts.store.join(&name).exists())
+        {
+            name = format!("{base}-{n}.iso");
+            n += 1;
+        }
+        name
+    }
+
+    /// Writes the image to `store/name` atomically while hashing it, then
+    /// records it with its local file.
+    fn write_image(
+        &mut self,
+        opts: &PlanOptions,
+        name: &str,
+        files: &[FileEntry],
+        layout: &Layout,
+        members: &[Member],
+    ) -> Result<PlannedImage> {
+        let dest = opts.store.join(name);
+        let bar = self.progress().start(&Task {
+            kind: TaskKind::Image,
+            label: name,
+            total: Some(layout.size()),
+        });
+        let mut file = AtomicFile::create(&dest, false)?;
+        let mut w = Hashing {
+            inner: file.file(),
+            hasher: blake3::Hasher::new(),
+            bar: bar.as_ref(),
+        };
+        let written = layout.write(&mut w, |i| std::fs::File::open(&files[i].path));
+        bar.finish();
+        if let Err(e) = written {
+            return Err(Error::Iso {
+                what: format!(
+                    "cannot build {}: run `lomob scan` again if files changed since the last scan",
+                    dest.display()
+                ),
+                source: e,
+            });
+        }
+        let image_hash = *w.hasher.finalize().as_bytes();
+        file.commit()?;
+        let abs = std::fs::canonicalize(&dest).unwrap_or(dest.clone());
+        self.catalog.record_archive(&NewArchive {
+            name,
+            size: layout.size(),
+            blake3: image_hash,
+            location: Some(&abs),
+            members,
+        })?;
+        self.notice(format!(
+            "created {} ({}, {} files)",
+            dest.display(),
+            human_bytes(layout.size()),
+            files.len()
+        ));
+        Ok(PlannedImage {
+            name: name.to_owned(),
+            size: layout.size(),
+            files: files.len(),
+            path: Some(abs),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(id: i64, size: u64, hash: u8) -> FileEntry {
+        FileEntry {
+            id,
+            path: PathBuf::from(format!("/r/f{id}")),
+            root: PathBuf::from("/r"),
+            kind: lomo_catalog::EntryKind::File,
+            size,
+            mtime_ns: id,
+            mode: 0o644,
+            hash: Some([hash; 32]),
+            link_target: None,
+        }
+    }
+
+    #[test]
+    fn groups_stay_within_the_size() {
+        let files = vec![
+            file(1, 3_000_000, 1),
+            file(2, 3_000_000, 2),
+            file(3, 3_000_000, 3),
+        ];
+        let g = group(files, 8_000_000);
+        assert_eq!(g.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+        let big = vec![file(1, 20_000_000, 1), file(2, 10, 2)];
+        let g = group(big, 8_000_000);
+        assert_eq!(g.len(), 2, "a file bigger than an image gets its own");
+    }
+}

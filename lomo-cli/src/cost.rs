@@ -1,0 +1,335 @@
+//! What the sites cost per month, what uploading cost, what the monthly
+//! checks cost, and what a full restore would cost, from the catalog (or a
+//! hypothetical library) and a price table (list prices, us-east-1, 2026;
+//! overridable per storage class), next to the requests actually counted.
+
+use std::collections::BTreeMap;
+
+use lomo_catalog::{Catalog, LedgerDay};
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::sites::SiteConfig;
+
+/// What to price.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CostOptions {
+    /// Only this site.
+    pub site: Option<String>,
+    /// A hypothetical library instead of the catalog's.
+    pub what_if: Option<WhatIf>,
+}
+
+/// A hypothetical library, for `--what-if`.
+#[derive(Debug, Clone, Copy)]
+pub struct WhatIf {
+    /// Its bytes.
+    pub bytes: u64,
+    /// Its files.
+    pub files: u64,
+    /// The archive size it is packed in.
+    pub pack_size: u64,
+}
+
+/// Prices of one storage class, in dollars.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    /// Storage per GB-month.
+    pub storage_gb_month: f64,
+    /// PUT/COPY/POST/LIST per 1000 requests.
+    pub put_per_1000: f64,
+    /// GET/HEAD per 1000 requests.
+    pub get_per_1000: f64,
+    /// Bulk retrieval per GB.
+    pub bulk_gb: f64,
+    /// Bulk retrieval per 1000 restore requests.
+    pub bulk_per_1000: f64,
+    /// Standard retrieval per GB.
+    pub standard_gb: f64,
+    /// Standard retrieval per 1000 restore requests.
+    pub standard_per_1000: f64,
+    /// Transfer out to the internet per GB.
+    pub transfer_out_gb: f64,
+}
+
+const fn p(
+    storage: f64,
+    put: f64,
+    get: f64,
+    bulk: (f64, f64),
+    standard: (f64, f64),
+    out: f64,
+) -> Prices {
+    Prices {
+        storage_gb_month: storage,
+        put_per_1000: put,
+        get_per_1000: get,
+        bulk_gb: bulk.0,
+        bulk_per_1000: bulk.1,
+        standard_gb: standard.0,
+        standard_per_1000: standard.1,
+        transfer_out_gb: out,
+    }
+}
+
+/// Default price table (list prices; check your provider's).
+pub fn default_prices() -> BTreeMap<&'static str, Prices> {
+    BTreeMap::from([
+        (
+            "STANDARD",
+            p(0.023, 0.005, 0.0004, (0.0, 0.0), (0.0, 0.0), 0.09),
+        ),
+        (
+            "GLACIER",
+            p(0.0036, 0.03, 0.0004, (0.0, 0.025), (0.01, 0.05), 0.09),
+        ),
+        (
+            "DEEP_ARCHIVE",
+            p(0.00099, 0.05, 0.0004, (0.0025, 0.025), (0.02, 0.10), 0.09),
+        ),
+        (
+            "GCS_ARCHIVE",
+            p(0.0012, 0.10, 0.05, (0.05, 0.0), (0.05, 0.0), 0.12),
+        ),
+        (
+            "AZURE_ARCHIVE",
+            p(0.002, 0.13, 6.5, (0.022, 0.0), (0.022, 0.0), 0.087),
+        ),
+        ("FREE", p(0.0, 0.0, 0.0, (0.0, 0.0), (0.0, 0.0), 0.0)),
+    ])
+}
+
+/// The price class of a site's archives (and of its staged objects).
+fn classes(cfg: &SiteConfig) -> (String, &'static str) {
+    let scheme = cfg.url.split("://").next().unwrap_or("");
+    let class = cfg
+        .storage_class
+        .as_deref()
+        .unwrap_or("STANDARD")
+        .to_ascii_uppercase();
+    match scheme {
+        "file" | "gdrive" => ("FREE".into(), "FREE"),
+        "gs" if class == "ARCHIVE" => ("GCS_ARCHIVE".into(), "STANDARD"),
+        "az" | "azure" if class == "ARCHIVE" => ("AZURE_ARCHIVE".into(), "STANDARD"),
+        _ => (class, "STANDARD"),
+    }
+}
+
+fn gb(b: u64) -> f64 {
+    b as f64 / 1e9
+}
+
+/// One site's costs (dollars).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct SiteCost {
+    /// The site.
+    pub site: String,
+    /// The price class of its archives.
+    pub class: String,
+    /// Archives it holds.
+    pub archives: u64,
+    /// Their bytes.
+    pub archive_bytes: u64,
+    /// Staged objects it holds.
+    pub staged: u64,
+    /// Their bytes.
+    pub staged_bytes: u64,
+    /// Storage a month.
+    pub storage_per_month: f64,
+    /// PUT-class requests the uploads cost.
+    pub upload_requests: u64,
+    /// What they cost, once.
+    pub upload_cost: f64,
+    /// The scheduled checks, a month (metadata only).
+    pub checks_per_month: f64,
+    /// Restoring everything, bulk tier.
+    pub full_restore_bulk: f64,
+    /// Restoring everything, standard tier.
+    pub full_restore_standard: f64,
+    /// First day of the measured figures.
+    pub measured_since: String,
+    /// PUT/LIST-class requests counted since then.
+    pub measured_class_a: u64,
+    /// GET/HEAD-class requests counted since then.
+    pub measured_class_b: u64,
+    /// Bytes sent since then.
+    pub measured_bytes_sent: u64,
+    /// What the counted requests cost.
+    pub measured_cost: f64,
+    /// For a hypothetical library: one cold object per file instead, its
+    /// PUTs (dollars), requests and per-object overhead a month.
+    #[serde(skip)]
+    pub one_object_per_file: Option<(f64, u64, f64)>,
+}
+
+/// What a site holds, for pricing.
+#[derive(Default)]
+struct Holdings {
+    archives: u64,
+    archive_bytes: u64,
+    parts: u64,
+    staged: u64,
+    staged_bytes: u64,
+}
+
+/// Archive uploads: a create, its 32 MiB parts and a complete each.
+const PART: u64 = 32 << 20;
+
+fn holdings(
+    cfg: &SiteConfig,
+    catalog: Option<&Catalog>,
+    what_if: Option<WhatIf>,
+) -> Result<Holdings> {
+    match (catalog, what_if) {
+        (_, Some(w)) if cfg.role.archives() => {
+            let pack = w.pack_size.max(1);
+            let (full, rest) = (w.bytes / pack, w.bytes % pack);
+            let parts = full * (pack.div_ceil(PART) + 2)
+                + if rest > 0 { rest.div_ceil(PART) + 2 } else { 0 };
+            Ok(Holdings {
+                archives: full + u64::from(rest > 0),
+                archive_bytes: w.bytes,
+                parts,
+                ..Holdings::default()
+            })
+        }
+        (Some(c), None) => {
+            let mut h = Holdings::default();
+            for a in c.archives()? {
+                for copy in c.archive_copies(a.id)? {
+                    if copy.site == cfg.name && copy.done_at.is_some() {
+                        let size = copy.size.unwrap_or(a.size);
+                        h.archives += 1;
+                        h.archive_bytes += size;
+                        h.parts += size.div_ceil(PART) + 2;
+                    }
+                }
+            }
+            let st = c.staged_on(&cfg.name)?;
+            h.staged = st.len() as u64;
+            h.staged_bytes = st.iter().map(|s| s.size).sum();
+            Ok(h)
+        }
+        _ => Ok(Holdings::default()),
+    }
+}
+
+/// Prices `sites` with `prices` (the defaults overridden), from `catalog`
+/// or the hypothetical library in `opts`, next to the requests in `ledger`.
+pub fn estimate(
+    sites: &[SiteConfig],
+    overrides: &BTreeMap<String, Prices>,
+    catalog: Option<&Catalog>,
+    opts: &CostOptions,
+) -> Result<Vec<SiteCost>> {
+    let mut prices: BTreeMap<String, Prices> = default_prices()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    prices.extend(overrides.clone());
+    let since = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(24 * 92))
+        .unwrap_or(jiff::Timestamp::now())
+        .strftime("%Y-%m-01")
+        .to_string();
+    let ledger = match catalog {
+        Some(c) if opts.what_if.is_none() => c.ledger(&since)?,
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for cfg in sites
+        .iter()
+        .filter(|s| opts.site.as_ref().is_none_or(|n| *n == s.name))
+    {
+        let h = holdings(cfg, catalog, opts.what_if)?;
+        out.push(site_cost(
+            cfg,
+            &prices,
+            &h,
+            (&since, &ledger),
+            opts.what_if,
+        )?);
+    }
+    Ok(out)
+}
+
+fn site_cost(
+    cfg: &SiteConfig,
+    prices: &BTreeMap<String, Prices>,
+    h: &Holdings,
+    (since, ledger): (&str, &[LedgerDay]),
+    what_if: Option<WhatIf>,
+) -> Result<SiteCost> {
+    let (archive_class, staging_class) = classes(cfg);
+    let Some(pa) = prices.get(&archive_class).copied() else {
+        return Err(Error::invalid(format!(
+            "no prices for storage class {archive_class} (site {}): add [prices.{archive_class}] to the config",
+            cfg.name
+        )));
+    };
+    let ps = prices.get(staging_class).copied().unwrap_or(pa);
+    let storage =
+        gb(h.archive_bytes) * pa.storage_gb_month + gb(h.staged_bytes) * ps.storage_gb_month;
+    let upload =
+        h.parts as f64 * pa.put_per_1000 / 1000.0 + h.staged as f64 * ps.put_per_1000 / 1000.0;
+    // Daily staging check: one LIST per 1000 objects; monthly archive check: one LIST and a HEAD per archive.
+    let checks = 30.0 * (h.staged.div_ceil(1000).max(1)) as f64 * ps.put_per_1000 / 1000.0
+        + (1.0 * pa.put_per_1000 + h.archives as f64 * pa.get_per_1000) / 1000.0;
+    let restore = |gbp: f64, per1000: f64| {
+        gb(h.archive_bytes) * gbp
+            + h.archives as f64 * per1000 / 1000.0
+            + gb(h.archive_bytes + h.staged_bytes) * pa.transfer_out_gb
+    };
+    let measured: Vec<&LedgerDay> = ledger.iter().filter(|l| l.site == cfg.name).collect();
+    let (ma, mb, msent) = measured.iter().fold((0, 0, 0), |(a, b, s), l| {
+        (
+            a + l.requests.class_a,
+            b + l.requests.class_b,
+            s + l.requests.bytes_sent,
+        )
+    });
+    // The alternative lomob avoids: one cold object per file, each with
+    // ~40 KB of index overhead (32 KB billed cold, 8 KB standard).
+    let one_object_per_file = what_if.filter(|_| h.archives > 0).map(|w| {
+        let puts = w.files as f64 * pa.put_per_1000 / 1000.0;
+        let overhead =
+            w.files as f64 * (32e3 / 1e9 * pa.storage_gb_month + 8e3 / 1e9 * ps.storage_gb_month);
+        (puts, w.files, overhead)
+    });
+    Ok(SiteCost {
+        site: cfg.name.clone(),
+        class: archive_class,
+        archives: h.archives,
+        archive_bytes: h.archive_bytes,
+        staged: h.staged,
+        staged_bytes: h.staged_bytes,
+        storage_per_month: storage,
+        upload_requests: h.parts + h.staged,
+        upload_cost: upload,
+        checks_per_month: checks,
+        full_restore_bulk: restore(pa.bulk_gb, pa.bulk_per_1000),
+        full_restore_standard: restore(pa.standard_gb, pa.standard_per_1000),
+        measured_since: since.to_owned(),
+        measured_class_a: ma,
+        measured_class_b: mb,
+        measured_bytes_sent: msent,
+        measured_cost: ma as f64 * pa.put_per_1000 / 1000.0 + mb as f64 * pa.get_per_1000 / 1000.0,
+        one_object_per_file,
+    })
+}
+
+impl Context {
+    /// What each configured site costs, from the catalog.
+    pub fn cost(&self, opts: &CostOptions) -> Result<Vec<SiteCost>> {
+        estimate(
+            &self.opts.sites,
+            &self.opts.prices,
+            Some(&self.catalog),
+            opts,
+        )
+    }
+}

@@ -1,0 +1,216 @@
+//! Reading one file back: a whole staged object, or the chunks of an
+//! archive copy that hold it (plain images: its byte range); decrypted,
+//! checked against the catalog's BLAKE3 and moved into place only when
+//! whole and right.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use lomo_catalog::{ArchiveCopy, ArchivedAt, FileEntry};
+use lomo_crypt::MasterKey;
+use lomo_crypt::stream::{Header, Layout, ObjectCipher};
+use lomo_remote::Backend;
+
+use crate::error::{CryptContext as _, Error, IoContext as _, Result, fail};
+
+/// Ciphertext asked for per range request when restoring from an archive.
+const RANGE_BATCH: u64 = 16 << 20;
+
+/// One file to restore: the key, its content hash, its catalog entry and
+/// where it goes.
+pub(crate) struct Wanted<'a> {
+    pub(crate) key: &'a MasterKey,
+    pub(crate) hash: &'a [u8; 32],
+    pub(crate) file: &'a FileEntry,
+    pub(crate) dest: &'a Path,
+}
+
+/// Whether `dest` holds the content `hash` already; an error when it holds
+/// another (lomob never overwrites).
+pub(crate) fn already_there(dest: &Path, hash: &[u8; 32]) -> Result<bool> {
+    if !dest.exists() {
+        return Ok(false);
+    }
+    let same = std::fs::File::open(dest).ok().and_then(|mut d| {
+        let mut h = blake3::Hasher::new();
+        std::io::copy(&mut d, &mut h).ok()?;
+        Some(h.finalize().as_bytes() == hash)
+    });
+    if same == Some(true) {
+        return Ok(true);
+    }
+    fail!(
+        "{} exists already with other content; lomob never overwrites",
+        dest.display()
+    )
+}
+
+/// A symlink as the catalog recorded it (left alone when something is there).
+pub(crate) fn restore_link(f: &FileEntry, dest: &Path) -> Result<Option<String>> {
+    let target = f
+        .link_target
+        .as_ref()
+        .ok_or_else(|| Error::failed("symlink without a target in the catalog"))?;
+    if dest.symlink_metadata().is_ok() {
+        return Ok(None);
+    }
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).at("create", dir)?;
+    }
+    std::os::unix::fs::symlink(target, dest).at("create the link", dest)?;
+    Ok(Some("catalog".into()))
+}
+
+/// Downloads, decrypts and checks one staged object into place (via temp
+/// files beside it: a failure leaves nothing).
+pub(crate) fn staged(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    object: &str,
+    w: &Wanted<'_>,
+) -> Result<()> {
+    let dir = parent(w.dest)?;
+    let mut sealed = tempfile::tempfile_in(dir).at("write in", dir)?;
+    rt.block_on(async {
+        let mut s = site.get(object, None).await?;
+        while let Some(chunk) = s.next().await {
+            sealed.write_all(&chunk?).at("write in", dir)?;
+        }
+        Ok::<_, Error>(())
+    })?;
+    std::io::Seek::rewind(&mut sealed).at("read", dir)?;
+    let mut plain = lomo_crypt::stream::DecryptReader::new(w.key, sealed)
+        .what(|| format!("staged object {object}"))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).at("write in", dir)?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = plain
+            .read(&mut buf)
+            .map_err(|e| Error::failed(format!("decrypting: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        tmp.write_all(&buf[..n]).at("write", w.dest)?;
+    }
+    if h.finalize().as_bytes() != w.hash {
+        fail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
+    }
+    finish_file(tmp, w.file, w.dest)
+}
+
+/// Reads only the chunks of an archive copy that hold the file, decrypts
+/// them, checks the BLAKE3 and moves the file into place.
+pub(crate) fn archived(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    copy: &ArchiveCopy,
+    at: &ArchivedAt,
+    w: &Wanted<'_>,
+) -> Result<()> {
+    if copy.header.is_empty() {
+        return plain(rt, site, copy, at, w);
+    }
+    let header = Header::parse(&copy.header).what(|| format!("archive copy {}", copy.key))?;
+    let cipher = ObjectCipher::new(w.key, &header).what(|| format!("archive copy {}", copy.key))?;
+    let layout = Layout::new(at.archive.size, header.chunk_log2);
+    let mut tmp = temp_beside(w.dest)?;
+    let mut hasher = blake3::Hasher::new();
+    if at.size > 0 {
+        let first = layout.chunk_of(at.offset);
+        let last = layout.chunk_of(at.offset + at.size - 1);
+        // In batches of chunks, so a video of any size needs little memory
+        // and few requests.
+        let per_batch = (RANGE_BATCH / layout.chunk_size()).max(1);
+        let mut i = first;
+        while i <= last {
+            let end = (i + per_batch - 1).min(last);
+            let range = layout.cipher_range(i).start..layout.cipher_range(end).end;
+            let bytes =
+                rt.block_on(crate::sites::download(site, &copy.key, Some(range.clone())))?;
+            for c in i..=end {
+                let r = layout.cipher_range(c);
+                let slice = bytes
+                    .get((r.start - range.start) as usize..(r.end - range.start) as usize)
+                    .ok_or_else(|| Error::failed("the site sent fewer bytes than asked"))?;
+                let mut chunk = slice.to_vec();
+                cipher
+                    .open_chunk(c, c + 1 == layout.chunks(), &mut chunk)
+                    .what(|| format!("archive copy {} chunk {c}", copy.key))?;
+                let p = layout.plain_range(c);
+                let from = at.offset.max(p.start) - p.start;
+                let to = (at.offset + at.size).min(p.end) - p.start;
+                let part = &chunk[from as usize..to as usize];
+                hasher.update(part);
+                tmp.write_all(part).at("write", w.dest)?;
+            }
+            i = end + 1;
+        }
+    }
+    if hasher.finalize().as_bytes() != w.hash {
+        fail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
+    }
+    finish_file(tmp, w.file, w.dest)
+}
+
+/// A file out of a plain (unencrypted) image: its byte range, in pieces.
+fn plain(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    copy: &ArchiveCopy,
+    at: &ArchivedAt,
+    w: &Wanted<'_>,
+) -> Result<()> {
+    let mut tmp = temp_beside(w.dest)?;
+    let mut hasher = blake3::Hasher::new();
+    let end = at.offset + at.size;
+    let mut pos = at.offset;
+    while pos < end {
+        let to = (pos + RANGE_BATCH).min(end);
+        let bytes = rt.block_on(crate::sites::download(site, &copy.key, Some(pos..to)))?;
+        if bytes.len() as u64 != to - pos {
+            fail!("the site sent {} bytes, {} asked", bytes.len(), to - pos);
+        }
+        hasher.update(&bytes);
+        tmp.write_all(&bytes).at("write", w.dest)?;
+        pos = to;
+    }
+    if hasher.finalize().as_bytes() != w.hash {
+        fail!("the bytes in the plain image do not match the catalog's BLAKE3: not restored");
+    }
+    finish_file(tmp, w.file, w.dest)
+}
+
+fn parent(dest: &Path) -> Result<&Path> {
+    let dir = dest
+        .parent()
+        .ok_or_else(|| Error::failed(format!("{}: no parent folder", dest.display())))?;
+    std::fs::create_dir_all(dir).at("create", dir)?;
+    Ok(dir)
+}
+
+/// A temporary file in `dest`'s folder (created), to move into place once whole.
+pub(crate) fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = parent(dest)?;
+    tempfile::NamedTempFile::new_in(dir).at("write in", dir)
+}
+
+/// Mode, mtime, sync, then into place without overwriting.
+fn finish_file(tmp: tempfile::NamedTempFile, f: &FileEntry, dest: &Path) -> Result<()> {
+    let file = tmp.as_file();
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
+        f.mode & 0o7777,
+    ))
+    .at("set the mode of", dest)?;
+    let mtime = std::time::UNIX_EPOCH
+        + std::time::Duration::from_nanos(u64::try_from(f.mtime_ns).unwrap_or(0));
+    file.set_modified(mtime).at("set the mtime of", dest)?;
+    file.sync_all().at("write", dest)?;
+    tmp.persist_noclobber(dest)
+        .map_err(|e| e.error)
+        .at("move into place", dest)?;
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! The probe `lomob site test` runs: write, read back, range-read, list,
+//! a two-part multipart upload aborted, delete — timing each step.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::TryStreamExt as _;
+use lomo_remote::{Backend, Capabilities, PutOptions, Uploader, Usage};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::units::human_bytes;
+
+/// One step of the probe.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeStep {
+    /// What was done.
+    #[serde(rename = "step")]
+    pub what: String,
+    /// How long it took.
+    #[serde(skip)]
+    pub took: Duration,
+    /// What was found.
+    pub note: String,
+}
+
+/// What the probe found.
+#[derive(Debug)]
+pub struct ProbeReport {
+    /// The steps that ran, in order.
+    pub steps: Vec<ProbeStep>,
+    /// What the site says it supports.
+    pub capabilities: Capabilities,
+    /// The requests the probe made.
+    pub usage: Usage,
+    /// The step that failed, if one did.
+    pub error: Option<Error>,
+}
+
+/// Runs the probe with an object of `size` bytes under `lomob/probe/`,
+/// written in the site's hot class (`opts`).
+pub fn probe(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    size: u64,
+    opts: &PutOptions,
+) -> ProbeReport {
+    let mut steps = Vec::new();
+    let error = rt.block_on(steps_of(site, size, opts, &mut steps)).err();
+    ProbeReport {
+        steps,
+        capabilities: site.capabilities(),
+        usage: site.usage(),
+        error,
+    }
+}
+
+fn step(steps: &mut Vec<ProbeStep>, what: String, t: Instant, note: String) {
+    steps.push(ProbeStep {
+        what,
+        took: t.elapsed(),
+        note,
+    });
+}
+
+async fn steps_of(
+    site: &Arc<dyn Backend>,
+    size: u64,
+    opts: &PutOptions,
+    steps: &mut Vec<ProbeStep>,
+) -> Result<()> {
+    let id: String = (0..8)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    let key = format!("lomob/probe/{id}");
+    let data: Vec<u8> = (0..size)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let data = Bytes::from(data);
+    write_read(site, &key, &data, opts, steps).await?;
+    let t = Instant::now();
+    let listed: Vec<String> = site
+        .list("lomob/probe")
+        .map_ok(|o| o.key)
+        .try_collect()
+        .await?;
+    if !listed.contains(&key) {
+        return Err(Error::failed("the probe is missing from the listing"));
+    }
+    step(
+        steps,
+        "list".into(),
+        t,
+        format!("{} object(s) under lomob/probe", listed.len()),
+    );
+    if site.capabilities().multipart {
+        multipart(site, &key, opts, steps).await?;
+    }
+    let t = Instant::now();
+    site.delete(&key).await?;
+    match site.head(&key).await {
+        Err(e) if e.is_not_found() => {}
+        Ok(_) => return Err(Error::failed("the probe is still there after delete")),
+        Err(e) => return Err(e.into()),
+    }
+    step(steps, "delete".into(), t, "gone".into());
+    Ok(())
+}
+
+/// Put, head, get and a range get of the probe object.
+async fn write_read(
+    site: &Arc<dyn Backend>,
+    key: &str,
+    data: &Bytes,
+    opts: &PutOptions,
+    steps: &mut Vec<ProbeStep>,
+) -> Result<()> {
+    let size = data.len() as u64;
+    let t = Instant::now();
+    let v = Uploader::new(site.clone())
+        .put(key, data.clone(), opts)
+        .await?;
+    let mbps = size as f64 / t.elapsed().as_secs_f64().max(1e-9) / 1e6;
+    let checked = if v.sha256.is_some() {
+        ", stored SHA-256 checked"
+    } else {
+        ""
+    };
+    step(
+        steps,
+        format!("put {}", human_bytes(size)),
+        t,
+        format!("{mbps:.1} MB/s, size checked{checked}"),
+    );
+    let t = Instant::now();
+    let head = site.head(key).await?;
+    let class = head
+        .storage_class
+        .as_deref()
+        .map(|c| format!("class {c}, "))
+        .unwrap_or_default();
+    let restore = head.restore.map(|r| r.to_string()).unwrap_or_default();
+    step(steps, "head".into(), t, format!("{class}{restore}"));
+    let t = Instant::now();
+    let got: Vec<Bytes> = site.get(key, None).await?.try_collect().await?;
+    if got.concat() != data[..] {
+        return Err(Error::failed(
+            "the probe read back differs from what was written",
+        ));
+    }
+    step(
+        steps,
+        format!("get {}", human_bytes(size)),
+        t,
+        "bytes match".into(),
+    );
+    let t = Instant::now();
+    let (a, b) = (size / 3, (size / 3 + 65_536).min(size));
+    let got: Vec<Bytes> = site.get(key, Some(a..b)).await?.try_collect().await?;
+    if got.concat() != data[a as usize..b as usize] {
+        return Err(Error::failed(
+            "the range read differs from what was written",
+        ));
+    }
+    step(
+        steps,
+        format!("range get {}", human_bytes(b - a)),
+        t,
+        "bytes match".into(),
+    );
+    Ok(())
+}
+
+/// A two-part multipart upload, aborted; then the pending uploads listed.
+async fn multipart(
+    site: &Arc<dyn Backend>,
+    key: &str,
+    opts: &PutOptions,
+    steps: &mut Vec<ProbeStep>,
+) -> Result<()> {
+    let part = site.capabilities().min_part_size.max(1 << 20);
+    let t = Instant::now();
+    let up = Uploader::new(site.clone());
+    let mut state = up.start(&format!("{key}.mp"), part + 1, part, opts).await?;
+    up.send_parts(&mut state, Zeros(part + 1), |_| Ok(()))
+        .await?;
+    up.abort(&state).await?;
+    let pending = match site.list_uploads("lomob/probe").await {
+        Ok(p) => format!(", {} pending upload(s) left", p.len()),
+        Err(_) => String::new(),
+    };
+    step(
+        steps,
+        "multipart 2 parts, abort".into(),
+        t,
+        format!("{}{pending}", human_bytes(part + 1)),
+    );
+    Ok(())
+}
+
+/// Zero bytes of a given length.
+struct Zeros(u64);
+
+impl lomo_remote::PartSource for Zeros {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        if offset + buf.len() as u64 > self.0 {
+            return Err(std::io::Error::other("read past the probe"));
+        }
+        buf.fill(0);
+        Ok(())
+    }
+}
