@@ -106,9 +106,8 @@ pub fn default_prices() -> BTreeMap<&'static str, Prices> {
 fn classes(cfg: &SiteConfig) -> (String, &'static str) {
     let scheme = cfg.url.split("://").next().unwrap_or("");
     let class = cfg
-        .storage_class
-        .as_deref()
-        .unwrap_or("STANDARD")
+        .archive_class()
+        .unwrap_or_else(|| "STANDARD".to_owned())
         .to_ascii_uppercase();
     match scheme {
         "file" | "gdrive" => ("FREE".into(), "FREE"),
@@ -116,6 +115,32 @@ fn classes(cfg: &SiteConfig) -> (String, &'static str) {
         "az" | "azure" if class == "ARCHIVE" => ("AZURE_ARCHIVE".into(), "STANDARD"),
         _ => (class, "STANDARD"),
     }
+}
+
+impl Prices {
+    /// Nothing costs anything (folders, Drive).
+    pub fn free() -> Prices {
+        p(0.0, 0.0, 0.0, (0.0, 0.0), (0.0, 0.0), 0.0)
+    }
+}
+
+/// The default table with `overrides` applied.
+fn table(overrides: &BTreeMap<String, Prices>) -> BTreeMap<String, Prices> {
+    let mut prices: BTreeMap<String, Prices> = default_prices()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    prices.extend(overrides.clone());
+    prices
+}
+
+/// The prices of `cfg`'s archive class (free when the table lacks it).
+pub(crate) fn archive_prices(cfg: &SiteConfig, overrides: &BTreeMap<String, Prices>) -> Prices {
+    let (class, _) = classes(cfg);
+    table(overrides)
+        .get(&class)
+        .copied()
+        .unwrap_or_else(Prices::free)
 }
 
 fn gb(b: u64) -> f64 {
@@ -226,11 +251,7 @@ pub fn estimate(
     catalog: Option<&Catalog>,
     opts: &CostOptions,
 ) -> Result<Vec<SiteCost>> {
-    let mut prices: BTreeMap<String, Prices> = default_prices()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    prices.extend(overrides.clone());
+    let prices = table(overrides);
     let since = jiff::Timestamp::now()
         .checked_sub(jiff::SignedDuration::from_hours(24 * 92))
         .unwrap_or(jiff::Timestamp::now())

@@ -89,7 +89,8 @@ pub use import::{ImportOptions, ImportReport};
 pub use progress::{Bar, Event, NoBar, NoProgress, Progress, Task, TaskKind};
 pub use recover::{RecoverOptions, Recovered};
 pub use restore::{
-    FileOutcome, RestoreOptions, RestoreReport, RestoredFile, parse_as_of, split_alias,
+    FileOutcome, RestoreOptions, RestorePlan, RestoreReport, RestoredFile, SitePlan, parse_as_of,
+    split_alias,
 };
 pub use scan::{RootFailure, ScanRun, ScanRunOptions, issue_kind_name, json_path, report_json};
 pub use secrets::{NoSecrets, Passphrase, Secret, Secrets};

@@ -173,10 +173,21 @@ impl SiteConfig {
     }
 
     /// Options for what must stay readable at once (staged objects, probes,
-    /// key files, snapshots): the hot class even at a cold site.
+    /// key files, snapshots): the hot class even at a cold site, whatever
+    /// class its URL names for archives.
     pub fn hot_options(&self) -> PutOptions {
-        let s3 = self.url.starts_with("s3://");
-        PutOptions::default().with_storage_class(s3.then(|| "STANDARD".to_owned()))
+        let class = match self.url.split("://").next() {
+            Some("s3" | "gs") => Some("STANDARD".to_owned()),
+            Some("az") => Some("Hot".to_owned()),
+            _ => None,
+        };
+        PutOptions::default().with_storage_class(class)
+    }
+
+    /// Options for archives: the site's archive class (from the config or
+    /// the URL).
+    pub fn archive_options(&self) -> PutOptions {
+        PutOptions::default().with_storage_class(self.archive_class())
     }
 }
 

@@ -221,6 +221,47 @@ pub fn create_bucket(port: u16, bucket: &str) {
     assert_eq!(status, 200, "creating bucket {bucket}: {body}");
 }
 
+/// An Authorization header moto takes (it checks no signatures, but
+/// private objects need some credential).
+pub const MOTO_AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+
+/// Makes moto's restores from cold classes slow, as AWS's take hours, so
+/// waiting for them really polls: its state machine `s3::keyrestore`
+/// (requested → in progress → restored) moves one step only after each
+/// object has been read `reads` more times (HEADs and GETs count).
+pub fn moto_slow_restores(port: u16, reads: u32) {
+    let body = format!(
+        r#"{{"model_name": "s3::keyrestore", "transition": {{"progression": "manual", "times": {reads}}}}}"#
+    );
+    let (status, text) = http(
+        port,
+        "POST",
+        "/moto-api/state-manager/set-transition",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 201, "setting moto's restore delay: {text}");
+}
+
+/// Copies `key` in `bucket` onto itself in storage class `class` (behind
+/// lomob's back: an object an older lomob put in a cold class).
+pub fn moto_set_class(port: u16, bucket: &str, key: &str, class: &str) {
+    let path = format!("/{bucket}/{key}");
+    let (status, text) = http(
+        port,
+        "PUT",
+        &path,
+        &[
+            ("Authorization", MOTO_AUTH),
+            ("x-amz-copy-source", &path),
+            ("x-amz-storage-class", class),
+            ("x-amz-metadata-directive", "COPY"),
+        ],
+        b"",
+    );
+    assert_eq!(status, 200, "copying {key} into {class}: {text}");
+}
+
 /// A site on moto's `bucket`, with `query` appended to its URL.
 pub fn s3_site(port: u16, bucket: &str, prefix: &str, query: &str) -> Arc<dyn Backend> {
     s3_site_at(&format!("http://127.0.0.1:{port}"), bucket, prefix, query)

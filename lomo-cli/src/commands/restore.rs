@@ -33,6 +33,10 @@ pub(crate) struct RestoreArgs {
     /// Wait for cold restores to finish (checking every SECS seconds) instead of stopping
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "900")]
     wait: Option<u64>,
+    /// Print the plan (per site: what is read, what must be thawed from a
+    /// cold tier, the cost per tier, the wait) and restore nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
@@ -44,8 +48,52 @@ pub(crate) fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<Outcome> {
     opts.tier = args.tier.unwrap_or_default();
     opts.wait = args.wait.map(std::time::Duration::from_secs);
     opts.only_scheme = scheme.map(str::to_owned);
+    opts.dry_run = args.dry_run;
     let report = engine.restore(&opts)?;
-    render(ctx, &report)
+    match &report.plan {
+        Some(plan) => render_plan(ctx, plan),
+        None => render(ctx, &report),
+    }
+}
+
+/// The dry run: one line per site, then the total.
+fn render_plan(ctx: &Ctx, plan: &lomob::RestorePlan) -> Result<Outcome> {
+    let mut out = Out::new(ctx.global.json);
+    let mut total = (0.0, 0.0);
+    for p in &plan.sites {
+        let (bulk, standard) = (p.cost["bulk"], p.cost["standard"]);
+        total = (total.0 + bulk, total.1 + standard);
+        let thaw = if p.thaw_objects == 0 {
+            "nothing to thaw".to_owned()
+        } else {
+            format!(
+                "{} object(s) to thaw ({}), ready within {} h bulk / {} h standard",
+                p.thaw_objects,
+                human_bytes(p.thaw_bytes),
+                p.wait_hours["bulk"],
+                p.wait_hours["standard"]
+            )
+        };
+        out.record_or_line(
+            p,
+            &format!(
+                "{}: {} files from {} object(s), {} to read; {thaw}; about ${bulk:.4} bulk, ${standard:.4} standard",
+                p.site,
+                p.files,
+                p.objects,
+                human_bytes(p.bytes)
+            ),
+        )?;
+    }
+    out.record_or_line(
+        &json!({"total_bulk": total.0, "total_standard": total.1, "unavailable": plan.unavailable}),
+        &format!(
+            "in all about ${:.4} (bulk) or ${:.4} (standard); {} file(s) on no usable site; nothing was restored or requested (--dry-run)",
+            total.0, total.1, plan.unavailable
+        ),
+    )?;
+    out.flush()?;
+    Ok(Outcome::from_attention(plan.unavailable > 0))
 }
 
 /// Each file's line (failures on stderr), then the summary.

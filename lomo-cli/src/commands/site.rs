@@ -230,7 +230,12 @@ fn test(ctx: &Ctx, name: &str, size: u64) -> Result<Outcome> {
     };
     let site = lomob::sites::open(cfg, retry)?;
     let rt = lomob::sites::runtime()?;
-    let report = lomob::sites::probe(&rt, &site, size, &cfg.hot_options());
+    // On a site with an archive class (DEEP_ARCHIVE…), that class is tried too.
+    let archive = cfg
+        .archive_class()
+        .filter(|_| site.capabilities().storage_classes)
+        .map(|_| cfg.archive_options());
+    let report = lomob::sites::probe(&rt, &site, size, (&cfg.hot_options(), archive.as_ref()));
     ctx.record_usage(name, &report.usage);
     let mut out = Out::new(ctx.global.json);
     if out.json() {

@@ -1,116 +1,142 @@
 //! Copies in a cold storage class (S3 Glacier Deep Archive): what thawing
 //! one costs and takes, one restore request per object and run, and the
-//! wait until it is readable.
+//! wait until every object asked for is readable.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lomo_catalog::{ArchiveCopy, ArchivedAt};
 use lomo_remote::{Backend, RestoreRequest, RestoreStatus, RestoreTier};
 
+use super::plan::Candidate;
+use crate::cost::Prices;
 use crate::error::{Error, Result};
 use crate::progress::{Event, Progress};
 
-/// How cold copies are handled during one restore.
-pub(crate) struct Cold {
-    tier: RestoreTier,
-    wait: Option<Duration>,
-    requested: HashSet<String>,
-}
-
-/// What a restore from a cold tier costs and takes, from S3 Glacier Deep
-/// Archive list prices (us-east-1, 2026): retrieval per GB and per 1000
-/// requests by tier, and transfer out per GB, which dominates a full restore.
-pub(crate) fn estimate(
-    archive: &str,
-    site: &str,
-    stored: u64,
-    read: u64,
-    tier: RestoreTier,
-) -> String {
+/// What a restore from a cold tier costs and takes, from the site's price
+/// table: retrieval per GB and per 1000 requests by tier, and transfer out
+/// per GB for what is read, which dominates a full restore.
+pub(crate) fn estimate(c: &Candidate, p: &Prices, tier: RestoreTier) -> String {
     let (per_gb, per_1000, hours) = match tier {
-        RestoreTier::Bulk => (0.0025, 0.025, 48),
-        RestoreTier::Standard => (0.02, 0.10, 12),
+        RestoreTier::Bulk => (p.bulk_gb, p.bulk_per_1000, 48),
+        RestoreTier::Standard => (p.standard_gb, p.standard_per_1000, 12),
         // Not offered for Deep Archive; Glacier Flexible Retrieval prices.
         RestoreTier::Expedited => (0.03, 10.0, 1),
     };
     let gb = |b: u64| b as f64 / 1e9;
+    let (stored, read) = (c.object_size(), c.read_size());
     format!(
-        "{archive} on site {site} is in a cold storage class: restoring it ({:.2} GB, {tier:?} tier) costs about ${:.4} retrieval + ${:.4} request, plus ${:.4} transfer out for the {:.3} GB read; ready within {hours} h",
+        "{} on site {} is in a cold storage class: restoring it ({:.2} GB, {tier:?} tier) costs about ${:.4} retrieval + ${:.4} request, plus ${:.4} transfer out for the {:.3} GB read; ready within {hours} h",
+        c.what(),
+        c.site(),
         gb(stored),
         gb(stored) * per_gb,
         per_1000 / 1000.0,
-        gb(read) * 0.09,
+        gb(read) * p.transfer_out_gb,
         gb(read)
     )
 }
 
-impl Cold {
-    pub(crate) fn new(tier: RestoreTier, wait: Option<Duration>) -> Cold {
-        Cold {
+/// The cold objects one restore asked to thaw.
+pub(crate) struct Thaws {
+    tier: RestoreTier,
+    wait: Option<Duration>,
+    /// (site, key) → the site and a name for messages.
+    asked: BTreeMap<(String, String), (Arc<dyn Backend>, String)>,
+}
+
+impl Thaws {
+    pub(crate) fn new(tier: RestoreTier, wait: Option<Duration>) -> Thaws {
+        Thaws {
             tier,
             wait,
-            requested: HashSet::new(),
+            asked: BTreeMap::new(),
         }
     }
 
-    /// Asks for a readable copy of `copy` (the cost first, once per object
-    /// and run), then waits for it when told to; without a wait the error
-    /// says to come back.
-    pub(crate) fn thaw(
+    /// Whether the restore waits for thaws.
+    pub(crate) fn waits(&self) -> bool {
+        self.wait.is_some()
+    }
+
+    /// Asks for a readable copy of `c`'s object, once per object and run,
+    /// saying first what it costs.
+    pub(crate) fn request(
         &mut self,
         rt: &tokio::runtime::Runtime,
         progress: &dyn Progress,
-        site: &Arc<dyn Backend>,
-        copy: &ArchiveCopy,
-        at: &ArchivedAt,
+        (site, c): (&Arc<dyn Backend>, &Candidate),
+        prices: &Prices,
     ) -> Result<()> {
+        let id = (c.site().to_owned(), c.key().to_owned());
+        if self.asked.contains_key(&id) {
+            return Ok(());
+        }
+        progress.event(&Event::Notice(estimate(c, prices, self.tier)));
         let req = RestoreRequest {
             days: 7,
             tier: self.tier,
         };
-        if self
-            .requested
-            .insert(format!("{}\0{}", copy.site, copy.key))
-        {
-            let stored = copy.size.unwrap_or(at.archive.size);
-            progress.event(&Event::Notice(estimate(
-                &at.archive.name,
-                &copy.site,
-                stored,
-                at.size,
-                req.tier,
-            )));
-            rt.block_on(site.restore(&copy.key, req)).map_err(|e| {
-                Error::from(e).context(format!(
-                    "requesting a restore of {} on site {}",
-                    at.archive.name, copy.site
-                ))
-            })?;
-        }
+        rt.block_on(site.restore(c.key(), req)).map_err(|e| {
+            Error::from(e).context(format!(
+                "requesting a restore of {} on site {}",
+                c.what(),
+                c.site()
+            ))
+        })?;
+        self.asked.insert(id, (site.clone(), c.what()));
+        Ok(())
+    }
+
+    /// Why a file waiting on `c` is not restored when the restore does not wait.
+    pub(crate) fn not_waiting(c: &Candidate) -> Error {
+        Error::failed(format!(
+            "{} on site {} is being restored from its cold storage class; run `lomob restore` again when it is ready, or add --wait",
+            c.what(),
+            c.site()
+        ))
+    }
+
+    /// Polls every object asked for until all are readable (each object's
+    /// error, if its status cannot be read, is returned by key).
+    pub(crate) fn wait_all(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        progress: &dyn Progress,
+    ) -> HashMap<(String, String), Error> {
         let Some(poll) = self.wait else {
-            return Err(Error::failed(format!(
-                "{} on site {} is being restored from its cold storage class; run `lomob restore` again when it is ready, or add --wait",
-                at.archive.name, copy.site
-            )));
+            return HashMap::new();
         };
-        loop {
-            let status = rt
-                .block_on(site.head(&copy.key))
-                .map_err(|e| Error::from(e).context("checking the restore"))?
-                .restore;
-            if matches!(
-                status,
-                Some(RestoreStatus::Ready { .. } | RestoreStatus::NotNeeded)
-            ) {
-                return Ok(());
+        let mut failed = HashMap::new();
+        let mut waiting: Vec<&(String, String)> = self.asked.keys().collect();
+        while !waiting.is_empty() {
+            waiting.retain(|id| {
+                let (site, what) = &self.asked[*id];
+                match rt.block_on(site.head(&id.1)).map(|h| h.restore) {
+                    Ok(Some(RestoreStatus::Ready { .. } | RestoreStatus::NotNeeded) | None) => {
+                        false
+                    }
+                    Ok(_) => true,
+                    Err(e) => {
+                        let e = Error::from(e).context(format!("checking the restore of {what}"));
+                        failed.insert((*id).clone(), e);
+                        false
+                    }
+                }
+            });
+            if waiting.is_empty() {
+                break;
             }
+            let names: Vec<String> = waiting
+                .iter()
+                .map(|id| format!("{} on site {}", self.asked[*id].1, id.0))
+                .collect();
             progress.event(&Event::Notice(format!(
-                "waiting for the restore of {} on site {}…",
-                at.archive.name, copy.site
+                "waiting for the restore of {}…",
+                names.join(", ")
             )));
             std::thread::sleep(poll);
         }
+        failed
     }
 }

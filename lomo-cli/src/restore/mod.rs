@@ -12,6 +12,7 @@
 mod cold;
 mod fetch;
 mod go;
+mod plan;
 mod select;
 
 use std::collections::HashMap;
@@ -24,7 +25,10 @@ use lomo_crypt::MasterKey;
 use lomo_remote::{Backend, RestoreTier};
 use serde::Serialize;
 
+pub use plan::{RestorePlan, SitePlan};
 pub use select::{parse_as_of, split_alias};
+
+use plan::Candidate;
 
 use crate::context::Context;
 use crate::error::{Error, IoContext as _, Result};
@@ -48,6 +52,9 @@ pub struct RestoreOptions {
     pub wait: Option<Duration>,
     /// Restore from sites of this URL scheme only (`s3`, `gdrive`).
     pub only_scheme: Option<String>,
+    /// Only plan: what would be read where, and what thawing costs; no
+    /// file is written and no restore is requested.
+    pub dry_run: bool,
 }
 
 impl RestoreOptions {
@@ -63,6 +70,7 @@ impl RestoreOptions {
             tier: RestoreTier::default(),
             wait: None,
             only_scheme: None,
+            dry_run: false,
         }
     }
 
@@ -115,6 +123,8 @@ pub struct RestoreReport {
     pub failed: u64,
     /// The target folder.
     pub to: PathBuf,
+    /// With `dry_run`: the plan.
+    pub plan: Option<RestorePlan>,
 }
 
 impl RestoreReport {
@@ -125,6 +135,7 @@ impl RestoreReport {
             bytes: 0,
             failed: 0,
             to,
+            plan: None,
         };
         for f in results {
             match f.outcome {
@@ -142,15 +153,11 @@ impl RestoreReport {
 }
 
 impl Context {
-    /// Restores the files `opts` selects into `opts.to`.
+    /// Restores the files `opts` selects into `opts.to` (or, with
+    /// `dry_run`, says what that would read and cost, asking nothing of
+    /// any site but HEADs).
     pub fn restore(&mut self, opts: &RestoreOptions) -> Result<RestoreReport> {
         let sel = select::select(&self.catalog, opts)?;
-        let key = if sel.files.is_empty() {
-            None
-        } else {
-            Some(self.key()?)
-        };
-        std::fs::create_dir_all(&opts.to).at("create", &opts.to)?;
         let mut sites = self.opts.sites.clone();
         if let Some(scheme) = &opts.only_scheme {
             sites.retain(|s| s.url.starts_with(&format!("{scheme}://")));
@@ -160,24 +167,28 @@ impl Context {
                 )));
             }
         }
+        let key = if sel.files.is_empty() || opts.dry_run {
+            None
+        } else {
+            Some(self.key()?)
+        };
         let mut r = Restorer {
             rt: &self.rt,
             catalog: &self.catalog,
             progress: self.progress.as_ref(),
             sites: &sites,
+            prices: &self.opts.prices,
             opened: HashMap::new(),
-            cold: cold::Cold::new(opts.tier, opts.wait),
+            thaws: cold::Thaws::new(opts.tier, opts.wait),
         };
-        let mut results = Vec::new();
-        for (name, f) in sel.files {
-            let dest = opts.to.join(&name);
-            let outcome = match (f.kind, &key) {
-                (EntryKind::Symlink, _) => fetch::restore_link(&f, &dest),
-                (_, Some(key)) => r.file(key, &f, &dest),
-                (_, None) => Err(Error::failed("no key")),
-            };
-            results.push(file_result(name, f.size, outcome));
+        if opts.dry_run {
+            let plan = r.plan(&sel.files)?;
+            let mut report = RestoreReport::new(opts.to.clone(), Vec::new());
+            report.plan = Some(plan);
+            return Ok(report);
         }
+        std::fs::create_dir_all(&opts.to).at("create", &opts.to)?;
+        let mut results = r.files(key.as_ref(), sel.files, &opts.to)?;
         let go = go::GoRestore {
             rt: &self.rt,
             to: &opts.to,
@@ -209,6 +220,14 @@ fn file_result(path: PathBuf, bytes: u64, r: Result<Option<String>>) -> Restored
     }
 }
 
+/// How one file's first pass ended.
+enum Pass {
+    /// Done: where it came from (`None`: it was there already).
+    Done(Option<String>),
+    /// Waiting for this cold copy to thaw.
+    Thawing(Candidate),
+}
+
 /// One restore in progress: the sites opened so far, the cold copies
 /// asked for.
 struct Restorer<'a> {
@@ -216,8 +235,9 @@ struct Restorer<'a> {
     catalog: &'a lomo_catalog::Catalog,
     progress: &'a dyn Progress,
     sites: &'a [SiteConfig],
+    prices: &'a std::collections::BTreeMap<String, crate::cost::Prices>,
     opened: HashMap<String, Option<Arc<dyn Backend>>>,
-    cold: cold::Cold,
+    thaws: cold::Thaws,
 }
 
 impl Restorer<'_> {
@@ -243,30 +263,64 @@ impl Restorer<'_> {
             .clone()
     }
 
-    /// Restores one regular file: from a staged copy when there is one,
-    /// else from an archive copy. `Ok(None)`: it was there already.
-    fn file(
+    /// Restores every file: a first pass reads what is readable now and
+    /// asks for a thaw of every cold copy needed; with a wait, a second
+    /// pass reads the thawed copies once all are ready.
+    fn files(
+        &mut self,
+        key: Option<&MasterKey>,
+        files: Vec<(PathBuf, FileEntry)>,
+        to: &std::path::Path,
+    ) -> Result<Vec<RestoredFile>> {
+        let mut results = Vec::new();
+        let mut thawing = Vec::new();
+        for (name, f) in files {
+            let dest = to.join(&name);
+            let pass = match (f.kind, key) {
+                (EntryKind::Symlink, _) => fetch::restore_link(&f, &dest).map(Pass::Done),
+                (_, Some(key)) => self.first_pass(key, &f, &dest),
+                (_, None) => Err(Error::failed("no key")),
+            };
+            match pass {
+                Ok(Pass::Thawing(c)) => thawing.push((name, f, dest, c)),
+                Ok(Pass::Done(from)) => results.push(file_result(name, f.size, Ok(from))),
+                Err(e) => results.push(file_result(name, f.size, Err(e))),
+            }
+        }
+        let failed = self.thaws.wait_all(self.rt, self.progress);
+        for (name, f, dest, c) in thawing {
+            let r = match (key, failed.get(&(c.site().to_owned(), c.key().to_owned()))) {
+                _ if !self.thaws.waits() => Err(cold::Thaws::not_waiting(&c)),
+                (_, Some(e)) => Err(Error::failed(e.to_string())),
+                (None, _) => Err(Error::failed("no key")),
+                (Some(key), None) => self.read_thawed(key, &f, &dest, &c),
+            };
+            results.push(file_result(name, f.size, r));
+        }
+        Ok(results)
+    }
+
+    /// Tries the file's copies in order; a cold one gets a thaw request and
+    /// the next copy is tried.
+    fn first_pass(
         &mut self,
         key: &MasterKey,
         f: &FileEntry,
         dest: &std::path::Path,
-    ) -> Result<Option<String>> {
+    ) -> Result<Pass> {
         let hash = f
             .hash
             .ok_or_else(|| Error::failed("no content hash in the catalog"))?;
         if fetch::already_there(dest, &hash)? {
-            return Ok(None);
-        }
-        let copies = self.catalog.staged_copies(&hash)?;
-        if copies.is_empty() {
-            return self.archive_copies(key, f, dest);
+            return Ok(Pass::Done(None));
         }
         let mut last_err = None;
-        for c in copies {
-            let Some(site) = self.site(&c.site) else {
+        let mut thawing = None;
+        for c in plan::candidates(self.catalog, self.sites, f)? {
+            let Some(site) = self.site(c.site()) else {
                 last_err = Some(Error::Site(format!(
                     "site {} is offline or not configured",
-                    c.site
+                    c.site()
                 )));
                 continue;
             };
@@ -276,73 +330,117 @@ impl Restorer<'_> {
                 file: f,
                 dest,
             };
-            match fetch::staged(self.rt, &site, &c.key, &wanted) {
-                Ok(()) => return Ok(Some(c.site)),
-                Err(e) => last_err = Some(e.context(format!("from site {}", c.site))),
+            match read(self.rt, &site, &c, &wanted) {
+                Ok(from) => return Ok(Pass::Done(Some(from))),
+                Err(e) if e.is_not_restored() => {
+                    let prices = self.prices_of(c.site());
+                    match self
+                        .thaws
+                        .request(self.rt, self.progress, (&site, &c), &prices)
+                    {
+                        Ok(()) if thawing.is_none() => thawing = Some(c),
+                        Ok(()) => {}
+                        Err(e) => last_err = Some(e),
+                    }
+                }
+                Err(e) => last_err = Some(e),
             }
         }
-        Err(last_err.unwrap_or_else(|| Error::failed("no usable copy")))
+        match thawing {
+            Some(c) => Ok(Pass::Thawing(c)),
+            None => Err(last_err.unwrap_or_else(|| {
+                Error::failed("no staged copy and no archive copy on any site")
+            })),
+        }
     }
 
-    /// Restores a file from the archives holding it, hot copies first.
-    fn archive_copies(
+    fn read_thawed(
         &mut self,
         key: &MasterKey,
         f: &FileEntry,
         dest: &std::path::Path,
+        c: &Candidate,
     ) -> Result<Option<String>> {
-        let Some(hash) = f.hash else {
-            return Err(Error::failed("no content hash in the catalog"));
+        let hash = f
+            .hash
+            .ok_or_else(|| Error::failed("no content hash in the catalog"))?;
+        let site = self
+            .site(c.site())
+            .ok_or_else(|| Error::Site(format!("site {} is offline", c.site())))?;
+        let wanted = fetch::Wanted {
+            key,
+            hash: &hash,
+            file: f,
+            dest,
         };
-        let mut last_err = None;
-        for at in self.catalog.archived_at(&hash)? {
-            let mut copies = self.catalog.archive_copies(at.archive.id)?;
-            // Cheapest and fastest first: copies in a cold storage class last.
-            copies.sort_by_key(|c| {
-                let cold = self.sites.iter().any(|s| s.name == c.site && s.is_cold());
-                (cold, c.site.clone())
-            });
-            for copy in copies.into_iter().filter(|c| c.done_at.is_some()) {
-                let Some(site) = self.site(&copy.site) else {
-                    last_err = Some(Error::Site(format!(
-                        "site {} is offline or not configured",
-                        copy.site
-                    )));
-                    continue;
-                };
-                let wanted = fetch::Wanted {
-                    key,
-                    hash: &hash,
-                    file: f,
-                    dest,
-                };
-                let from = format!("{} in {}", copy.site, at.archive.name);
-                match self.archived(&site, &copy, &at, &wanted) {
-                    Ok(()) => return Ok(Some(from)),
-                    Err(e) => last_err = Some(e),
+        read(self.rt, &site, c, &wanted).map(Some)
+    }
+
+    fn prices_of(&self, site: &str) -> crate::cost::Prices {
+        let cfg = self.sites.iter().find(|s| s.name == site);
+        match cfg {
+            Some(cfg) => plan::thaw_prices(cfg, self.prices),
+            None => crate::cost::Prices::free(),
+        }
+    }
+
+    /// The dry run: each file's first candidate on a site that opens,
+    /// counted per site; cold objects found with one HEAD each.
+    fn plan(&mut self, files: &[(PathBuf, FileEntry)]) -> Result<RestorePlan> {
+        let mut per_site: std::collections::BTreeMap<String, plan::SitePlan> = Default::default();
+        let mut seen = std::collections::HashSet::new();
+        let mut probe = plan::ColdProbe {
+            rt: self.rt,
+            known: HashMap::new(),
+        };
+        let mut out = RestorePlan::default();
+        for (_, f) in files.iter().filter(|(_, f)| f.kind != EntryKind::Symlink) {
+            let chosen = plan::candidates(self.catalog, self.sites, f)?
+                .into_iter()
+                .find_map(|c| self.site(c.site()).map(|s| (s, c)));
+            let Some((site, c)) = chosen else {
+                out.unavailable += 1;
+                continue;
+            };
+            let p = per_site
+                .entry(c.site().to_owned())
+                .or_insert_with(|| plan::SitePlan {
+                    site: c.site().to_owned(),
+                    ..Default::default()
+                });
+            p.files += 1;
+            p.bytes += c.read_size();
+            if seen.insert((c.site().to_owned(), c.key().to_owned())) {
+                p.objects += 1;
+                if probe.is_cold(&site, c.site(), c.key()) {
+                    p.thaw_objects += 1;
+                    p.thaw_bytes += c.object_size();
                 }
             }
         }
-        Err(last_err
-            .unwrap_or_else(|| Error::failed("no staged copy and no archive copy on any site")))
-    }
-
-    /// One archive copy; a cold one is thawed first (and waited for with `wait`).
-    fn archived(
-        &mut self,
-        site: &Arc<dyn Backend>,
-        copy: &lomo_catalog::ArchiveCopy,
-        at: &lomo_catalog::ArchivedAt,
-        wanted: &fetch::Wanted<'_>,
-    ) -> Result<()> {
-        let context = format!("from {} on site {}", at.archive.name, copy.site);
-        match fetch::archived(self.rt, site, copy, at, wanted) {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_not_restored() => {
-                self.cold.thaw(self.rt, self.progress, site, copy, at)?;
-                fetch::archived(self.rt, site, copy, at, wanted).map_err(|e| e.context(context))
-            }
-            Err(e) => Err(e.context(context)),
+        for (name, mut p) in per_site {
+            p.price(&self.prices_of(&name));
+            out.sites.push(p);
         }
+        Ok(out)
+    }
+}
+
+/// Reads one candidate copy into place; where it came from.
+fn read(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    c: &Candidate,
+    wanted: &fetch::Wanted<'_>,
+) -> Result<String> {
+    match c {
+        Candidate::Staged {
+            site: name, key, ..
+        } => fetch::staged(rt, site, key, wanted)
+            .map(|()| name.clone())
+            .map_err(|e| e.context(format!("from site {name}"))),
+        Candidate::Archived { copy, at } => fetch::archived(rt, site, copy, at, wanted)
+            .map(|()| format!("{} in {}", copy.site, at.archive.name))
+            .map_err(|e| e.context(format!("from {} on site {}", at.archive.name, copy.site))),
     }
 }

@@ -39,15 +39,20 @@ pub struct ProbeReport {
 }
 
 /// Runs the probe with an object of `size` bytes under `lomob/probe/`,
-/// written in the site's hot class (`opts`).
+/// written in the site's hot class (`hot`, what staged objects get); with
+/// `archive` (a cold site), a small object also goes in the archive
+/// class, is read back by HEAD and deleted.
 pub fn probe(
     rt: &tokio::runtime::Runtime,
     site: &Arc<dyn Backend>,
     size: u64,
-    opts: &PutOptions,
+    (hot, archive): (&PutOptions, Option<&PutOptions>),
 ) -> ProbeReport {
     let mut steps = Vec::new();
-    let error = rt.block_on(steps_of(site, size, opts, &mut steps)).err();
+    let mut error = rt.block_on(steps_of(site, size, hot, &mut steps)).err();
+    if let (None, Some(archive)) = (&error, archive) {
+        error = rt.block_on(archive_class(site, archive, &mut steps)).err();
+    }
     ProbeReport {
         steps,
         capabilities: site.capabilities(),
@@ -105,6 +110,39 @@ async fn steps_of(
         Err(e) => return Err(e.into()),
     }
     step(steps, "delete".into(), t, "gone".into());
+    Ok(())
+}
+
+/// A small object in the archive class: put, HEAD (the class the site
+/// reports), delete.
+async fn archive_class(
+    site: &Arc<dyn Backend>,
+    opts: &PutOptions,
+    steps: &mut Vec<ProbeStep>,
+) -> Result<()> {
+    let key = format!("lomob/probe/{:016x}.archive-class", rand::random::<u64>());
+    let want = opts.storage_class.clone().unwrap_or_default();
+    let t = Instant::now();
+    Uploader::new(site.clone())
+        .put(&key, Bytes::from_static(b"lomob archive-class probe"), opts)
+        .await?;
+    let head = site.head(&key).await;
+    site.delete(&key).await?;
+    // S3 leaves out the class of STANDARD objects; other services do not
+    // report classes at all.
+    let reported = head?
+        .storage_class
+        .or_else(|| site.capabilities().restore.then(|| "STANDARD".to_owned()));
+    let note = match reported {
+        Some(got) if !got.eq_ignore_ascii_case(&want) => {
+            return Err(Error::failed(format!(
+                "an object written in storage class {want} is reported as {got}"
+            )));
+        }
+        Some(got) => format!("put, head (class {got}), delete"),
+        None => "put, delete (the site does not report classes)".to_owned(),
+    };
+    step(steps, format!("archive class {want}"), t, note);
     Ok(())
 }
 

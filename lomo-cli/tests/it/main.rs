@@ -11,6 +11,7 @@ mod archive;
 mod backup;
 mod check;
 mod cmd;
+mod cold;
 mod cost;
 mod crash;
 mod crypt;
