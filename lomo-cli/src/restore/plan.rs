@@ -29,9 +29,9 @@ pub(crate) enum Candidate {
     /// A range of an archive copy.
     Archived {
         /// The copy (site, key, header).
-        copy: ArchiveCopy,
+        copy: Box<ArchiveCopy>,
         /// Where the content sits in the image.
-        at: ArchivedAt,
+        at: Box<ArchivedAt>,
     },
 }
 
@@ -102,8 +102,8 @@ pub(crate) fn candidates(
                     cold,
                     copy.site.clone(),
                     Candidate::Archived {
-                        copy,
-                        at: at.clone(),
+                        copy: Box::new(copy),
+                        at: Box::new(at.clone()),
                     },
                 ));
             }
