@@ -53,6 +53,10 @@ pub struct Prices {
     pub standard_per_1000: f64,
     /// Transfer out to the internet per GB.
     pub transfer_out_gb: f64,
+    /// Minimum storage duration in days: an object deleted or replaced
+    /// sooner is billed for the rest (Deep Archive 180).
+    #[serde(default)]
+    pub min_days: u32,
 }
 
 const fn p(
@@ -72,7 +76,13 @@ const fn p(
         standard_gb: standard.0,
         standard_per_1000: standard.1,
         transfer_out_gb: out,
+        min_days: 0,
     }
+}
+
+const fn min_days(mut p: Prices, days: u32) -> Prices {
+    p.min_days = days;
+    p
 }
 
 /// Default price table (list prices; check your provider's).
@@ -84,19 +94,19 @@ pub fn default_prices() -> BTreeMap<&'static str, Prices> {
         ),
         (
             "GLACIER",
-            p(0.0036, 0.03, 0.0004, (0.0, 0.025), (0.01, 0.05), 0.09),
+            min_days(p(0.0036, 0.03, 0.0004, (0.0, 0.025), (0.01, 0.05), 0.09), 90),
         ),
         (
             "DEEP_ARCHIVE",
-            p(0.00099, 0.05, 0.0004, (0.0025, 0.025), (0.02, 0.10), 0.09),
+            min_days(p(0.00099, 0.05, 0.0004, (0.0025, 0.025), (0.02, 0.10), 0.09), 180),
         ),
         (
             "GCS_ARCHIVE",
-            p(0.0012, 0.10, 0.05, (0.05, 0.0), (0.05, 0.0), 0.12),
+            min_days(p(0.0012, 0.10, 0.05, (0.05, 0.0), (0.05, 0.0), 0.12), 365),
         ),
         (
             "AZURE_ARCHIVE",
-            p(0.002, 0.13, 6.5, (0.022, 0.0), (0.022, 0.0), 0.087),
+            min_days(p(0.002, 0.13, 6.5, (0.022, 0.0), (0.022, 0.0), 0.087), 180),
         ),
         ("FREE", p(0.0, 0.0, 0.0, (0.0, 0.0), (0.0, 0.0), 0.0)),
     ])
@@ -185,6 +195,11 @@ pub struct SiteCost {
     pub measured_bytes_sent: u64,
     /// What the counted requests cost.
     pub measured_cost: f64,
+    /// The archive class's minimum storage duration in days.
+    pub min_storage_days: u32,
+    /// Replacing an average archive the day it was stored (a repair of a
+    /// damaged copy) is billed for the rest of that duration: dollars.
+    pub early_replacement_per_archive: f64,
     /// For a hypothetical library: one cold object per file instead, its
     /// PUTs (dollars), requests and per-object overhead a month.
     #[serde(skip)]
@@ -201,8 +216,17 @@ struct Holdings {
     staged_bytes: u64,
 }
 
-/// Archive uploads: a create, its 32 MiB parts and a complete each.
-const PART: u64 = 32 << 20;
+/// PUT-class requests of one archive upload of `stored` bytes: a create,
+/// the parts `send` cuts it into, and a complete.
+fn upload_requests(stored: u64) -> u64 {
+    let part = crate::backup::archive_part_size(stored, crate::backup::DEFAULT_PART);
+    stored.div_ceil(part) + 2
+}
+
+/// The stored (sealed) size of an image of `plain` bytes.
+fn sealed(plain: u64) -> u64 {
+    lomo_crypt::stream::Layout::new(plain, lomo_crypt::stream::DEFAULT_CHUNK_LOG2).cipher_len()
+}
 
 fn holdings(
     cfg: &SiteConfig,
@@ -213,8 +237,9 @@ fn holdings(
         (_, Some(w)) if cfg.role.archives() => {
             let pack = w.pack_size.max(1);
             let (full, rest) = (w.bytes / pack, w.bytes % pack);
-            let parts = full * (pack.div_ceil(PART) + 2)
-                + if rest > 0 { rest.div_ceil(PART) + 2 } else { 0 };
+            let stored = |plain: u64| if cfg.encrypt { sealed(plain) } else { plain };
+            let parts = full * upload_requests(stored(pack))
+                + if rest > 0 { upload_requests(stored(rest)) } else { 0 };
             Ok(Holdings {
                 archives: full + u64::from(rest > 0),
                 archive_bytes: w.bytes,
@@ -230,7 +255,7 @@ fn holdings(
                         let size = copy.size.unwrap_or(a.size);
                         h.archives += 1;
                         h.archive_bytes += size;
-                        h.parts += size.div_ceil(PART) + 2;
+                        h.parts += upload_requests(size);
                     }
                 }
             }
@@ -339,6 +364,12 @@ fn site_cost(
         measured_class_b: mb,
         measured_bytes_sent: msent,
         measured_cost: ma as f64 * pa.put_per_1000 / 1000.0 + mb as f64 * pa.get_per_1000 / 1000.0,
+        min_storage_days: pa.min_days,
+        early_replacement_per_archive: if h.archives == 0 {
+            0.0
+        } else {
+            gb(h.archive_bytes / h.archives) * pa.storage_gb_month * f64::from(pa.min_days) / 30.0
+        },
         one_object_per_file,
     })
 }

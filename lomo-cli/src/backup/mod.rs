@@ -26,7 +26,7 @@ use serde_json::json;
 
 pub use pack::PackReport;
 pub use plan::{PlanOptions, PlannedImage};
-pub(crate) use send::{DEFAULT_PART, SendOptions};
+pub(crate) use send::{DEFAULT_PART, SendOptions, archive_part_size};
 pub use snapshot::SnapshotReport;
 pub use stage::StagingReport;
 

@@ -79,6 +79,12 @@ fn render(out: &mut Out, c: &SiteCost, what_if: bool) -> std::io::Result<()> {
         "  full restore       ${:.2} bulk, ${:.2} standard (retrieval + requests + transfer out)",
         c.full_restore_bulk, c.full_restore_standard
     ))?;
+    if c.min_storage_days > 0 {
+        out.line(&format!(
+            "  minimum storage    {} days: lomob never deletes an archive; replacing one early (a repair) costs up to ${:.4}",
+            c.min_storage_days, c.early_replacement_per_archive
+        ))?;
+    }
     if let Some((puts, files, overhead)) = c.one_object_per_file {
         out.line(&format!(
             "  one object per file instead: ${puts:.2} of PUTs ({files} requests) and ${overhead:.4} a month of per-object overhead"

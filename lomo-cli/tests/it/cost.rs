@@ -14,8 +14,10 @@ fn the_seed_scenario_in_deep_archive() {
     assert_eq!(v["archives"], 50);
     let storage = v["storage_per_month"].as_f64().unwrap();
     assert!((storage - 250.0 * 0.00099).abs() < 1e-9, "{v}");
-    // 50 × 5 GB in 32 MiB parts (150 each), plus a create and a complete per archive.
-    assert_eq!(v["upload_requests"], 50 * (150 + 2));
+    // 50 sealed 5 GB images cut as the pipeline cuts them (at most 90
+    // parts each: 53 MiB), plus a create and a complete per archive.
+    assert_eq!(v["upload_requests"], 50 * (90 + 2));
+    assert_eq!(v["min_storage_days"], 180);
     let bulk = v["full_restore_bulk"].as_f64().unwrap();
     assert!(bulk > 22.5 && bulk < 24.0, "transfer out dominates: {v}");
     assert!(v["checks_per_month"].as_f64().unwrap() < 0.01);
