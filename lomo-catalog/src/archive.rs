@@ -336,6 +336,7 @@ impl Catalog {
             return Ok(false);
         }
         for sql in [
+            "DELETE FROM archive_blocks WHERE archive_id = ?1",
             "DELETE FROM archive_copies WHERE archive_id = ?1",
             "DELETE FROM archive_members WHERE archive_id = ?1",
             "DELETE FROM archives WHERE id = ?1",
@@ -375,5 +376,43 @@ impl Catalog {
             .collect::<rusqlite::Result<_>>()
             .db(&self.path)?;
         Ok(rows.into_iter().filter_map(|h| h.try_into().ok()).collect())
+    }
+}
+
+impl Catalog {
+    /// The recorded BLAKE3 of each block of an archive's plain image, by
+    /// block index (with the block's size).
+    pub fn archive_blocks(&self, archive_id: i64) -> Result<Vec<(u64, u64, [u8; 32])>> {
+        self.rows(
+            "SELECT block, size, blake3 FROM archive_blocks WHERE archive_id = ?1 ORDER BY block",
+            [archive_id],
+            |r| {
+                let hash: Vec<u8> = r.get(2)?;
+                Ok((
+                    u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    hash.try_into().unwrap_or([0; 32]),
+                ))
+            },
+        )
+    }
+
+    /// Records the BLAKE3 of one block of an archive's plain image (its
+    /// first pass); a block recorded already keeps its first hash.
+    pub fn record_archive_block(
+        &mut self,
+        archive_id: i64,
+        block: u64,
+        size: u64,
+        blake3: &[u8; 32],
+    ) -> Result<()> {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO archive_blocks (archive_id, block, size, blake3) VALUES (?1, ?2, ?3, ?4)",
+                params![archive_id, n(block), n(size), &blake3[..]],
+            )
+            .db(&self.path)?;
+        Ok(())
     }
 }

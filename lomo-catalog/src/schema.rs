@@ -209,6 +209,19 @@ const MIGRATIONS: &[&str] = &[
         value       TEXT NOT NULL
     );
     ",
+    // 12 -> 13: a BLAKE3 of each block of an image's plaintext, recorded on
+    // its first pass before the block is sealed, so any later pass (a
+    // resumed upload, another site, a repair) is proven to seal the very
+    // same bytes under a copy's header.
+    r"
+    CREATE TABLE archive_blocks (
+        archive_id  INTEGER NOT NULL REFERENCES archives(id),
+        block       INTEGER NOT NULL,       -- index of the block in the plain image
+        size        INTEGER NOT NULL,       -- its bytes (the last one may be short)
+        blake3      BLOB NOT NULL,
+        PRIMARY KEY (archive_id, block)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -94,11 +94,17 @@ pub fn default_prices() -> BTreeMap<&'static str, Prices> {
         ),
         (
             "GLACIER",
-            min_days(p(0.0036, 0.03, 0.0004, (0.0, 0.025), (0.01, 0.05), 0.09), 90),
+            min_days(
+                p(0.0036, 0.03, 0.0004, (0.0, 0.025), (0.01, 0.05), 0.09),
+                90,
+            ),
         ),
         (
             "DEEP_ARCHIVE",
-            min_days(p(0.00099, 0.05, 0.0004, (0.0025, 0.025), (0.02, 0.10), 0.09), 180),
+            min_days(
+                p(0.00099, 0.05, 0.0004, (0.0025, 0.025), (0.02, 0.10), 0.09),
+                180,
+            ),
         ),
         (
             "GCS_ARCHIVE",
@@ -239,7 +245,11 @@ fn holdings(
             let (full, rest) = (w.bytes / pack, w.bytes % pack);
             let stored = |plain: u64| if cfg.encrypt { sealed(plain) } else { plain };
             let parts = full * upload_requests(stored(pack))
-                + if rest > 0 { upload_requests(stored(rest)) } else { 0 };
+                + if rest > 0 {
+                    upload_requests(stored(rest))
+                } else {
+                    0
+                };
             Ok(Holdings {
                 archives: full + u64::from(rest > 0),
                 archive_bytes: w.bytes,
@@ -365,11 +375,9 @@ fn site_cost(
         measured_bytes_sent: msent,
         measured_cost: ma as f64 * pa.put_per_1000 / 1000.0 + mb as f64 * pa.get_per_1000 / 1000.0,
         min_storage_days: pa.min_days,
-        early_replacement_per_archive: if h.archives == 0 {
-            0.0
-        } else {
-            gb(h.archive_bytes / h.archives) * pa.storage_gb_month * f64::from(pa.min_days) / 30.0
-        },
+        early_replacement_per_archive: h.archive_bytes.checked_div(h.archives).map_or(0.0, |avg| {
+            gb(avg) * pa.storage_gb_month * f64::from(pa.min_days) / 30.0
+        }),
         one_object_per_file,
     })
 }

@@ -14,12 +14,7 @@ use std::sync::{Arc, Mutex};
 use lomo_catalog::ArchiveEntry;
 use lomo_iso::{Entry, EntryKind, Layout, WriteOptions};
 
-use super::sealed::ReadAt;
 use crate::error::{Result, fail};
-
-/// Bytes generated per call into the layout (the image's metadata is
-/// rendered once per block).
-const BLOCK: u64 = 8 << 20;
 
 /// The ISO options of an archive image named `name` (`….iso`).
 pub(crate) fn image_options(name: &str, io_size: usize) -> WriteOptions {
@@ -159,7 +154,7 @@ impl ImageSource {
             .ok_or_else(|| std::io::Error::other("no source"))
     }
 
-    fn generate(&mut self, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
+    pub(crate) fn generate(&mut self, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
         let mut out = Vec::with_capacity((end - start) as usize);
         let sources: Vec<Option<PathBuf>> = self.entries.iter().map(|e| e.source.clone()).collect();
         let written = self.layout.write_range(start..end, &mut out, |i| {
@@ -184,6 +179,35 @@ impl ImageSource {
         }
         self.verify(start, &out)?;
         Ok(out)
+    }
+
+    /// Which file made the bytes `start..end` differ from an earlier pass:
+    /// each file with bytes there is hashed whole from disk and compared
+    /// with the catalog (only when a difference was found).
+    pub(crate) fn diagnose(&self, start: u64, end: u64) -> Option<Stale> {
+        for c in &self.checks {
+            if c.offset >= end || c.offset + c.size <= start {
+                continue;
+            }
+            let e = &self.entries[c.entry];
+            let path = e.source.as_ref()?;
+            let same = File::open(path).ok().and_then(|f| {
+                let mut h = blake3::Hasher::new();
+                h.update_reader(f).ok()?;
+                Some(*h.finalize().as_bytes() == e.hash)
+            });
+            if same != Some(true) {
+                return Some(Stale {
+                    why: format!(
+                        "{} changed since it was scanned (its bytes no longer match the catalog); image {} is planned again",
+                        path.display(),
+                        self.name
+                    ),
+                    content: Some(e.hash),
+                });
+            }
+        }
+        None
     }
 
     /// Feeds the files' bytes in `bytes` (at image offset `start`) to their
@@ -243,95 +267,11 @@ impl ImageSource {
     }
 }
 
-/// An image read by several uploads at about the same pace (one per
-/// archive site): each block is generated once while it is among the last
-/// few, so the files are read once for all sites; a reader that falls far
-/// behind gets its blocks generated again (the same bytes).
-#[derive(Clone)]
-pub(crate) struct SharedImage {
-    inner: Arc<Mutex<Shared>>,
-}
-
-struct Shared {
-    source: ImageSource,
-    blocks: std::collections::VecDeque<(u64, Arc<Vec<u8>>)>,
-    keep: usize,
-    /// Blocks generated (read from the files) so far.
-    generated: u64,
-}
-
-impl SharedImage {
-    /// Shares `source` among `readers` uploads.
-    pub(crate) fn new(source: ImageSource, readers: usize) -> SharedImage {
-        SharedImage {
-            inner: Arc::new(Mutex::new(Shared {
-                source,
-                blocks: std::collections::VecDeque::new(),
-                keep: (readers * 2).clamp(2, 4),
-                generated: 0,
-            })),
-        }
-    }
-
-    /// Why the image could not be generated as recorded, if that happened.
-    pub(crate) fn stale(&self) -> Option<Stale> {
-        let shared = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        shared
-            .source
-            .stale()
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    fn block(&self, b: u64) -> std::io::Result<Arc<Vec<u8>>> {
-        let mut shared = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, bytes)) = shared.blocks.iter().find(|(s, _)| *s == b) {
-            return Ok(bytes.clone());
-        }
-        let end = (b + BLOCK).min(shared.source.len());
-        if b >= end {
-            return Err(std::io::Error::other("read past the end of the image"));
-        }
-        let bytes = Arc::new(shared.source.generate(b, end)?);
-        shared.generated += 1;
-        shared.blocks.push_back((b, bytes.clone()));
-        if shared.blocks.len() > shared.keep {
-            shared.blocks.pop_front();
-        }
-        Ok(bytes)
-    }
-}
-
-impl ReadAt for SharedImage {
-    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        let mut pos = offset;
-        let mut filled = 0;
-        while filled < buf.len() {
-            let b = pos / BLOCK * BLOCK;
-            let bytes = self.block(b)?;
-            let within = (pos - b) as usize;
-            if within >= bytes.len() {
-                return Err(std::io::Error::other("read past the end of the image"));
-            }
-            let n = (bytes.len() - within).min(buf.len() - filled);
-            buf[filled..filled + n].copy_from_slice(&bytes[within..within + n]);
-            filled += n;
-            pos += n as u64;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backup::blocks::{Producer, SharedImage};
+    use crate::backup::sealed::ReadAt as _;
 
     fn entries(dir: &std::path::Path) -> Vec<ArchiveEntry> {
         (0..5u8)
@@ -374,7 +314,11 @@ mod tests {
         let whole = layout
             .write(Vec::new(), |i| File::open(e[i].source.as_ref().unwrap()))
             .unwrap();
-        let mut src = SharedImage::new(ImageSource::new("a.iso", e.clone()).unwrap(), 1);
+        let mut src = SharedImage::new(
+            Producer::Generated(Box::new(ImageSource::new("a.iso", e.clone()).unwrap())),
+            1,
+            None,
+        );
         // In order, in odd sizes (as an upload reads it).
         let mut got = vec![0u8; whole.len()];
         let mut pos = 0;
@@ -386,7 +330,11 @@ mod tests {
         }
         assert!(got == whole);
         // A fresh source starting mid-image (a resumed upload) gives the same bytes.
-        let mut resumed = SharedImage::new(ImageSource::new("a.iso", e).unwrap(), 1);
+        let mut resumed = SharedImage::new(
+            Producer::Generated(Box::new(ImageSource::new("a.iso", e).unwrap())),
+            1,
+            None,
+        );
         let mut tail = vec![0u8; whole.len() - 7_000_000];
         resumed.read_exact_at(&mut tail, 7_000_000).unwrap();
         assert!(tail == whole[7_000_000..]);
@@ -399,12 +347,16 @@ mod tests {
         let whole = {
             let source = ImageSource::new("a.iso", e.clone()).unwrap();
             let mut v = vec![0u8; source.len() as usize];
-            SharedImage::new(source, 1)
+            SharedImage::new(Producer::Generated(Box::new(source)), 1, None)
                 .read_exact_at(&mut v, 0)
                 .unwrap();
             v
         };
-        let shared = SharedImage::new(ImageSource::new("a.iso", e).unwrap(), 2);
+        let shared = SharedImage::new(
+            Producer::Generated(Box::new(ImageSource::new("a.iso", e).unwrap())),
+            2,
+            None,
+        );
         let (mut a, mut b) = (shared.clone(), shared.clone());
         let mut got = (vec![0u8; whole.len()], vec![0u8; whole.len()]);
         let mut pos = 0;
@@ -417,8 +369,11 @@ mod tests {
             pos += n;
         }
         assert!(got.0 == whole && got.1 == whole);
-        let generated = shared.inner.lock().unwrap().generated;
-        assert_eq!(generated, whole.len().div_ceil(BLOCK as usize) as u64);
+        let generated = shared.generated();
+        assert_eq!(
+            generated,
+            whole.len().div_ceil(crate::backup::blocks::BLOCK as usize) as u64
+        );
     }
 
     #[test]
@@ -431,7 +386,7 @@ mod tests {
         std::fs::write(&victim, &bytes).unwrap();
         let source = ImageSource::new("a.iso", e.clone()).unwrap();
         let mut buf = vec![0u8; source.len() as usize];
-        let mut src = SharedImage::new(source, 1);
+        let mut src = SharedImage::new(Producer::Generated(Box::new(source)), 1, None);
         let err = src.read_exact_at(&mut buf, 0).unwrap_err().to_string();
         assert!(err.contains(&victim.display().to_string()), "{err}");
         let stale = src.stale().unwrap();

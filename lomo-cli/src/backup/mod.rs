@@ -10,6 +10,7 @@
 //! file changed under it) are reported, not raised; the next run catches
 //! up without resending what a site acknowledged.
 
+mod blocks;
 mod image;
 mod pack;
 mod plan;

@@ -205,6 +205,16 @@ impl<'a> Sender<'a> {
                     }
                 }
             }
+            Err(Error::StaleImage { why, .. }) if image.is_some() => {
+                // A local image that no longer holds the recorded bytes is
+                // not sent, and not forgotten: its copies on the sites stay.
+                self.abort_uploads(archive, &targets)?;
+                self.problem(format!(
+                    "archive {}: {why}: the local image changed since it was recorded; it is not sent (the copies on the sites are kept)",
+                    archive.name
+                ));
+                return Ok(());
+            }
             Err(Error::StaleImage { why, content, .. }) => {
                 return self.replan(archive, &targets, &why, content);
             }
@@ -268,7 +278,19 @@ impl<'a> Sender<'a> {
         if let Some(h) = content {
             self.catalog.mark_for_rehash(&h)?;
         }
-        for c in self.catalog.archive_copies(archive.id)? {
+        self.abort_uploads(archive, targets)?;
+        let what = if self.catalog.forget_archive(archive.id)? {
+            "it is planned again from the next scan"
+        } else {
+            "sites lacking it cannot get it any more"
+        };
+        self.problem(format!("archive {}: {why}; {what}", archive.name));
+        Ok(())
+    }
+
+    /// Aborts the uploads of `archive` begun on the targets, forgetting them.
+    fn abort_uploads(&mut self, archive: &Archive, targets: &[Target<'_>]) -> Result<()> {
+        for mut c in self.catalog.archive_copies(archive.id)? {
             let state = c
                 .upload
                 .as_deref()
@@ -278,14 +300,10 @@ impl<'a> Sender<'a> {
                 let _ = self
                     .rt
                     .block_on(t.site.abort_upload(&state.key, &state.upload_id));
+                c.upload = None;
+                self.catalog.save_archive_copy(&c)?;
             }
         }
-        let what = if self.catalog.forget_archive(archive.id)? {
-            "it is planned again from the next scan"
-        } else {
-            "sites lacking it cannot get it any more"
-        };
-        self.problem(format!("archive {}: {why}; {what}", archive.name));
         Ok(())
     }
 

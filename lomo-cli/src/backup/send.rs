@@ -12,7 +12,8 @@ use lomo_catalog::{Archive, ArchiveCopy, Catalog};
 use lomo_crypt::MasterKey;
 use lomo_remote::{Backend, PartSource, PutOptions, UploadState, Uploader};
 
-use super::image::{ImageSource, SharedImage};
+use super::blocks::{BlockLedger, Producer, SharedImage};
+use super::image::ImageSource;
 use super::sealed::{ReadAt, SealedFile};
 use crate::error::{CryptContext as _, Error, IoContext as _, Result, fail};
 use crate::sites::{ARCHIVES_PREFIX, SiteConfig};
@@ -117,21 +118,6 @@ impl<P: ReadAt> PartSource for Stored<P> {
     }
 }
 
-/// The image's plaintext for one site's upload.
-enum Plain {
-    File(std::fs::File),
-    Image(SharedImage),
-}
-
-impl ReadAt for Plain {
-    fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        match self {
-            Plain::File(f) => f.read_exact_at(buf, offset),
-            Plain::Image(i) => i.read_exact_at(buf, offset),
-        }
-    }
-}
-
 /// The copy record of `archive` on `cfg`'s site: the existing one (reset
 /// when sending again), or a new one with a fresh header (none on an
 /// unencrypted site). `None`: the site holds it and is not to get it again.
@@ -151,8 +137,9 @@ fn copy_record(
             if !force {
                 return Ok(None);
             }
-            // Sent again (same header, so the same bytes); recorded once complete.
-            c.done_at = None;
+            // Sent again under the same header, so the same bytes (every
+            // block is proven identical to the first pass); the copy there
+            // stays recorded until the new one completes.
             c.upload = None;
         }
         return Ok(Some(c));
@@ -189,54 +176,64 @@ pub(crate) struct Job<'a, 't> {
     pub(crate) targets: &'a [Target<'t>],
 }
 
-/// Where an archive's plain bytes come from: the local image file, or the
-/// image generated out of its files (shared by the sites' uploads).
+/// An archive's plain bytes for its uploads: one shared image, every
+/// block proven identical to the first pass (see `blocks`).
 struct Feed {
-    shared: Option<SharedImage>,
-    file: Option<std::path::PathBuf>,
+    shared: SharedImage,
     len: u64,
 }
 
 impl Feed {
     fn open(catalog: &Catalog, job: &Job<'_, '_>, readers: usize) -> Result<Feed> {
         let archive = job.archive;
-        if let Some(path) = job.image {
-            let len = std::fs::metadata(path).at("read", path)?.len();
-            return Ok(Feed {
-                shared: None,
-                file: Some(path.to_path_buf()),
-                len,
-            });
-        }
-        let entries = catalog.archive_entries(archive.id)?;
-        let source = ImageSource::new(&archive.name, entries)
-            .map_err(|e| stale(&archive.name, e.to_string()))?;
-        if source.len() != archive.size {
+        let ledger = BlockLedger::open(catalog.path(), archive.id)?;
+        let producer = match job.image {
+            Some(path) => local_image(archive, path, &ledger)?,
+            None => {
+                let entries = catalog.archive_entries(archive.id)?;
+                let source = ImageSource::new(&archive.name, entries)
+                    .map_err(|e| stale(&archive.name, e.to_string()))?;
+                Producer::Generated(Box::new(source))
+            }
+        };
+        let shared = SharedImage::new(producer, readers, Some(ledger)).named(&archive.name);
+        let len = shared.len();
+        if len != archive.size {
             return Err(stale(
                 &archive.name,
                 format!(
-                    "image {} would be {} bytes, {} recorded",
-                    archive.name,
-                    source.len(),
-                    archive.size
+                    "image {} would be {len} bytes, {} recorded",
+                    archive.name, archive.size
                 ),
             ));
         }
-        Ok(Feed {
-            len: source.len(),
-            shared: Some(SharedImage::new(source, readers)),
-            file: None,
-        })
+        Ok(Feed { shared, len })
     }
+}
 
-    /// The plain bytes for one site's upload.
-    fn plain(&self) -> Result<Plain> {
-        match (&self.shared, &self.file) {
-            (Some(s), _) => Ok(Plain::Image(s.clone())),
-            (None, Some(path)) => Ok(Plain::File(std::fs::File::open(path).at("open", path)?)),
-            (None, None) => fail!("no image to send"),
+/// A local image file, proven to be the image recorded: before its first
+/// pass records any block, its whole BLAKE3 must equal the one `lomob iso
+/// create` recorded.
+fn local_image(archive: &Archive, path: &Path, ledger: &BlockLedger) -> Result<Producer> {
+    let file = std::fs::File::open(path).at("open", path)?;
+    let len = file.metadata().at("read", path)?.len();
+    let changed = || {
+        Error::failed(format!(
+            "the local image {} changed since it was recorded: it is not sent (the copies on the sites are kept); remove it and run `lomob iso create` again for its files",
+            path.display()
+        ))
+    };
+    if len != archive.size {
+        return Err(changed());
+    }
+    if archive.blake3 != [0; 32] && !ledger.complete(len) {
+        let mut h = blake3::Hasher::new();
+        h.update_reader(&file).at("read", path)?;
+        if *h.finalize().as_bytes() != archive.blake3 {
+            return Err(changed());
         }
     }
+    Ok(Producer::File { file, len })
 }
 
 /// Sends `job.archive` to every target lacking it, all at once, from one
@@ -266,7 +263,7 @@ pub(crate) fn send_archive(
         uploads.push(match record {
             None => None,
             Some(copy) => {
-                let stored = Stored::new(key, &copy.header, feed.plain()?, feed.len)?;
+                let stored = Stored::new(key, &copy.header, feed.shared.clone(), feed.len)?;
                 let (up, part_size) = uploader(t, stored.len(), send, busy);
                 Some(send_parts(&catalog, up, t, copy, (stored, part_size)))
             }
@@ -283,7 +280,7 @@ pub(crate) fn send_archive(
             }
         }),
     ));
-    if let Some(s) = feed.shared.as_ref().and_then(SharedImage::stale) {
+    if let Some(s) = feed.shared.stale() {
         return Err(Error::StaleImage {
             archive: job.archive.name.clone(),
             why: s.why,

@@ -154,3 +154,71 @@ fn an_unencrypted_site_gets_plain_images_that_mount_anywhere() {
         );
     }
 }
+
+/// `upload iso --force` after the local image changed (same size): the
+/// changed bytes are never sealed under the copy's header, the good copy
+/// on the site is not replaced, and the check still finds it intact.
+#[test]
+fn a_changed_local_image_is_never_sent_under_the_old_header() {
+    let env = Env::new().with_env("LOMOB_PASSPHRASE", "pw");
+    let arch = env.path().join("arch");
+    env.add_site(
+        "arch",
+        &format!("file://{}", arch.display()),
+        &["--role", "archive"],
+    );
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    for i in 0..3u32 {
+        let data: Vec<u8> = (0..300_000 + i).map(|b| (b * 7 + i) as u8).collect();
+        std::fs::write(pics.join(format!("IMG_{i}.jpg")), data).unwrap();
+    }
+    env.ok(&["scan", pics.to_str().unwrap()], 0);
+    let imgs = env.path().join("imgs");
+    env.ok(&["iso", "create", "-p", imgs.to_str().unwrap()], 0);
+    let image = std::fs::read_dir(&imgs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    env.ok(&["upload", "iso"], 0);
+    let remote = |env: &Env| {
+        let dir = env.path().join("arch/lomob/archives");
+        let f = std::fs::read_dir(dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::read(f).unwrap()
+    };
+    let before = remote(&env);
+
+    // The same bytes sent again give the same ciphertext.
+    env.ok(&["upload", "iso", image.to_str().unwrap(), "--force"], 0);
+    assert!(
+        remote(&env) == before,
+        "identical plaintext, identical object"
+    );
+
+    // One byte of the image changed in place.
+    let mut bytes = std::fs::read(&image).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    std::fs::write(&image, &bytes).unwrap();
+    let out = env.run(&["upload", "iso", image.to_str().unwrap(), "--force"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("differs from the bytes sealed on the image's first pass"),
+        "{err}"
+    );
+    assert!(remote(&env) == before, "the good copy was not replaced");
+    assert_eq!(
+        crate::util::count_files(&arch.join(lomo_remote::UPLOADS_DIR)),
+        0,
+        "no upload left behind"
+    );
+    env.ok(&["check", "--archives"], 0);
+}
