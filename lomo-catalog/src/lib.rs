@@ -35,6 +35,7 @@ mod catalog;
 mod checks;
 mod error;
 mod golomob;
+mod holds;
 mod ledger;
 mod meta;
 mod path;
@@ -49,6 +50,7 @@ pub use catalog::{Catalog, Root};
 pub use checks::{CheckRecord, SiteContact};
 pub use error::{Error, Result};
 pub use golomob::GoFile;
+pub use holds::HeldRoot;
 pub use ledger::{LedgerDay, Requests};
 pub use query::{DirEntry, DuplicateSet, EntryKind, FileEntry, FileQuery, Stats};
 pub use scan::{

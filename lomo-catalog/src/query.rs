@@ -64,6 +64,8 @@ pub struct FileQuery {
     pub unarchived: bool,
     /// Oldest mtime first instead of by path (ignored with `largest_first`).
     pub oldest_first: bool,
+    /// Leave out files under held roots (see [`Catalog::hold_root`]).
+    pub skip_held: bool,
     /// The files as the catalog knew them at this time (Unix seconds)
     /// instead of now: versions seen by a scan by then and not yet changed
     /// or deleted at that time.
@@ -162,6 +164,9 @@ impl Catalog {
         }
         if query.unarchived {
             sql.push_str(" AND f.content_id NOT IN (SELECT content_id FROM archive_members)");
+        }
+        if query.skip_held {
+            sql.push_str(" AND r.held_at IS NULL");
         }
         sql.push_str(if query.largest_first {
             " ORDER BY f.size DESC, r.id, d.rel, f.name"

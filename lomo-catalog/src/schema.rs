@@ -222,6 +222,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (archive_id, block)
     );
     ",
+    // 13 -> 14: a root held after a scan found a mass change (many files
+    // deleted or rewritten: an unmounted disk, ransomware): nothing new of
+    // it is staged or packed until the owner accepts the change.
+    r"
+    ALTER TABLE roots ADD COLUMN held_at INTEGER;
+    ALTER TABLE roots ADD COLUMN held_reason TEXT;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -39,12 +39,14 @@ impl Catalog {
     /// no archive holds safely (an archive with a verified copy on a site,
     /// or one made by hand without copies), smallest id first, each with
     /// one live file to read. Contents of an archive still being uploaded
-    /// stay staged.
+    /// stay staged. Files under held roots are left out.
     pub fn to_stage(&self, site: &str) -> Result<Vec<ToStage>> {
         let sql = format!(
             "SELECT {FILE_COLUMNS} WHERE f.id IN (
                 SELECT MIN(f2.id) FROM files f2
                 WHERE f2.deleted_at IS NULL AND f2.content_id IS NOT NULL AND f2.kind = 0
+                  AND NOT EXISTS (SELECT 1 FROM dirs d2 JOIN roots r2 ON r2.id = d2.root_id
+                        WHERE d2.id = f2.dir_id AND r2.held_at IS NOT NULL)
                   AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.content_id = f2.content_id AND s.site = ?1)
                   AND NOT EXISTS (SELECT 1 FROM archive_members m WHERE m.content_id = f2.content_id
                         AND (EXISTS (SELECT 1 FROM archive_copies c WHERE c.archive_id = m.archive_id AND c.done_at IS NOT NULL)

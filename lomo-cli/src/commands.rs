@@ -240,6 +240,7 @@ impl Ctx {
             ignore_dirs: cfg.ignore_dirs.clone().unwrap_or(defaults.ignore_dirs),
             threads: cfg.threads.unwrap_or(0),
         };
+        o.scan_alarm = cfg.alarm_share()?;
         o.schedule = self.config.schedule.resolved()?;
         o.alert = alert_settings(&self.config.alert);
         o.prices.clone_from(&self.config.prices);

@@ -64,6 +64,9 @@ pub struct ContextOptions {
     pub roots: Vec<PathBuf>,
     /// Scan settings (ignore lists, threads).
     pub scan: ScanOptions,
+    /// The share of a root's files that, deleted or changed by one scan,
+    /// holds the root's backups until accepted (0.2 = 20 %); `None`: off.
+    pub scan_alarm: Option<f64>,
     /// The daemon's periods and the offline-alert delay.
     pub schedule: Schedule,
     /// Who hears about problems.
@@ -82,6 +85,7 @@ impl ContextOptions {
             sites: Vec::new(),
             roots: Vec::new(),
             scan: ScanOptions::default(),
+            scan_alarm: Some(0.2),
             schedule: Schedule::default(),
             alert: AlertSettings::default(),
             prices: BTreeMap::new(),

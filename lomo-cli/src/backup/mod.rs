@@ -11,6 +11,7 @@
 //! up without resending what a site acknowledged.
 
 mod blocks;
+mod changes;
 mod image;
 mod pack;
 mod plan;
@@ -53,6 +54,9 @@ pub struct BackupOptions {
     pub keep_iso: bool,
     /// Only these folders changed (the watch daemon): rescan just them.
     pub changed: Option<Vec<PathBuf>>,
+    /// Roots whose mass change (many files deleted or changed) the owner
+    /// accepts: they are backed up again.
+    pub accept_changes: Vec<PathBuf>,
 }
 
 impl Default for BackupOptions {
@@ -63,6 +67,7 @@ impl Default for BackupOptions {
             part_size: DEFAULT_PART,
             keep_iso: false,
             changed: None,
+            accept_changes: Vec::new(),
         }
     }
 }
@@ -180,6 +185,10 @@ impl Context {
             report
                 .problems
                 .push("the scan reported unreadable or changing files (see `lomob scan`)".into());
+        }
+        for held in self.review_changes(&report.scan.reports, &opts.accept_changes)? {
+            self.warn(held.clone());
+            report.problems.push(held);
         }
         let sites = self.opts.sites.clone();
         // Full images first, so staging carries only the remainder.

@@ -193,6 +193,7 @@ impl Context {
         let q = FileQuery {
             unarchived: true,
             oldest_first: true,
+            skip_held: true,
             ..FileQuery::default()
         };
         self.catalog.for_each_file(&q, |f| {

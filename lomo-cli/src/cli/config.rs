@@ -102,6 +102,29 @@ pub(crate) struct ScanConfig {
     pub(crate) ignore_files: Option<Vec<String>>,
     pub(crate) ignore_dirs: Option<Vec<String>>,
     pub(crate) threads: Option<usize>,
+    /// The share of a root's files deleted or changed by one scan that
+    /// holds its backups until accepted, e.g. `"20%"` (default), or `"off"`.
+    pub(crate) alarm: Option<String>,
+}
+
+impl ScanConfig {
+    /// `alarm` as a fraction (`None`: off); a bad value names the key.
+    pub(crate) fn alarm_share(&self) -> Result<Option<f64>> {
+        let Some(v) = self.alarm.as_deref().map(str::trim) else {
+            return Ok(Some(0.2));
+        };
+        if v == "off" {
+            return Ok(None);
+        }
+        let pct: f64 = v
+            .strip_suffix('%')
+            .and_then(|n| n.trim().parse().ok())
+            .filter(|p: &f64| (0.0..=100.0).contains(p))
+            .with_context(|| {
+                format!("config [scan] alarm: {v:?} is not a share like \"20%\" (or \"off\")")
+            })?;
+        Ok(Some(pct / 100.0))
+    }
 }
 
 /// lomob's XDG directories.
@@ -188,6 +211,10 @@ ignore_files = [{ignore_files}]
 ignore_dirs = [{ignore_dirs}]
 # Worker threads for scanning; 0 = one per CPU.
 threads = 0
+# A scan that deletes or changes more than this share of a root's files (an
+# unmounted disk, ransomware) holds that root's backups until you accept it
+# with `lomob backup --accept-changes ROOT`; "off" disables it.
+# alarm = "20%"
 
 # Where copies go. The default is a local folder used for both staging and
 # archives, so lomob works with no cloud account; point it at a NAS or a
@@ -362,6 +389,16 @@ mod tests {
         std::fs::write(&p, format!("{site}{site}")).unwrap();
         let e = format!("{:#}", Config::load(Some(&p)).unwrap_err());
         assert!(e.contains("two sites are named \"hot\""), "{e}");
+    }
+
+    #[test]
+    fn alarm_shares() {
+        let c = |t: &str| toml::from_str::<Config>(t).unwrap().scan.alarm_share();
+        assert_eq!(c("").unwrap(), Some(0.2));
+        assert_eq!(c("[scan]\nalarm = \"35%\"\n").unwrap(), Some(0.35));
+        assert_eq!(c("[scan]\nalarm = \"off\"\n").unwrap(), None);
+        let e = format!("{:#}", c("[scan]\nalarm = \"lots\"\n").unwrap_err());
+        assert!(e.contains("[scan] alarm"), "{e}");
     }
 
     #[test]

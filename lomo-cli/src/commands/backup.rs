@@ -29,6 +29,10 @@ pub(crate) struct BackupArgs {
     /// Keep the local image of each archive (in `<catalog>.pack/`) after upload
     #[arg(long)]
     keep_iso: bool,
+    /// The many files deleted or changed in this root are right: back it up
+    /// again (a mass change holds a root's backups until accepted)
+    #[arg(long, value_name = "ROOT")]
+    accept_changes: Vec<PathBuf>,
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Outcome> {
@@ -36,6 +40,7 @@ pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Outcome> {
     let mut opts = BackupOptions::of(&args.dirs).pack_size(args.pack_size);
     opts.part_size = args.part_size;
     opts.keep_iso = args.keep_iso;
+    opts.accept_changes.clone_from(&args.accept_changes);
     let report = engine.backup(&opts)?;
     let mut out = Out::new(ctx.global.json);
     render(&mut out, &report)?;

@@ -72,7 +72,7 @@ fn smtp() -> Option<Smtp> {
 }
 
 /// An HTTP receiver that answers 200 and keeps each request's body.
-fn webhook() -> (u16, Arc<Mutex<Vec<String>>>) {
+pub fn webhook() -> (u16, Arc<Mutex<Vec<String>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let got = Arc::new(Mutex::new(Vec::new()));
