@@ -155,6 +155,11 @@ pub struct ArchiveCopy {
     pub sha256: Option<String>,
     /// When the copy was verified complete (Unix seconds).
     pub done_at: Option<i64>,
+    /// The ETag the site gave the completed object (another one later
+    /// means the object was replaced).
+    pub etag: Option<String>,
+    /// When the copy's bytes were last read and authenticated whole.
+    pub verified_at: Option<i64>,
 }
 
 /// Where a content sits in an archive.
@@ -173,8 +178,8 @@ impl Catalog {
     pub fn save_archive_copy(&mut self, c: &ArchiveCopy) -> Result<()> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO archive_copies (archive_id, site, key, header, upload, size, sha256, done_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO archive_copies (archive_id, site, key, header, upload, size, sha256, done_at, etag, verified_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     c.archive_id,
                     c.site,
@@ -183,7 +188,9 @@ impl Catalog {
                     c.upload,
                     c.size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
                     c.sha256,
-                    c.done_at
+                    c.done_at,
+                    c.etag,
+                    c.verified_at
                 ],
             )
             .db(&self.path)?;
@@ -195,7 +202,7 @@ impl Catalog {
         let mut st = self
             .conn
             .prepare(
-                "SELECT archive_id, site, key, header, upload, size, sha256, done_at
+                "SELECT archive_id, site, key, header, upload, size, sha256, done_at, etag, verified_at
                  FROM archive_copies WHERE archive_id = ?1 ORDER BY site",
             )
             .db(&self.path)?;
@@ -211,6 +218,8 @@ impl Catalog {
                     .and_then(|s| u64::try_from(s).ok()),
                 sha256: r.get(6)?,
                 done_at: r.get(7)?,
+                etag: r.get(8)?,
+                verified_at: r.get(9)?,
             })
         })
         .db(&self.path)?
@@ -411,6 +420,18 @@ impl Catalog {
             .execute(
                 "INSERT OR IGNORE INTO archive_blocks (archive_id, block, size, blake3) VALUES (?1, ?2, ?3, ?4)",
                 params![archive_id, n(block), n(size), &blake3[..]],
+            )
+            .db(&self.path)?;
+        Ok(())
+    }
+
+    /// Records that the copy of `archive_id` on `site` was read whole and
+    /// found authentic at `at`.
+    pub fn mark_archive_verified(&mut self, archive_id: i64, site: &str, at: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE archive_copies SET verified_at = ?3 WHERE archive_id = ?1 AND site = ?2",
+                params![archive_id, site, at],
             )
             .db(&self.path)?;
         Ok(())

@@ -229,6 +229,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE roots ADD COLUMN held_at INTEGER;
     ALTER TABLE roots ADD COLUMN held_reason TEXT;
     ",
+    // 14 -> 15: what a site can later prove about a copy: the ETag it
+    // gave at upload (a replaced object gets another), and when a copy's
+    // bytes were last read and authenticated (folder sites).
+    r"
+    ALTER TABLE archive_copies ADD COLUMN etag TEXT;
+    ALTER TABLE archive_copies ADD COLUMN verified_at INTEGER;
+    ALTER TABLE staged ADD COLUMN etag TEXT;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -32,6 +32,8 @@ pub struct StagedCopy {
     pub sha256: Option<String>,
     /// When it was staged (Unix seconds).
     pub staged_at: i64,
+    /// The ETag the site gave the object.
+    pub etag: Option<String>,
 }
 
 impl Catalog {
@@ -91,15 +93,16 @@ impl Catalog {
     pub fn record_staged(&mut self, copy: &StagedCopy) -> Result<()> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO staged (content_id, site, key, size, sha256, staged_at, verified_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                "INSERT OR REPLACE INTO staged (content_id, site, key, size, sha256, staged_at, verified_at, etag)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
                 params![
                     copy.content_id,
                     copy.site,
                     copy.key,
                     i64::try_from(copy.size).unwrap_or(i64::MAX),
                     copy.sha256,
-                    copy.staged_at
+                    copy.staged_at,
+                    copy.etag
                 ],
             )
             .db(&self.path)?;
@@ -122,7 +125,7 @@ impl Catalog {
         let mut st = self
             .conn
             .prepare(
-                "SELECT s.content_id, s.site, s.key, s.size, s.sha256, s.staged_at
+                "SELECT s.content_id, s.site, s.key, s.size, s.sha256, s.staged_at, s.etag
                  FROM staged s JOIN contents c ON c.id = s.content_id
                  WHERE c.hash = ?1 ORDER BY s.staged_at, s.site",
             )
@@ -138,7 +141,7 @@ impl Catalog {
         let mut st = self
             .conn
             .prepare(
-                "SELECT content_id, site, key, size, sha256, staged_at FROM staged
+                "SELECT content_id, site, key, size, sha256, staged_at, etag FROM staged
                  WHERE site = ?1 ORDER BY content_id",
             )
             .db(&self.path)?;
@@ -192,6 +195,7 @@ fn row_to_copy(r: &rusqlite::Row<'_>) -> rusqlite::Result<StagedCopy> {
         size: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
         sha256: r.get(4)?,
         staged_at: r.get(5)?,
+        etag: r.get(6)?,
     })
 }
 

@@ -26,6 +26,10 @@ pub struct Schedule {
     pub staging_check: Option<Duration>,
     /// How often the archive check runs (default 30 days).
     pub archive_check: Option<Duration>,
+    /// How often every archive copy on a folder site (NAS, removable disk)
+    /// is read whole and authenticated (default 30 days); each archive
+    /// check reads the share that is due.
+    pub archive_verify: Option<Duration>,
     /// How often every root is rescanned whole (default 1 day).
     pub full_rescan: Option<Duration>,
     /// Alert when a site has failed every attempt for this long (default 3 days).
@@ -38,6 +42,7 @@ impl Default for Schedule {
         Schedule {
             staging_check: Some(Duration::from_secs(DAY)),
             archive_check: Some(Duration::from_secs(30 * DAY)),
+            archive_verify: Some(Duration::from_secs(30 * DAY)),
             full_rescan: Some(Duration::from_secs(DAY)),
             site_offline_alert: Some(Duration::from_secs(3 * DAY)),
         }

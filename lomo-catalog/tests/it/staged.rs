@@ -43,6 +43,7 @@ fn to_stage_is_one_file_per_content_and_shrinks_as_copies_are_recorded() {
         size: 120,
         sha256: Some("x".into()),
         staged_at: 1,
+        etag: None,
     })
     .unwrap();
     assert_eq!(cat.to_stage("drive").unwrap().len(), 3);

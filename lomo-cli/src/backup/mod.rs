@@ -11,6 +11,7 @@
 //! up without resending what a site acknowledged.
 
 mod blocks;
+pub(crate) use blocks::BLOCK;
 mod changes;
 mod image;
 mod pack;

@@ -163,6 +163,8 @@ fn copy_record(
         size: None,
         sha256: None,
         done_at: None,
+        etag: None,
+        verified_at: None,
     };
     catalog.save_archive_copy(&c)?;
     Ok(Some(c))
@@ -399,6 +401,8 @@ async fn complete(
     copy.upload = None;
     copy.size = Some(v.size);
     copy.sha256 = v.sha256;
+    copy.etag = v.etag;
+    copy.verified_at = None;
     copy.done_at = Some(lomo_catalog::unix_now());
     let mut c = catalog
         .lock()

@@ -299,6 +299,7 @@ impl Run<'_> {
                     size: v.size,
                     sha256: v.sha256,
                     staged_at: lomo_catalog::unix_now(),
+                    etag: v.etag,
                 })?;
                 self.out.staged += 1;
                 self.out.bytes += v.size;

@@ -50,6 +50,9 @@ pub(crate) struct ScheduleConfig {
     pub(crate) staging_check: Option<String>,
     /// How often `lomob watch` runs the archive check (default 30d).
     pub(crate) archive_check: Option<String>,
+    /// How often every archive on a folder site is read whole and
+    /// authenticated (default 30d); each archive check reads the share due.
+    pub(crate) archive_verify: Option<String>,
     /// How often `lomob watch` rescans every root whole (default 1d).
     pub(crate) full_rescan: Option<String>,
     /// Alert when a site has failed every attempt for this long (default 3d).
@@ -72,6 +75,7 @@ impl ScheduleConfig {
         Ok(Schedule {
             staging_check: get("staging_check", &self.staging_check, DAY)?,
             archive_check: get("archive_check", &self.archive_check, 30 * DAY)?,
+            archive_verify: get("archive_verify", &self.archive_verify, 30 * DAY)?,
             full_rescan: get("full_rescan", &self.full_rescan, DAY)?,
             site_offline_alert: get("site_offline_alert", &self.site_offline_alert, 3 * DAY)?,
         })
@@ -240,6 +244,7 @@ role = "both"
 [schedule]
 # staging_check = "1d"
 # archive_check = "30d"
+# archive_verify = "30d"   # every archive on a folder site read and authenticated once in this period
 # full_rescan = "1d"
 # site_offline_alert = "3d"
 "#,

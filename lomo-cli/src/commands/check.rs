@@ -21,9 +21,15 @@ pub(crate) struct CheckArgs {
     /// Only this site
     #[arg(long, value_name = "NAME")]
     site: Option<String>,
-    /// Also download, decrypt and hash N staged objects per site
+    /// Also download, decrypt and hash N staged objects per site, and read
+    /// N random chunks of each archive on hot paid sites (the cost is said
+    /// first; folder sites are read whole on their `archive_verify` schedule)
     #[arg(long, value_name = "N", default_value_t = 0)]
     deep: usize,
+    /// With --deep, thaw archives in a cold class to read them (the cost is
+    /// said first; a later check reads them once thawed)
+    #[arg(long, requires = "deep")]
+    thaw: bool,
     /// Report staged copies older than this many days (they should be archived by then)
     #[arg(long, value_name = "DAYS", default_value_t = 60)]
     max_staged_age: u64,
@@ -40,6 +46,7 @@ pub(crate) fn run(ctx: &Ctx, args: &CheckArgs) -> Result<Outcome> {
     opts.site.clone_from(&args.site);
     opts.deep = args.deep;
     opts.max_staged_age_days = args.max_staged_age;
+    opts.thaw = args.thaw;
     let report = engine.check(&opts)?;
     let mut out = Out::new(ctx.global.json);
     render(&mut out, &report)?;
@@ -60,11 +67,15 @@ pub(crate) fn render(out: &mut Out, report: &CheckReport) -> std::io::Result<()>
                 out.record_or_line(
                     &v,
                     &format!(
-                        "{}: {} {} {}",
+                        "{}: {} {} {}{}",
                         s.site,
                         f.kind,
                         f.path.as_deref().unwrap_or(&f.key),
-                        f.detail
+                        f.detail,
+                        f.repair
+                            .as_ref()
+                            .map(|r| format!(" — {r} (`lomob repair`)"))
+                            .unwrap_or_default()
                     ),
                 )?;
             }

@@ -27,4 +27,5 @@ mod scan;
 mod site;
 mod upload;
 mod util;
+mod verify;
 mod watch;
