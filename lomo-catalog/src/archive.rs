@@ -160,6 +160,8 @@ pub struct ArchiveCopy {
     pub etag: Option<String>,
     /// When the copy's bytes were last read and authenticated whole.
     pub verified_at: Option<i64>,
+    /// The parity object stored beside it, if any.
+    pub parity: Option<String>,
 }
 
 /// Where a content sits in an archive.
@@ -178,8 +180,8 @@ impl Catalog {
     pub fn save_archive_copy(&mut self, c: &ArchiveCopy) -> Result<()> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO archive_copies (archive_id, site, key, header, upload, size, sha256, done_at, etag, verified_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT OR REPLACE INTO archive_copies (archive_id, site, key, header, upload, size, sha256, done_at, etag, verified_at, parity)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     c.archive_id,
                     c.site,
@@ -190,7 +192,8 @@ impl Catalog {
                     c.sha256,
                     c.done_at,
                     c.etag,
-                    c.verified_at
+                    c.verified_at,
+                    c.parity
                 ],
             )
             .db(&self.path)?;
@@ -202,7 +205,7 @@ impl Catalog {
         let mut st = self
             .conn
             .prepare(
-                "SELECT archive_id, site, key, header, upload, size, sha256, done_at, etag, verified_at
+                "SELECT archive_id, site, key, header, upload, size, sha256, done_at, etag, verified_at, parity
                  FROM archive_copies WHERE archive_id = ?1 ORDER BY site",
             )
             .db(&self.path)?;
@@ -220,6 +223,7 @@ impl Catalog {
                 done_at: r.get(7)?,
                 etag: r.get(8)?,
                 verified_at: r.get(9)?,
+                parity: r.get(10)?,
             })
         })
         .db(&self.path)?

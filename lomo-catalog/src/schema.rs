@@ -237,6 +237,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE archive_copies ADD COLUMN verified_at INTEGER;
     ALTER TABLE staged ADD COLUMN etag TEXT;
     ",
+    // 15 -> 16: the parity object stored beside an archive copy (its key),
+    // from which damaged chunks are rebuilt without another copy.
+    r"
+    ALTER TABLE archive_copies ADD COLUMN parity TEXT;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -14,6 +14,7 @@ mod key;
 mod list;
 mod list_remote;
 mod recover;
+mod repair;
 mod restore;
 mod scan;
 mod site;
@@ -86,6 +87,8 @@ enum Command {
     Cost(cost::CostArgs),
     /// Compare the sites with the catalog (exit 1: differences; 2: a site could not be checked).
     Check(check::CheckArgs),
+    /// Check, then rebuild what is missing or damaged: from parity, the local files, or another site.
+    Repair(repair::RepairArgs),
     /// Restore files from the sites into a folder.
     Restore(restore::RestoreArgs),
     /// Scan folders into the catalog (only new and changed files are read).
@@ -244,6 +247,7 @@ impl Ctx {
         o.schedule = self.config.schedule.resolved()?;
         o.alert = alert_settings(&self.config.alert);
         o.prices.clone_from(&self.config.prices);
+        o.repair_auto = self.config.repair.auto;
         Ok(o)
     }
 
@@ -316,6 +320,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::ImportLomob(args) => import_lomob::run(&ctx, &args),
         Command::Restore(args) => restore::run(&ctx, &args),
         Command::Check(args) => check::run(&ctx, &args),
+        Command::Repair(args) => repair::run(&ctx, &args),
         Command::Cost(args) => cost::run(&ctx, &args),
         Command::Watch(args) => watch::run(&ctx, &args),
         Command::Recover(args) => recover::run(&ctx, &args),

@@ -78,6 +78,8 @@ pub struct ContextOptions {
     pub alert: AlertSettings,
     /// Price overrides for the cost model, by storage class.
     pub prices: BTreeMap<String, Prices>,
+    /// The daemon repairs what a scheduled check finds.
+    pub repair_auto: bool,
 }
 
 impl ContextOptions {
@@ -94,6 +96,7 @@ impl ContextOptions {
             schedule: Schedule::default(),
             alert: AlertSettings::default(),
             prices: BTreeMap::new(),
+            repair_auto: false,
         }
     }
 

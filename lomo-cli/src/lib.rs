@@ -66,8 +66,10 @@ mod error;
 pub mod fsutil;
 mod import;
 pub mod keys;
+mod parity;
 mod progress;
 pub mod recover;
+mod repair;
 mod restore;
 mod scan;
 mod secrets;
@@ -88,6 +90,7 @@ pub use error::{Error, Result};
 pub use import::{ImportOptions, ImportReport};
 pub use progress::{Bar, Event, NoBar, NoProgress, Progress, Task, TaskKind};
 pub use recover::{RecoverOptions, Recovered};
+pub use repair::{RepairAction, RepairOptions, RepairOutcome, RepairReport};
 pub use restore::{
     FileOutcome, RestoreOptions, RestorePlan, RestoreReport, RestoredFile, SitePlan, parse_as_of,
     split_alias,

@@ -47,6 +47,11 @@ pub struct SiteConfig {
     /// Bandwidth limit per second, e.g. "2MB".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth_limit: Option<String>,
+    /// Reed–Solomon parity stored beside each archive, e.g. "5%": that
+    /// share of damaged chunks is rebuilt without any other copy (for a
+    /// disk with no second copy nearby).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parity: Option<String>,
     /// Credentials and settings as object_store keys (`aws_access_key_id`,
     /// …), plus `gdrive_credentials`/`gdrive_token` file paths for Drive.
     /// They override the environment; they are never printed.
@@ -128,8 +133,27 @@ impl SiteConfig {
             append_only: false,
             encrypt: true,
             bandwidth_limit: None,
+            parity: None,
             credentials: BTreeMap::new(),
         }
+    }
+
+    /// `parity` as a share (0.05 = 5 %); a bad value names the site.
+    pub fn parity_share(&self) -> Result<Option<f64>> {
+        let Some(v) = self.parity.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        let share = v
+            .strip_suffix('%')
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .filter(|p| *p > 0.0 && *p <= 100.0)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "site {:?}: parity {v:?} is not a share like \"5%\"",
+                    self.name
+                ))
+            })?;
+        Ok(Some(share / 100.0))
     }
 
     /// A local folder site (a NAS mount, a removable disk).

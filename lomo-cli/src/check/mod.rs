@@ -7,7 +7,7 @@
 
 mod archives;
 mod staging;
-mod verify;
+pub(crate) mod verify;
 
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -83,6 +83,11 @@ impl Proof {
         }
     }
 
+    /// Whether unit `i`'s stored bytes are authentic (a rebuilt unit).
+    pub(crate) fn check_unit(&self, i: usize, bytes: &[u8]) -> bool {
+        self.check(i, bytes)
+    }
+
     /// Whether unit `i`'s stored bytes are authentic.
     fn check(&self, i: usize, bytes: &[u8]) -> bool {
         match self {

@@ -40,6 +40,18 @@ pub(crate) struct Config {
     /// When the watch daemon checks, rescans, and when silence is an alert.
     #[serde(default)]
     pub(crate) schedule: ScheduleConfig,
+    /// What the daemon does about damage a check finds.
+    #[serde(default)]
+    pub(crate) repair: RepairConfig,
+}
+
+/// `[repair]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RepairConfig {
+    /// The watch daemon repairs what a scheduled check found, at once.
+    #[serde(default)]
+    pub(crate) auto: bool,
 }
 
 /// `[schedule]`: durations such as `12h`, `1d`, `30d`, or `off`.
@@ -247,6 +259,12 @@ role = "both"
 # archive_verify = "30d"   # every archive on a folder site read and authenticated once in this period
 # full_rescan = "1d"
 # site_offline_alert = "3d"
+
+# What the daemon does when a check finds a copy missing or damaged: with
+# auto, it rebuilds it at once (from parity, the local files or another
+# site), as `lomob repair` does.
+[repair]
+# auto = true
 "#,
         db = q(db),
         key_file = q(key_file),
@@ -282,6 +300,9 @@ pub(crate) fn add_to_file(path: &Path, site: &SiteConfig) -> Result<()> {
     }
     if !site.encrypt {
         t["encrypt"] = toml_edit::value(false);
+    }
+    if let Some(p) = &site.parity {
+        t["parity"] = toml_edit::value(p);
     }
     let entry = doc
         .entry("site")
@@ -422,6 +443,7 @@ mod tests {
             append_only: true,
             encrypt: false,
             bandwidth_limit: None,
+            parity: None,
             credentials: Default::default(),
         }
     }

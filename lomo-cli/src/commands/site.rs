@@ -76,6 +76,10 @@ pub(crate) struct AddArgs {
     /// Store plain images that mount anywhere (no encryption)
     #[arg(long)]
     no_encrypt: bool,
+    /// Reed–Solomon parity beside each archive, e.g. 5%: that share of
+    /// damaged chunks is rebuilt without any other copy (a lone disk)
+    #[arg(long, value_name = "SHARE")]
+    parity: Option<String>,
 }
 
 pub(crate) fn run(ctx: &Ctx, cmd: &SiteCommand) -> Result<Outcome> {
@@ -97,6 +101,8 @@ fn add(ctx: &Ctx, a: &AddArgs) -> Result<Outcome> {
     site.storage_class.clone_from(&a.storage_class);
     site.append_only = a.append_only;
     site.encrypt = !a.no_encrypt;
+    site.parity.clone_from(&a.parity);
+    site.parity_share()?;
     let url = lomob::sites::validate(&ctx.config.sites, &site)?;
     if let Location::Local { path } = url.location() {
         // Adding a folder site is the one moment lomob creates the folder:

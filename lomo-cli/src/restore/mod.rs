@@ -206,6 +206,33 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Reads the content of `f` from any copy the catalog knows into the
+    /// new file `dest` (checked against its hash): where it came from.
+    pub(crate) fn fetch_content(
+        &mut self,
+        f: &FileEntry,
+        dest: &std::path::Path,
+    ) -> Result<String> {
+        let key = self.key()?;
+        let sites = self.opts.sites.clone();
+        let mut r = Restorer {
+            rt: &self.rt,
+            catalog: &self.catalog,
+            progress: self.progress.as_ref(),
+            sites: &sites,
+            prices: &self.opts.prices,
+            opened: HashMap::new(),
+            thaws: cold::Thaws::new(RestoreTier::default(), None),
+        };
+        match r.first_pass(&key, f, dest)? {
+            Pass::Done(Some(from)) => Ok(from),
+            Pass::Done(None) => Ok("the file already there".into()),
+            Pass::Thawing(c) => Err(cold::Thaws::not_waiting(&c)),
+        }
+    }
+}
+
 fn file_result(path: PathBuf, bytes: u64, r: Result<Option<String>>) -> RestoredFile {
     RestoredFile {
         path,

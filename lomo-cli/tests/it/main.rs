@@ -23,6 +23,7 @@ mod iso;
 mod keys;
 mod kill;
 mod killproxy;
+mod repair;
 mod scan;
 mod site;
 mod upload;

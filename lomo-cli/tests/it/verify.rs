@@ -17,14 +17,25 @@ pub fn photos(env: &Env, n: u32, size: u32) -> std::path::PathBuf {
     pics
 }
 
-/// The one archive object under `site`.
+/// The first archive object under `site` (not its parity).
 pub fn archive_object(site: &std::path::Path) -> std::path::PathBuf {
-    let dir = site.join("lomob/archives");
-    let mut all: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    archive_object_in(&site.join("lomob/archives"))
+}
+
+/// The first object below `dir` (in name order; parity objects left out).
+pub fn archive_object_in(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut all = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.to_string_lossy().ends_with(".par") {
+                all.push(p);
+            }
+        }
+    }
     all.sort();
     all.remove(0)
 }
