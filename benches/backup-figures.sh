@@ -28,7 +28,7 @@ export LOMOB_PASSPHRASE=bench XDG_DATA_HOME="$work/data" XDG_CONFIG_HOME="$work/
 # The key's Argon2 (about a second) is not the backup's: make the key first.
 (cd "$work" && "$lomob" --db "$work/lomob.db" key init >/dev/null 2>&1)
 run() { # label, extra backup args
-    rm -rf "$work/lomob.db"* "$work/lomob-site"
+    find "$work" -maxdepth 1 -name "lomob.db*" ! -name "lomob.db.key" -exec rm -rf {} + ; rm -rf "$work/lomob-site"
     start=$(date +%s.%N)
     (cd "$work" && /usr/bin/time -f "%M" -o "$work/rss" "$lomob" --db "$work/lomob.db" --no-progress backup "$work/Pictures" "${@:2}" >/dev/null 2>&1)
     lomob_s=$(echo "$(date +%s.%N) - $start" | bc -l)
@@ -38,7 +38,7 @@ run() { # label, extra backup args
 # The design's target is for pack + encrypt + upload: the scan (reading and
 # hashing every file once, ~scan-figures.sh) done first, then the backup.
 run_after_scan() { # label, extra backup args
-    rm -rf "$work/lomob.db"* "$work/lomob-site"
+    find "$work" -maxdepth 1 -name "lomob.db*" ! -name "lomob.db.key" -exec rm -rf {} + ; rm -rf "$work/lomob-site"
     start=$(date +%s.%N)
     (cd "$work" && "$lomob" --db "$work/lomob.db" --no-progress scan "$work/Pictures" >/dev/null 2>&1)
     scan_s=$(echo "$(date +%s.%N) - $start" | bc -l)

@@ -307,6 +307,26 @@ pub(crate) async fn download(
     Ok(buf)
 }
 
+/// Reads an object range as one buffer: the site's own piece when it
+/// sends one (a folder site's read of up to 4 MiB: no copy), else the
+/// pieces joined.
+pub(crate) async fn download_bytes(
+    site: &Arc<dyn Backend>,
+    key: &str,
+    range: std::ops::Range<u64>,
+) -> lomo_remote::Result<bytes::Bytes> {
+    use futures::StreamExt as _;
+    let mut s = site.get(key, Some(range)).await?;
+    let mut pieces = Vec::new();
+    while let Some(chunk) = s.next().await {
+        pieces.push(chunk?);
+    }
+    Ok(match pieces.len() {
+        1 => pieces.remove(0),
+        _ => bytes::Bytes::from(pieces.concat()),
+    })
+}
+
 /// The objects under `prefix` on `site`, by key.
 pub fn list_objects(
     rt: &tokio::runtime::Runtime,

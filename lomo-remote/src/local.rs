@@ -126,8 +126,20 @@ fn read_stream(
             }
             let n = (end - pos).min(READ_PIECE) as usize;
             let read = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0u8; n];
-                file.read_exact_at(&mut buf, pos).map(|()| buf)
+                // Into spare capacity: no zeroing of the buffer first. The
+                // file is this read's own, read in order.
+                use std::io::{Read as _, Seek as _};
+                let mut buf = Vec::with_capacity(n);
+                let mut f = &*file;
+                f.seek(std::io::SeekFrom::Start(pos))?;
+                f.take(n as u64).read_to_end(&mut buf)?;
+                if buf.len() != n {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the file is shorter than it was",
+                    ));
+                }
+                Ok(buf)
             })
             .await;
             let at = At::new(&site, Op::Get, &key);

@@ -61,6 +61,9 @@ impl Context {
                     };
                     sample.check(&self.rt, &self.catalog, &expected, &mut out.findings)?;
                 }
+                for f in &mut out.findings {
+                    f.repair = repair_hint(&self.catalog, &expected, f)?;
+                }
                 let bad: HashSet<&str> = out
                     .findings
                     .iter()
@@ -76,6 +79,26 @@ impl Context {
         self.record_usage(&cfg.name, &site.usage());
         Ok(out)
     }
+}
+
+/// Where a damaged or missing staged object can be staged again from.
+fn repair_hint(catalog: &Catalog, expected: &[StagedCopy], f: &Finding) -> Result<Option<String>> {
+    if !matches!(f.kind, "missing" | "size" | "checksum" | "corrupt") {
+        return Ok(None);
+    }
+    let Some(c) = expected.iter().find(|c| c.key == f.key) else {
+        return Ok(None);
+    };
+    let live = catalog.live_file_of(c.content_id)?;
+    let local = live
+        .as_ref()
+        .and_then(|l| std::fs::metadata(&l.path).ok().map(|m| m.len() == l.size))
+        .unwrap_or(false);
+    Ok(Some(if local {
+        "repairable from the file on this computer (if unchanged)".to_owned()
+    } else {
+        "repairable from another copy of its content, if one is readable".to_owned()
+    }))
 }
 
 fn path_of(catalog: &Catalog, id: i64) -> Result<Option<String>> {

@@ -14,8 +14,11 @@ use lomo_remote::Backend;
 use crate::error::{CryptContext as _, Error, Result};
 use crate::progress::Bar;
 
-/// Ciphertext read per request when a copy is read whole.
-const READ: u64 = 16 << 20;
+/// Ciphertext read per request when a copy is read whole (a folder
+/// site's read piece: one buffer, no copy).
+const READ: u64 = 4 << 20;
+/// Ranges read ahead while the current one is checked.
+const AHEAD: usize = 3;
 
 /// A damaged stretch of an archive copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,8 +104,8 @@ impl Proof {
 }
 
 /// Authenticates the units `which` (all when `None`) of `key` on `site`,
-/// reading neighbouring units in one range request; the damaged ones,
-/// merged into stretches.
+/// reading neighbouring units in one range request, the next ranges read
+/// while the current one is checked; the damaged ones, merged into stretches.
 pub(crate) fn verify(
     rt: &tokio::runtime::Runtime,
     (site, key): (&Arc<dyn Backend>, &str),
@@ -115,19 +118,24 @@ pub(crate) fn verify(
         Some(w) => w.iter().copied().filter(|&i| i < units.len()).collect(),
         None => (0..units.len()).collect(),
     };
-    let mut bad = Vec::new();
-    let mut k = 0;
-    while k < picked.len() {
-        // Consecutive units up to READ bytes: one request.
-        let mut end = k + 1;
-        while end < picked.len()
-            && picked[end] == picked[end - 1] + 1
-            && units[picked[end]].0.end - units[picked[k]].0.start <= READ
-        {
-            end += 1;
+    let spans = spans(&units, &picked);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(AHEAD);
+    let reads: Vec<std::ops::Range<u64>> = spans.iter().map(|(_, r)| r.clone()).collect();
+    let (s, k) = (site.clone(), key.to_owned());
+    let reader = rt.spawn(async move {
+        for r in reads {
+            let got = crate::sites::download_bytes(&s, &k, r).await;
+            let stop = got.is_err();
+            if tx.send(got).await.is_err() || stop {
+                return;
+            }
         }
-        let span = units[picked[k]].0.start..units[picked[end - 1]].0.end;
-        let bytes = rt.block_on(crate::sites::download(site, key, Some(span.clone())))?;
+    });
+    let mut bad = Vec::new();
+    for (members, span) in &spans {
+        let bytes = rx
+            .blocking_recv()
+            .ok_or_else(|| Error::failed(format!("{key}: the read stopped")))??;
         if bytes.len() as u64 != span.end - span.start {
             return Err(Error::failed(format!(
                 "{key}: the site sent {} bytes of {}..{}",
@@ -136,17 +144,32 @@ pub(crate) fn verify(
                 span.end
             )));
         }
-        bad.extend(check_all(
-            proof,
-            &units,
-            &picked[k..end],
-            span.start,
-            &bytes,
-        ));
+        bad.extend(check_all(proof, &units, members, span.start, &bytes));
         bar.inc(bytes.len() as u64);
+    }
+    drop(rx);
+    let _ = rt.block_on(reader);
+    Ok(merge(&units, &bad))
+}
+
+/// The picked units in runs of consecutive ones up to [`READ`] bytes:
+/// each run's units and the object bytes it spans.
+fn spans(units: &[(Range<u64>, Range<u64>)], picked: &[usize]) -> Vec<(Vec<usize>, Range<u64>)> {
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < picked.len() {
+        let mut end = k + 1;
+        while end < picked.len()
+            && picked[end] == picked[end - 1] + 1
+            && units[picked[end]].0.end - units[picked[k]].0.start <= READ
+        {
+            end += 1;
+        }
+        let span = units[picked[k]].0.start..units[picked[end - 1]].0.end;
+        out.push((picked[k..end].to_vec(), span));
         k = end;
     }
-    Ok(merge(&units, &bad))
+    out
 }
 
 /// The units of `picked` (whose bytes start at `base` in `bytes`) that
@@ -158,28 +181,18 @@ fn check_all(
     base: u64,
     bytes: &[u8],
 ) -> Vec<usize> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let per = picked.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let jobs: Vec<_> = picked
-            .chunks(per)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .copied()
-                        .filter(|&i| {
-                            let r = &units[i].0;
-                            let slice = &bytes[(r.start - base) as usize..(r.end - base) as usize];
-                            !proof.check(i, slice)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        jobs.into_iter()
-            .flat_map(|j| j.join().unwrap_or_default())
-            .collect()
-    })
+    use rayon::prelude::*;
+    picked
+        .par_iter()
+        .copied()
+        .filter(|&i| {
+            let r = &units[i].0;
+            !proof.check(
+                i,
+                &bytes[(r.start - base) as usize..(r.end - base) as usize],
+            )
+        })
+        .collect()
 }
 
 /// Consecutive failing units as stretches of object and image bytes.
