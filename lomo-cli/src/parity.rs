@@ -241,31 +241,40 @@ pub(crate) fn rebuild(
         let s = ((u - b * per_block) % u64::from(g.stride)) as u32;
         by_stripe.entry((b, s)).or_default().push(u);
     }
-    let mut out = HashMap::new();
-    for ((b, s), lost) in by_stripe {
-        let m = g.m_of(g.stripe(b, s).len());
+    for ((b, s), lost) in &by_stripe {
+        let m = g.m_of(g.stripe(*b, *s).len());
         if lost.len() > m as usize {
             return Err(Error::failed(format!(
                 "{} damaged chunks in one stripe of block {b}: more than its parity ({m}) rebuilds",
                 lost.len()
             )));
         }
-        out.extend(rebuild_stripe(rt, site, (key, par), &g, (b, s, &lost))?);
+    }
+    let mut blocks: std::collections::BTreeMap<u64, Vec<(u32, Vec<u64>)>> = Default::default();
+    for ((b, s), lost) in by_stripe {
+        blocks.entry(b).or_default().push((s, lost));
+    }
+    let mut out = HashMap::new();
+    for (b, stripes) in blocks {
+        // Each damaged block read once, its damaged stripes decoded from it.
+        let r = block_range(&g, b);
+        let bytes = rt.block_on(crate::sites::download(site, key, Some(r.clone())))?;
+        let units = padded(&g, b * g.per_block(), &bytes, r.start);
+        for (s, lost) in stripes {
+            out.extend(rebuild_stripe(rt, (site, par), &g, &units, (b, s, &lost))?);
+        }
     }
     Ok(out)
 }
 
 fn rebuild_stripe(
     rt: &tokio::runtime::Runtime,
-    site: &Arc<dyn Backend>,
-    (key, par): (&str, &str),
+    (site, par): (&Arc<dyn Backend>, &str),
     g: &Geometry,
+    units: &HashMap<u64, Vec<u8>>,
     (b, s, lost): (u64, u32, &[u64]),
 ) -> Result<HashMap<u64, Vec<u8>>> {
     let stripe = g.stripe(b, s);
-    let r = block_range(g, b);
-    let bytes = rt.block_on(crate::sites::download(site, key, Some(r.clone())))?;
-    let units = padded(g, b * g.per_block(), &bytes, r.start);
     let original: Vec<(usize, &Vec<u8>)> = stripe
         .iter()
         .enumerate()
