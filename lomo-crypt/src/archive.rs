@@ -143,92 +143,186 @@ fn safe_relative(name: &Path) -> Option<PathBuf> {
     (!out.as_os_str().is_empty()).then_some(out)
 }
 
+/// Largest PAX or GNU long-name record accepted (a 1 GiB header would be
+/// held in memory whole).
+const MAX_EXTENSION: u64 = 1 << 20;
+
+/// One checked entry: its safe relative path and whether it is a folder.
+struct Planned {
+    rel: PathBuf,
+    dir: bool,
+}
+
 /// Unpacks a tar.gz into `dest` (created if missing). Every entry is checked
-/// first — safe relative path, file or folder only, within `limits` — and
-/// nothing is written unless all pass. Existing files are never overwritten.
-/// Returns the paths written.
+/// first — a safe relative path, a file or folder, named once, no file
+/// that is also another entry's folder, within `limits`; nothing in `dest`
+/// in the way (an existing file, or a symlink on the path) — and nothing
+/// is written unless all pass. Writes go through a directory handle that
+/// cannot leave `dest`. Existing files are never overwritten. Returns the
+/// paths written.
 pub fn unpack(targz: &[u8], dest: &Path, limits: UnpackLimits) -> Result<Vec<PathBuf>> {
-    // Pass 1: check every header, reading contents only to count them.
-    let mut count = 0u64;
-    let mut total = 0u64;
+    check_extensions(targz, limits)?;
+    let planned = plan(targz, limits)?;
+    check_target(dest, &planned)?;
+    fs::create_dir_all(dest)?;
+    let root = cap_std::fs::Dir::open_ambient_dir(dest, cap_std::ambient_authority())?;
+    let mut written = Vec::new();
+    let mut archive = tar::Archive::new(GzDecoder::new(targz));
+    for (entry, p) in archive.entries()?.zip(&planned) {
+        let mut entry = entry?;
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+        let mtime = entry.header().mtime().ok();
+        write_one(&root, p, (&mut entry, mode, mtime))?;
+        written.push(dest.join(&p.rel));
+    }
+    Ok(written)
+}
+
+fn refused(entry: &Path, reason: &str) -> Error {
+    Error::Archive {
+        entry: entry.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Pass 0, on the raw headers: PAX and GNU long-name records are small.
+fn check_extensions(targz: &[u8], limits: UnpackLimits) -> Result<()> {
+    let capped = Capped::new(GzDecoder::new(targz), limits.max_bytes + (4 << 20));
+    let mut archive = tar::Archive::new(capped);
+    for entry in archive.entries()?.raw(true) {
+        let entry = entry?;
+        let t = entry.header().entry_type();
+        let extension = matches!(
+            t,
+            tar::EntryType::XHeader
+                | tar::EntryType::XGlobalHeader
+                | tar::EntryType::GNULongName
+                | tar::EntryType::GNULongLink
+        );
+        if extension && entry.header().size()? > MAX_EXTENSION {
+            return Err(refused(
+                &entry.path().map(std::borrow::Cow::into_owned).unwrap_or_default(),
+                "an extended header over 1 MiB is refused",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Pass 1: every entry checked, contents only counted.
+fn plan(targz: &[u8], limits: UnpackLimits) -> Result<Vec<Planned>> {
+    let (mut total, mut out) = (0u64, Vec::new());
     let mut archive = tar::Archive::new(Capped::new(
         GzDecoder::new(targz),
-        limits.max_bytes + (1 << 20),
+        limits.max_bytes + (4 << 20),
     ));
+    let mut seen: std::collections::HashMap<PathBuf, bool> = Default::default();
     for entry in archive.entries()? {
         let mut entry = entry?;
         let name = entry.path()?.into_owned();
-        let shown = name.display().to_string();
-        let refuse = |reason: &str| Error::Archive {
-            entry: shown.clone(),
-            reason: reason.into(),
-        };
-        if safe_relative(&name).is_none() {
-            return Err(refuse(
+        let Some(rel) = safe_relative(&name) else {
+            return Err(refused(
+                &name,
                 "path is absolute or leaves the target folder (`..`): refused",
             ));
+        };
+        let dir = match entry.header().entry_type() {
+            tar::EntryType::Regular => false,
+            tar::EntryType::Directory => true,
+            _ => return Err(refused(&name, "links and special files are refused")),
+        };
+        if seen.insert(rel.clone(), dir).is_some() {
+            return Err(refused(&name, "the same path twice: refused"));
         }
-        match entry.header().entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Directory => {}
-            _ => return Err(refuse("links and special files are refused")),
-        }
-        count += 1;
         total += io::copy(&mut entry, &mut io::sink())?;
-        if count > limits.max_entries {
-            return Err(refuse("too many entries"));
+        if out.len() as u64 >= limits.max_entries {
+            return Err(refused(&name, "too many entries"));
         }
         if total > limits.max_bytes {
-            return Err(refuse("unpacked size exceeds the limit"));
+            return Err(refused(&name, "unpacked size exceeds the limit"));
+        }
+        out.push(Planned { rel, dir });
+    }
+    for p in &out {
+        if let Some(file) = p
+            .rel
+            .ancestors()
+            .skip(1)
+            .find(|a| seen.get(*a) == Some(&false))
+        {
+            return Err(refused(
+                &p.rel,
+                &format!(
+                    "{} is a file and also a folder holding it: refused",
+                    file.display()
+                ),
+            ));
         }
     }
-    // Pass 2: write.
-    fs::create_dir_all(dest)?;
-    let mut written = Vec::new();
-    let mut archive = tar::Archive::new(GzDecoder::new(targz));
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let rel = safe_relative(&entry.path()?).ok_or_else(|| Error::Archive {
-            entry: String::new(),
-            reason: "changed between passes".into(),
-        })?;
-        let target = dest.join(&rel);
-        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
-        if entry.header().entry_type() == tar::EntryType::Directory {
-            fs::create_dir_all(&target)?;
-        } else {
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&target)
-                .map_err(|e| Error::Archive {
-                    entry: rel.display().to_string(),
-                    reason: format!("cannot create {}: {e}", target.display()),
-                })?;
-            io::copy(&mut entry, &mut f)?;
-            if let Ok(m) = entry.header().mtime() {
-                let _ = f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(m));
+    Ok(out)
+}
+
+/// Nothing already in `dest` may be in the way: a file an entry would
+/// create, or a symlink on any entry's path (it could lead outside).
+fn check_target(dest: &Path, planned: &[Planned]) -> Result<()> {
+    for p in planned {
+        let mut at = dest.to_path_buf();
+        for c in p.rel.components() {
+            at.push(c);
+            match fs::symlink_metadata(&at) {
+                Err(_) => break,
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(refused(
+                        &p.rel,
+                        &format!("{} is a symlink in the target: refused", at.display()),
+                    ));
+                }
+                Ok(m) if at == dest.join(&p.rel) && !(p.dir && m.is_dir()) => {
+                    return Err(refused(&p.rel, "exists already in the target: refused"));
+                }
+                Ok(_) => {}
             }
         }
+    }
+    Ok(())
+}
+
+/// Pass 2 for one entry, beneath `root` only.
+fn write_one(
+    root: &cap_std::fs::Dir,
+    p: &Planned,
+    (entry, mode, mtime): (&mut impl Read, u32, Option<u64>),
+) -> Result<()> {
+    use cap_std::fs::{OpenOptions, Permissions};
+    let cannot = |e: io::Error| refused(&p.rel, &format!("cannot write: {e}"));
+    if p.dir {
+        root.create_dir_all(&p.rel).map_err(cannot)?;
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(
-                &target,
-                fs::Permissions::from_mode(
-                    mode | if entry.header().entry_type() == tar::EntryType::Directory {
-                        0o700
-                    } else {
-                        0
-                    },
-                ),
-            )?;
+            use cap_std::fs::PermissionsExt as _;
+            let perm = Permissions::from_mode(mode | 0o700);
+            root.set_permissions(&p.rel, perm).map_err(cannot)?;
         }
-        written.push(target);
+        return Ok(());
     }
-    Ok(written)
+    if let Some(parent) = p.rel.parent().filter(|d| !d.as_os_str().is_empty()) {
+        root.create_dir_all(parent).map_err(cannot)?;
+    }
+    let mut f = root
+        .open_with(&p.rel, OpenOptions::new().write(true).create_new(true))
+        .map_err(cannot)?;
+    io::copy(entry, &mut f).map_err(cannot)?;
+    let f = f.into_std();
+    if let Some(m) = mtime {
+        let _ = f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(m));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(cannot)?;
+    }
+    Ok(())
 }
 
 /// A reader that fails once more than `left` bytes came through (gzip bombs).

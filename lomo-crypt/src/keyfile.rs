@@ -37,6 +37,37 @@ impl Default for KdfParams {
 }
 
 impl KdfParams {
+    /// Most memory a key file may ask for: 4 GiB.
+    pub const MAX_M_KIB: u32 = 4 << 20;
+    /// Most passes a key file may ask for.
+    pub const MAX_T: u32 = 64;
+    /// Most lanes a key file may ask for.
+    pub const MAX_P: u32 = 64;
+
+    /// Checks the parameters against the documented bounds (FORMAT.md §3):
+    /// `1 ≤ t ≤ 64`, `1 ≤ p ≤ 64`, `8·p ≤ m_kib ≤ 4 GiB`. A key file is
+    /// read from a site, so it is untrusted until a slot opens: this runs
+    /// before any derivation, so a planted file cannot make lomob allocate
+    /// terabytes or spin for years.
+    pub fn check(&self) -> Result<()> {
+        let ok = (1..=Self::MAX_T).contains(&self.t)
+            && (1..=Self::MAX_P).contains(&self.p)
+            && self.m_kib >= 8 * self.p
+            && self.m_kib <= Self::MAX_M_KIB;
+        if ok {
+            return Ok(());
+        }
+        Err(Error::KeyFileDamaged(format!(
+            "Argon2 parameters m = {} KiB, t = {}, p = {} are out of bounds (t 1–{}, p 1–{}, m 8·p–{} KiB)",
+            self.m_kib,
+            self.t,
+            self.p,
+            Self::MAX_T,
+            Self::MAX_P,
+            Self::MAX_M_KIB
+        )))
+    }
+
     /// Cheap parameters, for tests only.
     pub fn insecure_for_tests() -> Self {
         KdfParams {
@@ -123,6 +154,7 @@ impl KeyFile {
         label: &str,
         params: KdfParams,
     ) -> Result<u32> {
+        params.check()?;
         if key.id().to_string() != self.key_id {
             return Err(Error::Slot(format!(
                 "this key file is for key {}, not {}",
@@ -234,6 +266,14 @@ impl KeyFile {
         for s in &self.slots {
             if s.kdf != "argon2id" {
                 return damaged(format!("slot {}: unknown kdf {:?}", s.id, s.kdf));
+            }
+            let params = KdfParams {
+                m_kib: s.m_kib,
+                t: s.t,
+                p: s.p,
+            };
+            if let Err(Error::KeyFileDamaged(m)) = params.check() {
+                return damaged(format!("slot {}: {m}", s.id));
             }
             if hex(&slot_check(s)?) != s.check {
                 return damaged(format!("slot {} fails its check value", s.id));

@@ -43,7 +43,9 @@ mod read;
 mod write;
 
 pub use error::{Error, Result};
-pub use read::{FileReader, Reader, Record, Tree};
+pub use read::{
+    DEFAULT_ALLOWANCE, ExtractOptions, Extracted, FileReader, Reader, Record, SkippedLink, Tree,
+};
 pub use write::{Entry, EntryKind, FileExtent, Layout, MANIFEST_PATH, WriteOptions};
 
 #[cfg(doctest)]

@@ -55,6 +55,10 @@ pub(crate) enum IsoCommand {
         dest: PathBuf,
         /// Paths inside the image to extract [default: everything]
         paths: Vec<String>,
+        /// Allow the files to add up to this much [default: twice the
+        /// image's size + 256 MiB; more only where files share extents]
+        #[arg(long, value_name = "SIZE", value_parser = lomob::units::parse_size)]
+        max_size: Option<u64>,
     },
 }
 
@@ -74,22 +78,42 @@ pub(crate) fn run(ctx: &Ctx, cmd: &IsoCommand) -> Result<Outcome> {
             force,
         } => build(src, o, volume_id, *force, progress),
         IsoCommand::Dump { image } => dump(image),
-        IsoCommand::Extract { image, dest, paths } => {
-            let f = std::fs::File::open(image)
-                .with_context(|| format!("cannot open {}", image.display()))?;
-            let mut r = Reader::open(std::io::BufReader::new(f))
-                .with_context(|| format!("cannot read {}", image.display()))?;
-            let only: Vec<Vec<u8>> = paths.iter().map(|p| p.as_bytes().to_vec()).collect();
-            let n = r
-                .extract(dest, &only)
-                .with_context(|| format!("cannot extract {}", image.display()))?;
-            if n == 0 && !only.is_empty() {
-                bail!("none of {paths:?} is in {}", image.display());
-            }
-            eprintln!("extracted {n} entries into {}", dest.display());
-            Ok(Outcome::Clean)
-        }
+        IsoCommand::Extract {
+            image,
+            dest,
+            paths,
+            max_size,
+        } => extract(image, dest, paths, *max_size),
     }
+}
+
+fn extract(image: &Path, dest: &Path, paths: &[String], max: Option<u64>) -> Result<Outcome> {
+    let f =
+        std::fs::File::open(image).with_context(|| format!("cannot open {}", image.display()))?;
+    let mut r = Reader::open(std::io::BufReader::new(f))
+        .with_context(|| format!("cannot read {}", image.display()))?;
+    let only: Vec<Vec<u8>> = paths.iter().map(|p| p.as_bytes().to_vec()).collect();
+    let mut options = lomo_iso::ExtractOptions::default();
+    options.max_bytes = max;
+    let done = r
+        .extract_with(dest, &only, &options)
+        .with_context(|| format!("cannot extract {}", image.display()))?;
+    if done.entries == 0 && done.skipped_links.is_empty() && !only.is_empty() {
+        bail!("none of {paths:?} is in {}", image.display());
+    }
+    for s in &done.skipped_links {
+        eprintln!(
+            "warning: symlink {:?} -> {:?} not created: {}",
+            s.entry, s.target, s.reason
+        );
+    }
+    eprintln!(
+        "extracted {} entries ({}) into {}",
+        done.entries,
+        human_bytes(done.bytes),
+        dest.display()
+    );
+    Ok(Outcome::from_attention(!done.skipped_links.is_empty()))
 }
 
 #[cfg(unix)]

@@ -186,3 +186,114 @@ fn hostile_archives_are_refused_and_nothing_is_written() {
     assert!(unpack(&ok, out.path(), UnpackLimits::default()).is_err());
     assert_eq!(std::fs::read(out.path().join("same.txt")).unwrap(), b"old");
 }
+
+/// Mode bits of everything under `dir`, without following links.
+fn modes(dir: &Path) -> Vec<(PathBuf, u32)> {
+    let mut out: Vec<_> = walk(dir)
+        .into_iter()
+        .map(|p| {
+            let m = std::fs::symlink_metadata(&p).unwrap().permissions().mode();
+            (p, m)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_symlink_already_in_the_target_is_never_written_through() {
+    use tar::EntryType::{Directory, Regular};
+    let t = tempfile::tempdir().unwrap();
+    let outside = t.path().join("outside");
+    let target = t.path().join("deep/target");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::os::unix::fs::symlink("../../outside", target.join("link")).unwrap();
+    let before = modes(t.path());
+    for (what, bytes) in [
+        (
+            "file through it",
+            crafted(&[("link/evil.txt", Regular, b"x")]),
+        ),
+        ("folder at it", crafted(&[("link", Directory, b"")])),
+        (
+            "folder below it",
+            crafted(&[("ok.txt", Regular, b"fine"), ("link/sub", Directory, b"")]),
+        ),
+    ] {
+        let err = unpack(&bytes, &target, UnpackLimits::default()).unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{what}: {err}");
+        assert_eq!(modes(t.path()), before, "{what}: nothing changed anywhere");
+    }
+}
+
+#[test]
+fn a_duplicate_or_a_file_that_is_also_a_folder_leaves_nothing() {
+    use tar::EntryType::{Directory, Regular};
+    for (what, bytes, says) in [
+        (
+            "duplicate",
+            crafted(&[("a.txt", Regular, b"1"), ("a.txt", Regular, b"2")]),
+            "twice",
+        ),
+        (
+            "file then child",
+            crafted(&[("a", Regular, b"1"), ("a/b.txt", Regular, b"2")]),
+            "also a folder",
+        ),
+        (
+            "file then folder",
+            crafted(&[
+                ("b.txt", Regular, b"1"),
+                ("a", Regular, b"1"),
+                ("a", Directory, b""),
+            ]),
+            "twice",
+        ),
+    ] {
+        let t = tempfile::tempdir().unwrap();
+        let target = t.path().join("t");
+        let err = unpack(&bytes, &target, UnpackLimits::default()).unwrap_err();
+        assert!(err.to_string().contains(says), "{what}: {err}");
+        assert!(!target.exists(), "{what}: nothing may be written");
+    }
+}
+
+#[test]
+fn an_extended_header_over_1_mib_is_refused_unread() {
+    let mut b = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    let huge = vec![b'a'; 2 << 20];
+    let mut record = format!("{} path=", huge.len() + 20).into_bytes();
+    record.extend_from_slice(&huge);
+    record.push(b'\n');
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_path("pax").unwrap();
+    h.set_size(record.len() as u64);
+    h.set_cksum();
+    b.append(&h, &record[..]).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_path("file.txt").unwrap();
+    h.set_size(1);
+    h.set_cksum();
+    b.append(&h, &b"x"[..]).unwrap();
+    let bytes = b.into_inner().unwrap().finish().unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let err = unpack(&bytes, &t.path().join("t"), UnpackLimits::default()).unwrap_err();
+    assert!(err.to_string().contains("over 1 MiB"), "{err}");
+    assert!(!t.path().join("t").exists());
+}

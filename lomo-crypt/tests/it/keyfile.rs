@@ -124,3 +124,55 @@ fn default_parameters_are_rfc_9106() {
     f.unlock(b"pw").unwrap();
     eprintln!("unlock with default parameters: {:?}", t.elapsed());
 }
+
+/// A key file planted on a site with absurd Argon2 parameters is refused
+/// as damaged before any work: no 4 TiB allocation, no years of passes.
+#[test]
+fn fail_argon2_parameters_out_of_bounds_are_refused_before_any_work() {
+    let key = lomo_crypt::MasterKey::generate();
+    let file = lomo_crypt::KeyFile::create(
+        &key,
+        b"pw",
+        "x",
+        lomo_crypt::KdfParams::insecure_for_tests(),
+    )
+    .unwrap();
+    let json = file.to_json();
+    for (field, value) in [
+        ("m_kib", "4294967295"),
+        ("t", "4294967295"),
+        ("p", "0"),
+        ("p", "65"),
+        ("m_kib", "7"),
+    ] {
+        let re = regex_lite(&json, field, value);
+        let started = std::time::Instant::now();
+        let err = match lomo_crypt::KeyFile::from_json(&re) {
+            Err(e) => e,
+            Ok(f) => f.unlock(b"pw").unwrap_err(),
+        };
+        assert!(
+            matches!(err, lomo_crypt::Error::KeyFileDamaged(_)),
+            "{field}={value}: {err}"
+        );
+        assert!(err.to_string().contains("out of bounds"), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "refused before deriving"
+        );
+    }
+    let too_many = lomo_crypt::KdfParams {
+        m_kib: 1 << 30,
+        t: 1,
+        p: 1,
+    };
+    assert!(lomo_crypt::KeyFile::create(&key, b"pw", "x", too_many).is_err());
+}
+
+/// `"field": N` replaced by `"field": value` in the first slot.
+fn regex_lite(json: &str, field: &str, value: &str) -> String {
+    let key = format!("\"{field}\": ");
+    let at = json.find(&key).unwrap() + key.len();
+    let end = at + json[at..].find([',', '\n']).unwrap();
+    format!("{}{value}{}", &json[..at], &json[end..])
+}

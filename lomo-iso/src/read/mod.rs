@@ -5,6 +5,8 @@
 mod extract;
 mod susp;
 
+pub use extract::{DEFAULT_ALLOWANCE, ExtractOptions, Extracted, SkippedLink};
+
 use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
 
@@ -246,6 +248,7 @@ impl<R: Read + Seek> Reader<R> {
     pub fn read_dir(&mut self, dir: &Record) -> Result<Vec<Record>> {
         let raw = self.raw_records(dir)?;
         let mut out: Vec<Record> = Vec::new();
+        let mut names: HashSet<Vec<u8>> = HashSet::new();
         let mut pending_multi = false;
         for (rec, su) in raw {
             let name_len = usize::from(rec[32]);
@@ -316,6 +319,7 @@ impl<R: Read + Seek> Reader<R> {
                 )));
             }
             if pending_multi && let Some(last) = out.last_mut().filter(|l| l.name == name) {
+                next_extent(last, extent, size, self.len)?;
                 last.extents.push((extent, size));
                 last.size += size;
                 pending_multi = flags & 0x80 != 0;
@@ -333,7 +337,7 @@ impl<R: Read + Seek> Reader<R> {
                     String::from_utf8_lossy(&name)
                 )));
             }
-            if out.iter().any(|o| o.name == name) {
+            if !names.insert(name.clone()) {
                 return Err(bad(format!(
                     "duplicate entry {:?}",
                     String::from_utf8_lossy(&name)
@@ -496,6 +500,24 @@ fn root_of(vd: &[u8]) -> Result<Record> {
         symlink: None,
         extents: vec![(extent, size)],
     })
+}
+
+/// A multi-extent file's next extent must follow the previous one (as
+/// every writer lays them out): one extent repeated would make a small
+/// image extract to a huge file.
+fn next_extent(file: &Record, sector: u32, size: u64, image: u64) -> Result<()> {
+    let &(s, n) = file.extents.last().unwrap_or(&(0, 0));
+    let start = u64::from(sector) * SECTOR;
+    let name = String::from_utf8_lossy(&file.name);
+    if start < u64::from(s) * SECTOR + n {
+        return Err(bad(format!(
+            "{name:?}: extent at sector {sector} overlaps or precedes the one before it"
+        )));
+    }
+    if start + size > image {
+        return Err(bad(format!("{name:?} lies outside the image")));
+    }
+    Ok(())
 }
 
 fn strip_version(name: &[u8]) -> &[u8] {

@@ -37,7 +37,20 @@ pub(crate) fn date7(b: &[u8]) -> i64 {
         u32::from(b[2]).clamp(1, 31),
     );
     let secs = days * 86_400 + i64::from(b[3]) * 3600 + i64::from(b[4]) * 60 + i64::from(b[5]);
-    secs - i64::from(b[6] as i8) * 15 * 60
+    secs - gmt_offset(b[6])
+}
+
+/// Seconds east of UTC of an ECMA-119 offset byte (15-minute units). Only
+/// -48..=52 is valid; genisoimage 1.1.11 writes -96 (a day) for dates from
+/// about 2029 on (2038-01-19 and 2099-12-31 included), which readers such
+/// as libarchive ignore as out of range: so do we.
+fn gmt_offset(b: u8) -> i64 {
+    let quarters = i64::from(b as i8);
+    if (-48..=52).contains(&quarters) {
+        quarters * 15 * 60
+    } else {
+        0
+    }
 }
 
 fn date17(b: &[u8]) -> i64 {
@@ -55,8 +68,7 @@ fn date17(b: &[u8]) -> i64 {
         (num(4..6) as u32).clamp(1, 12),
         (num(6..8) as u32).clamp(1, 31),
     );
-    days * 86_400 + num(8..10) * 3600 + num(10..12) * 60 + num(12..14)
-        - i64::from(b[16] as i8) * 15 * 60
+    days * 86_400 + num(8..10) * 3600 + num(10..12) * 60 + num(12..14) - gmt_offset(b[16])
 }
 
 /// Days since 1970-01-01 of a civil date.

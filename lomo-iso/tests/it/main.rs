@@ -10,6 +10,7 @@ mod big;
 mod hostile;
 mod interop;
 mod manifest;
+mod raw;
 mod reader;
 mod util;
 mod writer;

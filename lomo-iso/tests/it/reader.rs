@@ -106,7 +106,7 @@ fn own_images_round_trip_with_modes_and_subsets() {
     let mut r = Reader::open(f).unwrap();
     let sub = t.path().join("sub");
     let n = r.extract(&sub, &["/家族".as_bytes().to_vec()]).unwrap();
-    assert_eq!(n, 3); // the folder, its subfolder, the photo
+    assert_eq!(n.entries, 3); // the folder, its subfolder, the photo
     assert!(sub.join("家族/春节 2023/年夜饭.jpg").is_file());
     // lookup and read one file
     let rec = r
@@ -119,4 +119,60 @@ fn own_images_round_trip_with_modes_and_subsets() {
     // never overwrites
     let again = r.extract(&sub, &[]).unwrap_err();
     assert!(matches!(again, Error::Unsafe { .. }), "{again}");
+}
+
+/// genisoimage 1.1.11 writes an out-of-range GMT offset (-96: a day) for
+/// dates from about 2029 on; bsdtar ignores it, and so must we.
+#[test]
+fn genisoimage_dates_after_2038_read_as_bsdtar_reads_them() {
+    if tool("genisoimage").is_none() || tool("bsdtar").is_none() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let dates = [
+        ("a", 2_147_483_648i64), // 2038-01-19 03:14:08, past i32
+        ("b", 4_102_401_600),    // 2099-12-31 12:00:00
+        ("c", 1_907_020_800),    // 2030-06-07 00:00:00
+        ("d", 1_700_000_000),    // 2023, always right
+    ];
+    for (name, secs) in dates {
+        let f = src.join(name);
+        std::fs::write(&f, name).unwrap();
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+    let img = t.path().join("g.iso");
+    run(Command::new("genisoimage")
+        .args(["-quiet", "-R", "-o"])
+        .arg(&img)
+        .arg(&src));
+    let out = t.path().join("out");
+    extract_with_lomo(&img, &out, None);
+    let bsd = t.path().join("bsd");
+    std::fs::create_dir_all(&bsd).unwrap();
+    run(Command::new("bsdtar")
+        .arg("-xf")
+        .arg(&img)
+        .arg("-C")
+        .arg(&bsd));
+    let mtime = |p: std::path::PathBuf| {
+        std::fs::metadata(p)
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    for (name, secs) in dates {
+        assert_eq!(mtime(out.join(name)), secs, "{name}");
+        assert_eq!(mtime(bsd.join(name)), secs, "{name} (bsdtar)");
+    }
 }
