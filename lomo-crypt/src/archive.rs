@@ -201,7 +201,10 @@ fn check_extensions(targz: &[u8], limits: UnpackLimits) -> Result<()> {
         );
         if extension && entry.header().size()? > MAX_EXTENSION {
             return Err(refused(
-                &entry.path().map(std::borrow::Cow::into_owned).unwrap_or_default(),
+                &entry
+                    .path()
+                    .map(std::borrow::Cow::into_owned)
+                    .unwrap_or_default(),
                 "an extended header over 1 MiB is refused",
             ));
         }

@@ -305,37 +305,31 @@ impl KeyFile {
         })
     }
 
-    /// Writes the key file atomically (temp file, fsync, rename) with mode 0600.
+    /// Writes the key file atomically with mode 0600: a temp file with a
+    /// random name created exclusively beside it (nothing planted there is
+    /// followed or truncated), fsync, rename.
     pub fn save(&self, path: &Path) -> Result<()> {
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let mut tmp = tempfile_in(dir, path)?;
-        tmp.1.write_all(self.to_json().as_bytes())?;
-        tmp.1.sync_all()?;
-        std::fs::rename(&tmp.0, path)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".lomob-key-")
+            .tempfile_in(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        tmp.write_all(self.to_json().as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
         Ok(())
     }
-}
-
-fn tempfile_in(dir: &Path, target: &Path) -> Result<(std::path::PathBuf, std::fs::File)> {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    Ok((tmp.clone(), opts.open(&tmp)?))
 }
 
 fn aad(key_id: &str, slot: u32) -> Result<Vec<u8>> {

@@ -45,6 +45,7 @@ mod write;
 pub use error::{Error, Result};
 pub use read::{
     DEFAULT_ALLOWANCE, ExtractOptions, Extracted, FileReader, Reader, Record, SkippedLink, Tree,
+    symlink_beneath,
 };
 pub use write::{Entry, EntryKind, FileExtent, Layout, MANIFEST_PATH, WriteOptions};
 

@@ -9,6 +9,8 @@
 
 mod links;
 
+pub use links::symlink_beneath;
+
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
@@ -139,16 +141,11 @@ impl<R: Read + Seek> Reader<R> {
             }
         }
         let mut done = self.write_entries(&root, dest, &todo)?;
-        for (rel, rec) in todo.iter().filter(|(_, r)| r.symlink.is_some()) {
-            match links::create(&root, rel, rec.symlink.as_deref().unwrap_or_default()) {
-                Ok(()) => done.entries += 1,
-                Err(reason) => done.skipped_links.push(SkippedLink {
-                    entry: shown(rel),
-                    target: shown(rec.symlink.as_deref().unwrap_or_default()),
-                    reason,
-                }),
-            }
-        }
+        let links = todo
+            .iter()
+            .filter_map(|(rel, r)| Some((rel.as_slice(), r.symlink.as_deref()?)))
+            .collect();
+        links_last(&root, links, &mut done);
         Ok(done)
     }
 
@@ -226,6 +223,36 @@ impl<R: Read + Seek> Reader<R> {
             let _ = finish(&d.into_std_file(), rec);
         }
         Ok(done)
+    }
+}
+
+/// The symlinks, in passes: a link refused because a folder on its way
+/// did not exist yet (another link, later in the image) gets another chance
+/// once that is there; what is still refused is reported.
+fn links_last(root: &Dir, mut links: Vec<(&[u8], &[u8])>, done: &mut Extracted) {
+    loop {
+        let before = links.len();
+        let mut refused = Vec::new();
+        for (rel, target) in links {
+            match links::create(root, rel, target) {
+                Ok(()) => done.entries += 1,
+                Err(reason) => refused.push((rel, target, reason)),
+            }
+        }
+        if refused.is_empty() || refused.len() == before {
+            done.skipped_links
+                .extend(
+                    refused
+                        .into_iter()
+                        .map(|(rel, target, reason)| SkippedLink {
+                            entry: shown(rel),
+                            target: shown(target),
+                            reason,
+                        }),
+                );
+            return;
+        }
+        links = refused.into_iter().map(|(r, t, _)| (r, t)).collect();
     }
 }
 

@@ -5,7 +5,7 @@
 mod extract;
 mod susp;
 
-pub use extract::{DEFAULT_ALLOWANCE, ExtractOptions, Extracted, SkippedLink};
+pub use extract::{DEFAULT_ALLOWANCE, ExtractOptions, Extracted, SkippedLink, symlink_beneath};
 
 use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};

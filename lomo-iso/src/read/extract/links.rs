@@ -20,15 +20,34 @@ const MAX_HOPS: usize = 40;
 /// Creates the link `rel` -> `target` beneath `root` if it resolves inside;
 /// otherwise says why not.
 pub(super) fn create(root: &Dir, rel: &[u8], target: &[u8]) -> Result<(), String> {
-    let link = super::os(rel);
-    let target = super::os(target);
-    stays_inside(root, link.parent().unwrap_or(Path::new("")), &target)?;
+    symlink_beneath(root, &super::os(rel), &super::os(target)).map_err(|e| match e {
+        crate::Error::Unsafe { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+/// Creates the symlink `link` (a path beneath `root`, whose folder exists)
+/// pointing to `target`, only if `target`, resolved as the kernel would
+/// against what is beneath `root` now (following the links already there),
+/// stays beneath `root`. A `..` after a component that does not exist yet is
+/// refused too: a link made there later could turn it upwards. This is the
+/// check [`Reader::extract`](crate::Reader::extract) makes; lomob's restore
+/// uses it for the links it brings back.
+pub fn symlink_beneath(root: &Dir, link: &Path, target: &Path) -> crate::Result<()> {
+    let refused = |reason: String| crate::Error::Unsafe {
+        entry: link.display().to_string(),
+        reason,
+    };
+    stays_inside(root, link.parent().unwrap_or(Path::new("")), target).map_err(refused)?;
     #[cfg(unix)]
     return root
-        .symlink_contents(&target, &link)
-        .map_err(|e| format!("cannot create it: {e}"));
+        .symlink_contents(target, link)
+        .map_err(|source| crate::Error::Io {
+            context: format!("creating the symlink {}", link.display()),
+            source,
+        });
     #[cfg(not(unix))]
-    Err("symlinks are not restored on this system".into())
+    Err(refused("symlinks are not restored on this system".into()))
 }
 
 enum Part {
