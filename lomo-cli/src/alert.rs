@@ -11,12 +11,15 @@ use serde_json::{Value, json};
 use crate::context::Context;
 use crate::error::{Error, Result};
 
-/// Who hears about problems (the config's `[alert]`).
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+/// Who hears about problems (the config's `[alert]`). Its `Debug` shows
+/// the URLs redacted (`scheme://host/…`): they carry passwords and tokens.
+#[derive(Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSettings {
-    /// `smtp://[user:password@]host[:port]` (STARTTLS when offered),
-    /// `smtps://…` (TLS), `smtp+plain://…` (no TLS: a local relay).
+    /// `smtp://[user:password@]host[:port]` (STARTTLS required: a server
+    /// that does not offer it gets nothing, not even the password),
+    /// `smtps://…` (TLS), `smtp+plain://…` (no TLS: only to a relay on this
+    /// machine — 127.0.0.1, ::1, localhost).
     pub smtp_url: Option<String>,
     /// Recipient address.
     pub email_to: Option<String>,
@@ -24,6 +27,29 @@ pub struct AlertSettings {
     pub email_from: Option<String>,
     /// URL that gets an HTTP POST with a JSON body.
     pub webhook_url: Option<String>,
+}
+
+impl std::fmt::Debug for AlertSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertSettings")
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("email_to", &self.email_to)
+            .field("email_from", &self.email_from)
+            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
+            .finish()
+    }
+}
+
+/// What a secret-bearing URL may show in messages and logs:
+/// `scheme://host[:port]/…` (no user, password, path or query: a webhook's
+/// path or query is often its token).
+pub(crate) fn redact_url(url: &str) -> String {
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let more = rest.len() > authority.len() || authority.contains('@');
+    format!("{scheme}://{host}{}", if more { "/…" } else { "" })
 }
 
 impl AlertSettings {
@@ -122,27 +148,57 @@ async fn send_all(cfg: &AlertSettings, alert: &Alert) -> (Vec<&'static str>, Vec
     (sent, errors)
 }
 
-/// lettre's URL form: `smtp://` STARTTLS when offered, `smtps://` TLS,
-/// `smtp+plain://` none.
+/// lettre's URL form: `smtp://` with STARTTLS required, `smtps://` TLS,
+/// `smtp+plain://` none, and only to this machine.
 fn transport_url(url: &str) -> Result<String> {
     if let Some(rest) = url.strip_prefix("smtp+plain://") {
+        let host = smtp_host(rest);
+        if !is_loopback(host) {
+            return Err(Error::invalid(format!(
+                "alert smtp_url {}: smtp+plain:// sends the password and the mail in clear, so only to a relay on this machine (127.0.0.1, ::1, localhost); for {host} use smtp:// (STARTTLS) or smtps:// (TLS)",
+                redact_url(url)
+            )));
+        }
         return Ok(format!("smtp://{rest}"));
     }
     if url.starts_with("smtps://") {
         return Ok(url.to_owned());
     }
     if url.starts_with("smtp://") {
+        if url.contains("tls=") && !url.contains("tls=required") {
+            return Err(Error::invalid(format!(
+                "alert smtp_url {}: smtp:// always requires STARTTLS; for a relay on this machine without TLS use smtp+plain://",
+                redact_url(url)
+            )));
+        }
         return Ok(if url.contains("tls=") {
             url.to_owned()
         } else if url.contains('?') {
-            format!("{url}&tls=opportunistic")
+            format!("{url}&tls=required")
         } else {
-            format!("{url}?tls=opportunistic")
+            format!("{url}?tls=required")
         });
     }
     Err(Error::invalid(
         "alert smtp_url must start with smtp://, smtps:// or smtp+plain://",
     ))
+}
+
+/// The host of `user:pass@host:port/…`.
+fn smtp_host(rest: &str) -> &str {
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = host_port.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("");
+    }
+    host_port.split(':').next().unwrap_or("")
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn mailbox(v: &str, what: &str) -> Result<Mailbox> {
@@ -171,13 +227,15 @@ async fn email(cfg: &AlertSettings, url: &str, alert: &Alert) -> Result<()> {
         .body(alert.text.clone())
         .map_err(|e| Error::failed(format!("building the email: {e}")))?;
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&transport_url(url)?)
-        .map_err(|e| Error::invalid(format!("alert smtp_url: {e}")))?
+        .map_err(|e| Error::invalid(format!("alert smtp_url {}: {e}", redact_url(url))))?
         .timeout(Some(Duration::from_secs(30)))
         .build();
-    transport
-        .send(msg)
-        .await
-        .map_err(|e| Error::failed(format!("sending the email: {e}")))?;
+    transport.send(msg).await.map_err(|e| {
+        Error::failed(format!(
+            "sending the email through {}: {e}",
+            redact_url(url)
+        ))
+    })?;
     Ok(())
 }
 
@@ -198,10 +256,17 @@ async fn webhook(url: &str, alert: &Alert) -> Result<()> {
         .json(&body)
         .send()
         .await
-        .map_err(|e| Error::failed(format!("posting to the webhook: {e}")))?;
+        .map_err(|e| {
+            Error::failed(format!(
+                "posting to the webhook {}: {}",
+                redact_url(url),
+                e.without_url()
+            ))
+        })?;
     if !r.status().is_success() {
         return Err(Error::failed(format!(
-            "the webhook answered {}",
+            "the webhook {} answered {}",
+            redact_url(url),
             r.status()
         )));
     }
@@ -300,13 +365,57 @@ mod tests {
     fn smtp_urls() {
         assert_eq!(
             transport_url("smtp://h:25").unwrap(),
-            "smtp://h:25?tls=opportunistic"
+            "smtp://h:25?tls=required"
         );
+        assert!(transport_url("smtp://h:25?tls=opportunistic").is_err());
+        for far in [
+            "smtp+plain://u:p@mail.example.com:25",
+            "smtp+plain://10.0.0.2",
+            "smtp+plain://[2001:db8::1]:25",
+        ] {
+            let e = transport_url(far).unwrap_err().to_string();
+            assert!(
+                e.contains("only to a relay on this machine") && !e.contains("u:p"),
+                "{e}"
+            );
+        }
+        assert!(transport_url("smtp+plain://localhost:25").is_ok());
+        assert!(transport_url("smtp+plain://[::1]:25").is_ok());
         assert_eq!(
-            transport_url("smtp+plain://u:p@h:1025").unwrap(),
-            "smtp://u:p@h:1025"
+            transport_url("smtp+plain://u:p@127.0.0.1:1025").unwrap(),
+            "smtp://u:p@127.0.0.1:1025"
         );
         assert_eq!(transport_url("smtps://h").unwrap(), "smtps://h");
         assert!(transport_url("http://h").is_err());
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T0/B0/secret"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redact_url("https://h.example/hook?token=s3cret"),
+            "https://h.example/…"
+        );
+        assert_eq!(
+            redact_url("smtp://me:pw@smtp.example.com:587"),
+            "smtp://smtp.example.com:587/…"
+        );
+        assert_eq!(
+            redact_url("smtps://smtp.example.com"),
+            "smtps://smtp.example.com"
+        );
+        let cfg = AlertSettings {
+            webhook_url: Some("https://h/hook/s3cret".into()),
+            smtp_url: Some("smtp://me:pw@h".into()),
+            ..AlertSettings::default()
+        };
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("pw"),
+            "{shown}"
+        );
     }
 }

@@ -91,6 +91,15 @@ pub enum Error {
         /// The content a file was expected to hold and did not, if known.
         content: Option<[u8; 32]>,
     },
+    /// A name from a catalog, snapshot, image or foreign database that
+    /// would be written outside its target, or cannot be.
+    #[error("refused {}: {reason}", name.display())]
+    Refused {
+        /// The name as given.
+        name: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The options or settings do not make sense (the message says why).
     #[error("{0}")]
     Invalid(String),

@@ -10,6 +10,12 @@
 //! relative to it), `files` (`dir_id`, `iso_id`: 0 none, -1 Google Drive,
 //! else an ISO; `name`, `size`, `hash` or `hash_local`: hex SHA-256;
 //! `mod_time`), `isos` (`id`, `name`, `status`: 3 = uploaded).
+//!
+//! The Go catalog is untrusted input: its three tables must be real tables
+//! (not views, which could compute anything), reading it has a row and a
+//! time budget, and every name must be a plain relative path (no `..`, no
+//! `/` at the start, no empty or `.` part, no NUL) below an absolute root;
+//! one bad row refuses the whole import, naming the row.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +37,11 @@ pub struct ImportOptions {
     pub site: Option<String>,
     /// The site added for the Google Drive folder the Go tool uploaded files to.
     pub drive_site: Option<String>,
+    /// Longest reading the Go catalog may take (default 5 minutes; 55,000
+    /// files take milliseconds).
+    pub time_limit: std::time::Duration,
+    /// Most rows read from each of its tables (default 10 million).
+    pub max_rows: usize,
 }
 
 impl ImportOptions {
@@ -40,6 +51,8 @@ impl ImportOptions {
             go_db: go_db.into(),
             site: None,
             drive_site: None,
+            time_limit: std::time::Duration::from_secs(300),
+            max_rows: 10_000_000,
         }
     }
 }
@@ -60,7 +73,13 @@ pub struct ImportReport {
 
 /// SQLite errors of the foreign catalog, naming it.
 fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::failed(format!("the Go catalog {}: {e}", path.display()))
+    move |e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::OperationInterrupted) => Error::failed(format!(
+            "the Go catalog {}: reading it took longer than its time limit: refused (is it really the Go tool's?)",
+            path.display(),
+        )),
+        _ => Error::failed(format!("the Go catalog {}: {e}", path.display())),
+    }
 }
 
 /// Go's `isos.status` of an uploaded ISO.
@@ -70,13 +89,22 @@ const UPLOADED: i64 = 3;
 struct GoCatalog<'a> {
     db: Connection,
     path: &'a Path,
+    max_rows: usize,
 }
 
 impl GoCatalog<'_> {
-    fn open(path: &Path) -> Result<GoCatalog<'_>> {
-        let db = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    fn open(
+        path: &Path,
+        (time_limit, max_rows): (std::time::Duration, usize),
+    ) -> Result<GoCatalog<'_>> {
+        let mut db = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(db_err(path))?;
-        Ok(GoCatalog { db, path })
+        db.execute_batch("PRAGMA trusted_schema = OFF; PRAGMA query_only = ON;")
+            .map_err(db_err(path))?;
+        let start = std::time::Instant::now();
+        db.progress_handler(10_000, Some(move || start.elapsed() > time_limit))
+            .map_err(db_err(path))?;
+        Ok(GoCatalog { db, path, max_rows })
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
@@ -93,14 +121,29 @@ impl GoCatalog<'_> {
             .map_err(|e| self.err(e))
     }
 
-    /// Checks the tables are the Go tool's; the files' hash column.
+    /// Checks the tables are the Go tool's (real tables); the files' hash column.
     fn hash_column(&self) -> Result<&'static str> {
         for t in ["dirs", "files", "isos"] {
-            if self.columns(t)?.is_empty() {
-                return Err(Error::invalid(format!(
-                    "{} is not a Go lomo-backup catalog (no {t} table)",
-                    self.path.display()
-                )));
+            let kind: Option<String> = self
+                .db
+                .query_row("SELECT type FROM sqlite_master WHERE name = ?1", [t], |r| {
+                    r.get(0)
+                })
+                .ok();
+            match kind.as_deref() {
+                Some("table") => {}
+                Some(other) => {
+                    return Err(Error::invalid(format!(
+                        "{}: {t} is a {other}, not a table: refused (a Go lomo-backup catalog has plain tables)",
+                        self.path.display()
+                    )));
+                }
+                None => {
+                    return Err(Error::invalid(format!(
+                        "{} is not a Go lomo-backup catalog (no {t} table)",
+                        self.path.display()
+                    )));
+                }
             }
         }
         let file_cols = self.columns("files")?;
@@ -124,7 +167,9 @@ impl GoCatalog<'_> {
                 (r.get(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(0)),
             ))
         })
-        .and_then(Iterator::collect)
+        .map_err(|e| self.err(e))?
+        .take(self.max_rows)
+        .collect::<rusqlite::Result<_>>()
         .map_err(|e| self.err(e))
     }
 
@@ -136,8 +181,29 @@ impl GoCatalog<'_> {
             .map_err(|e| self.err(e))?;
         let rows: Vec<(i64, String, i64)> = st
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .and_then(Iterator::collect)
+            .map_err(|e| self.err(e))?
+            .take(self.max_rows)
+            .collect::<rusqlite::Result<_>>()
             .map_err(|e| self.err(e))?;
+        for (id, p, root) in &rows {
+            let ok = if *root == 0 {
+                check_root(p)
+            } else {
+                let rel = p.trim_matches('/');
+                if rel.is_empty() {
+                    Ok(())
+                } else {
+                    check_rel(rel)
+                }
+            };
+            ok.map_err(|why| Error::Refused {
+                name: PathBuf::from(p),
+                reason: format!(
+                    "row {id} of dirs in the Go catalog {} has {why}; nothing was imported",
+                    self.path.display()
+                ),
+            })?;
+        }
         let roots: HashMap<i64, String> = rows
             .iter()
             .filter(|(_, _, root)| *root == 0)
@@ -155,6 +221,33 @@ impl GoCatalog<'_> {
                 }
             })
             .collect())
+    }
+}
+
+/// A name below a root: relative, normalised, no NUL; else what it has.
+fn check_rel(rel: &str) -> std::result::Result<(), &'static str> {
+    if rel.contains('\0') {
+        return Err("a NUL byte in its name");
+    }
+    if rel.starts_with('/') {
+        return Err("an absolute name");
+    }
+    for part in rel.split('/') {
+        match part {
+            "" => return Err("an empty part in its name (`//`, or a `/` at the end)"),
+            "." | ".." => return Err("a `.` or `..` part in its name"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A scan root: absolute, normalised, no NUL.
+fn check_root(root: &str) -> std::result::Result<(), &'static str> {
+    match root.strip_prefix('/') {
+        None => Err("a scan root that is not an absolute path"),
+        Some("") => Ok(()),
+        Some(rest) => check_rel(rest.trim_end_matches('/')),
     }
 }
 
@@ -201,19 +294,31 @@ fn go_time(v: rusqlite::types::ValueRef<'_>) -> Option<i64> {
 }
 
 /// The Go catalog's files, with the site holding each copy.
-fn read_go(path: &Path, site: Option<&str>, drive_site: Option<&str>) -> Result<Vec<GoFile>> {
-    let go = GoCatalog::open(path)?;
+fn read_go(opts: &ImportOptions) -> Result<Vec<GoFile>> {
+    let (path, site, drive_site) = (
+        &opts.go_db,
+        opts.site.as_deref(),
+        opts.drive_site.as_deref(),
+    );
+    let go = GoCatalog::open(path, (opts.time_limit, opts.max_rows))?;
     let hash = go.hash_column()?;
     let (isos, dirs) = (go.isos()?, go.dirs()?);
     let mut st = go
         .db
         .prepare(&format!(
-            "SELECT dir_id, iso_id, name, size, {hash}, mod_time FROM files ORDER BY id"
+            "SELECT dir_id, iso_id, name, size, {hash}, mod_time, id FROM files ORDER BY id"
         ))
         .map_err(|e| go.err(e))?;
     let mut rows = st.query([]).map_err(|e| go.err(e))?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(|e| go.err(e))? {
+        if out.len() >= go.max_rows {
+            fail!(
+                "{}: more than {} files: refused",
+                path.display(),
+                go.max_rows
+            );
+        }
         let row = (|| -> rusqlite::Result<_> {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -225,6 +330,7 @@ fn read_go(path: &Path, site: Option<&str>, drive_site: Option<&str>) -> Result<
             ))
         })();
         let (dir, iso_id, name, size, sha256, mtime) = row.map_err(|e| go.err(e))?;
+        let id: i64 = r.get(6).map_err(|e| go.err(e))?;
         let Some((root, rel_dir)) = dirs.get(&dir) else {
             return Err(Error::invalid(format!(
                 "{}: file {name:?} is in an unknown folder {dir}",
@@ -236,6 +342,13 @@ fn read_go(path: &Path, site: Option<&str>, drive_site: Option<&str>) -> Result<
         } else {
             format!("{rel_dir}/{name}")
         };
+        check_rel(&rel).map_err(|why| Error::Refused {
+            name: PathBuf::from(&rel),
+            reason: format!(
+                "row {id} of files in the Go catalog {} has {why}; nothing was imported",
+                path.display()
+            ),
+        })?;
         let (iso, on_drive, site) = holder(iso_id, &isos, (site, drive_site));
         out.push(GoFile {
             root: root.clone(),
@@ -258,11 +371,7 @@ impl Context {
         for name in [&opts.site, &opts.drive_site].into_iter().flatten() {
             self.site(name)?;
         }
-        let files = read_go(
-            &opts.go_db,
-            opts.site.as_deref(),
-            opts.drive_site.as_deref(),
-        )?;
+        let files = read_go(opts)?;
         let in_isos = files.iter().filter(|f| f.iso.is_some()).count();
         let on_drive = files.iter().filter(|f| f.on_drive).count();
         if in_isos > 0 && opts.site.is_none() {

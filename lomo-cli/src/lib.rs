@@ -74,6 +74,8 @@ mod restore;
 mod scan;
 mod secrets;
 pub mod sites;
+mod snapmeta;
+mod target;
 pub mod units;
 mod upload;
 mod watch;

@@ -2,6 +2,11 @@
 //! snapshot come from one site and the passphrase; the catalog, the key
 //! file and the list of sites are rebuilt. A restore of everything
 //! follows (the `lomob recover` command runs both).
+//!
+//! What the site says is not trusted before it is authenticated: every key
+//! file is tried (parameters bounded before any work; a bad one is named
+//! and skipped), and the snapshot is the newest by the time sealed in its
+//! note (`snapmeta`), checked against it — not the newest by name.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -15,6 +20,7 @@ use crate::error::{CryptContext as _, Error, IoContext as _, Result, fail};
 use crate::progress::{Event, Progress};
 use crate::secrets::Secrets;
 use crate::sites::{CATALOG_PREFIX, KEYS_PREFIX, Role, SiteConfig};
+use crate::snapmeta;
 
 /// Where to recover from, and into what.
 #[derive(Debug, Clone)]
@@ -22,10 +28,14 @@ use crate::sites::{CATALOG_PREFIX, KEYS_PREFIX, Role, SiteConfig};
 pub struct RecoverOptions {
     /// A site holding the backups (credentials from the environment).
     pub site: String,
-    /// The catalog to rebuild (must not exist).
+    /// The catalog to rebuild. If one is there, it is replaced only by a
+    /// newer snapshot (the old one is kept beside it).
     pub db: PathBuf,
     /// Where the key file goes (default: beside the catalog).
     pub key_file: Option<PathBuf>,
+    /// Replace an existing catalog even with an older snapshot, or one
+    /// whose time cannot be authenticated.
+    pub allow_older: bool,
 }
 
 impl RecoverOptions {
@@ -35,6 +45,7 @@ impl RecoverOptions {
             site: site.into(),
             db: db.into(),
             key_file: None,
+            allow_older: false,
         }
     }
 }
@@ -45,8 +56,13 @@ impl RecoverOptions {
 pub struct Recovered {
     /// The snapshot the catalog came from.
     pub snapshot: String,
+    /// When it was taken (Unix seconds), as sealed beside it; `None` for a
+    /// snapshot made before lomob sealed its time.
+    pub snapshot_at: Option<i64>,
     /// The rebuilt catalog.
     pub db: PathBuf,
+    /// Where the catalog it replaced was moved, if one was there.
+    pub replaced: Option<PathBuf>,
     /// The key file.
     pub key_file: PathBuf,
     /// Whether the key file was written now (it may have existed).
@@ -55,11 +71,29 @@ pub struct Recovered {
     pub sites: Vec<SiteConfig>,
 }
 
+/// Largest key file read (a real one is ~1 KB).
+const MAX_KEY_FILE: u64 = 1 << 20;
+
+/// A key file the passphrase opened.
+struct Unlocked {
+    object: String,
+    file: KeyFile,
+    key: lomo_crypt::MasterKey,
+}
+
+/// The snapshot chosen: its name, plaintext and authenticated time.
+struct Chosen {
+    name: String,
+    plain: Vec<u8>,
+    at: Option<i64>,
+}
+
 /// One site read for recovery.
 struct Source<'a> {
     site: std::sync::Arc<dyn lomo_remote::Backend>,
     url: &'a str,
     rt: tokio::runtime::Runtime,
+    progress: &'a dyn Progress,
 }
 
 impl Source<'_> {
@@ -69,89 +103,180 @@ impl Source<'_> {
             .map_err(|e| Error::failed(format!("reading {key} from {}: {e}", self.url)))
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut keys: Vec<String> = self
+    fn list(&self, prefix: &str) -> Result<Vec<lomo_remote::ObjectInfo>> {
+        let mut objects: Vec<lomo_remote::ObjectInfo> = self
             .rt
-            .block_on(self.site.list(prefix).map_ok(|o| o.key).try_collect())
+            .block_on(self.site.list(prefix).try_collect())
             .map_err(|e| Error::failed(format!("listing {prefix} on {}: {e}", self.url)))?;
-        keys.sort();
-        Ok(keys)
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(objects)
     }
 
-    /// The site's key file, and the key it unlocks with the passphrase.
-    fn key(&self, secrets: &dyn Secrets) -> Result<(KeyFile, lomo_crypt::MasterKey)> {
-        let key_objects = self.list(KEYS_PREFIX)?;
-        let Some(key_object) = key_objects.iter().find(|k| k.ends_with(".json")) else {
+    fn notice(&self, text: String) {
+        self.progress.event(&Event::Notice(text));
+    }
+
+    /// Every key file on the site the passphrase opens; each one that does
+    /// not is reported by name (a planted or damaged one costs nothing:
+    /// its parameters are checked before any work).
+    fn keys(&self, secrets: &dyn Secrets) -> Result<Vec<Unlocked>> {
+        let objects: Vec<_> = self
+            .list(KEYS_PREFIX)?
+            .into_iter()
+            .filter(|o| o.key.ends_with(".json"))
+            .collect();
+        if objects.is_empty() {
             fail!(
                 "no key file under {KEYS_PREFIX}/ on {}: is this a lomob site?",
                 self.url
             );
-        };
-        let key_json = String::from_utf8(self.get(key_object)?)
-            .map_err(|_| Error::failed(format!("the key file {key_object} is not text")))?;
-        let key_file = KeyFile::from_json(&key_json).what(|| format!("key file {key_object}"))?;
-        let (key, _) = key_file
-            .unlock(&secrets.passphrase()?)
-            .what(|| format!("key file {key_object}"))?;
-        Ok((key_file, key))
+        }
+        let pass = secrets.passphrase()?;
+        let (mut opened, mut bad) = (Vec::new(), Vec::new());
+        for o in objects {
+            match self.unlock(&o, &pass) {
+                Ok(u) => opened.push(u),
+                Err(why) => bad.push(format!("{}: {why}", o.key)),
+            }
+        }
+        if opened.is_empty() {
+            fail!(
+                "no key file on {} opens with this passphrase: {}",
+                self.url,
+                bad.join("; ")
+            );
+        }
+        for b in bad {
+            self.notice(format!("key file {b}: skipped"));
+        }
+        Ok(opened)
     }
 
-    /// The newest catalog snapshot, decrypted: its name and bytes.
-    fn snapshot(&self, key: &lomo_crypt::MasterKey) -> Result<(String, Vec<u8>)> {
-        let snaps = self.list(CATALOG_PREFIX)?;
-        let Some(newest) = snaps.iter().rev().find(|k| k.ends_with(".db.lomo")) else {
-            fail!(
-                "no catalog snapshot under {CATALOG_PREFIX}/ on {}",
-                self.url
-            );
-        };
+    fn unlock(
+        &self,
+        o: &lomo_remote::ObjectInfo,
+        pass: &[u8],
+    ) -> std::result::Result<Unlocked, String> {
+        if o.size > MAX_KEY_FILE {
+            return Err(format!("{} bytes: too large for a key file", o.size));
+        }
+        let bytes = self.get(&o.key).map_err(|e| e.to_string())?;
+        let text = String::from_utf8(bytes).map_err(|_| "not text".to_string())?;
+        let file = KeyFile::from_json(&text).map_err(|e| e.to_string())?;
+        let (key, _) = file.unlock(pass).map_err(|e| e.to_string())?;
+        Ok(Unlocked {
+            object: o.key.clone(),
+            file,
+            key,
+        })
+    }
+
+    /// The newest snapshot `key` vouches for, by the time sealed beside
+    /// it, checked against that note; failing any, the newest by name of
+    /// those made before notes existed (said so).
+    fn snapshot(&self, key: &lomo_crypt::MasterKey) -> Result<Option<Chosen>> {
+        let listing = self.rt.block_on(snapmeta::list(&self.site, key))?;
+        for (k, why) in &listing.rejected {
+            self.notice(format!("catalog note {k}: {why}: ignored"));
+        }
+        for m in &listing.authentic {
+            match self.decrypt(key, &m.snapshot) {
+                Ok(plain) if m.matches(&plain) => {
+                    return Ok(Some(Chosen {
+                        name: m.snapshot.clone(),
+                        plain,
+                        at: Some(m.at),
+                    }));
+                }
+                Ok(_) => self.notice(format!(
+                    "catalog snapshot {}: not the one its note describes: skipped",
+                    m.snapshot
+                )),
+                Err(e) => self.notice(format!("catalog snapshot {}: {e}: skipped", m.snapshot)),
+            }
+        }
+        for name in listing.unvouched.iter().rev() {
+            match self.decrypt(key, name) {
+                Ok(plain) => {
+                    self.notice(format!(
+                        "no catalog snapshot on {} has a sealed note of its time (made by an older lomob): took the newest by name, {name}",
+                        self.url
+                    ));
+                    return Ok(Some(Chosen {
+                        name: name.clone(),
+                        plain,
+                        at: None,
+                    }));
+                }
+                Err(e) => self.notice(format!("catalog snapshot {name}: {e}: skipped")),
+            }
+        }
+        Ok(None)
+    }
+
+    fn decrypt(&self, key: &lomo_crypt::MasterKey, name: &str) -> Result<Vec<u8>> {
         let mut plain = Vec::new();
-        lomo_crypt::stream::DecryptReader::new(key, std::io::Cursor::new(self.get(newest)?))
-            .what(|| format!("catalog snapshot {newest}"))?
+        lomo_crypt::stream::DecryptReader::new(key, std::io::Cursor::new(self.get(name)?))
+            .what(|| format!("catalog snapshot {name}"))?
             .read_to_end(&mut plain)
-            .map_err(|e| Error::failed(format!("decrypting the catalog snapshot {newest}: {e}")))?;
-        Ok((newest.clone(), plain))
+            .map_err(|e| Error::failed(format!("decrypting the catalog snapshot {name}: {e}")))?;
+        Ok(plain)
+    }
+
+    /// The first key file that vouches for a snapshot, and that snapshot.
+    fn choose(&self, secrets: &dyn Secrets) -> Result<(Unlocked, Chosen)> {
+        for u in self.keys(secrets)? {
+            if let Some(chosen) = self.snapshot(&u.key)? {
+                return Ok((u, chosen));
+            }
+            self.notice(format!(
+                "key file {}: no catalog snapshot sealed with its key",
+                u.object
+            ));
+        }
+        fail!(
+            "no catalog snapshot under {CATALOG_PREFIX}/ on {}",
+            self.url
+        )
     }
 }
 
 /// Rebuilds the catalog and the key file from `opts.site`, unlocking the
 /// key with the passphrase `secrets` gives. A wrong passphrase or a site
-/// that is not lomob's leaves nothing behind.
+/// that is not lomob's leaves nothing behind; an existing catalog is
+/// replaced only by a newer snapshot (or with `allow_older`), and kept.
 pub fn rebuild(
     opts: &RecoverOptions,
     secrets: &dyn Secrets,
     progress: &dyn Progress,
 ) -> Result<Recovered> {
     let db = &opts.db;
-    if db.exists() {
-        fail!(
-            "a catalog exists at {}: recover rebuilds a lost one (pass --db for a new place)",
-            db.display()
-        );
-    }
     let url: SiteUrl = opts.site.parse()?;
     let source = Source {
         site: lomo_remote::open(&url, &SiteOptions::named("recovery"))?,
         url: &opts.site,
         rt: crate::sites::runtime()?,
+        progress,
     };
-    let (key_file, key) = source.key(secrets)?;
-    let (snapshot, plain) = source.snapshot(&key)?;
-    write_new(db, &plain)?;
-    progress.event(&Event::Notice(format!(
-        "recovered the catalog from {snapshot} into {}",
-        db.display()
-    )));
+    let (unlocked, chosen) = source.choose(secrets)?;
     let key_path = opts
         .key_file
         .clone()
         .unwrap_or_else(|| crate::context::default_key_file(db));
-    let key_file_written = !key_path.exists();
+    let key_file_written = check_key_file(&key_path, &unlocked)?;
+    let replaced = make_way(db, &chosen, opts.allow_older)?;
+    write_new(db, &chosen.plain)?;
+    progress.event(&Event::Notice(format!(
+        "recovered the catalog from {} into {}",
+        chosen.name,
+        db.display()
+    )));
     if key_file_written {
         if let Some(dir) = key_path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).at("create", dir)?;
         }
-        key_file
+        unlocked
+            .file
             .save(&key_path)
             .what(|| format!("cannot write {}", key_path.display()))?;
         progress.event(&Event::Notice(format!(
@@ -160,14 +285,73 @@ pub fn rebuild(
         )));
     }
     let mut catalog = lomo_catalog::Catalog::open(db)?;
-    catalog.set_key_id(&key.id().to_string())?;
+    catalog.set_key_id(&unlocked.key.id().to_string())?;
     Ok(Recovered {
-        snapshot,
+        snapshot: chosen.name,
+        snapshot_at: chosen.at,
         db: db.clone(),
+        replaced,
         key_file: key_path,
         key_file_written,
         sites: known_sites(&catalog)?,
     })
+}
+
+/// Whether the key file must be written: not if the same key's is there;
+/// an error if another key's is.
+fn check_key_file(path: &Path, unlocked: &Unlocked) -> Result<bool> {
+    if !path.exists() {
+        return Ok(true);
+    }
+    let there = KeyFile::load(path).what(|| format!("key file {}", path.display()))?;
+    if there.key_id() != unlocked.file.key_id() {
+        fail!(
+            "{} holds another key ({}) than the site's {} ({}): move it away or pass --key-file",
+            path.display(),
+            there.key_id(),
+            unlocked.object,
+            unlocked.file.key_id()
+        );
+    }
+    Ok(false)
+}
+
+/// Moves an existing catalog aside if the snapshot may replace it: when
+/// it is newer than the catalog's own last snapshot, or with `allow_older`.
+fn make_way(db: &Path, chosen: &Chosen, allow_older: bool) -> Result<Option<PathBuf>> {
+    if !db.exists() {
+        return Ok(None);
+    }
+    let existing = lomo_catalog::Catalog::open(db)?.snapshot_at()?;
+    let newer = matches!((chosen.at, existing), (Some(s), Some(e)) if s > e);
+    if !newer && !allow_older {
+        let when =
+            |t: Option<i64>| t.map_or("an unknown time".to_owned(), crate::units::local_time);
+        fail!(
+            "the catalog at {} was last snapshotted at {}; the newest snapshot on the site ({}) is from {}:              not newer, so nothing was replaced (pass --allow-older to replace it anyway, or --db for a new place)",
+            db.display(),
+            when(existing),
+            chosen.name,
+            when(chosen.at)
+        );
+    }
+    let mut aside = db.as_os_str().to_owned();
+    aside.push(format!(
+        ".before-recover-{}",
+        jiff::Timestamp::now().as_second()
+    ));
+    let aside = PathBuf::from(aside);
+    std::fs::rename(db, &aside).at("move aside", db)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut from = db.as_os_str().to_owned();
+        from.push(suffix);
+        let mut to = aside.as_os_str().to_owned();
+        to.push(suffix);
+        if Path::new(&from).exists() {
+            std::fs::rename(&from, &to).at("move aside", Path::new(&from))?;
+        }
+    }
+    Ok(Some(aside))
 }
 
 /// The sites a recovered catalog knows, as site settings.

@@ -518,7 +518,8 @@ impl Context {
         let mut item = file.clone();
         if !local {
             item.path = tmp.path().join("content");
-            self.fetch_content(&file, &item.path)?;
+            let target = crate::target::Target::open(tmp.path())?;
+            self.fetch_content(&file, (&target, std::path::Path::new("content")))?;
         }
         let site = self.open_site(cfg)?;
         let stager = crate::backup::Stager {

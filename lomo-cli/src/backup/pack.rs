@@ -10,7 +10,7 @@
 //! catalog first, as `lomob iso create` does, and keeps it.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lomo_catalog::{Archive, Catalog};
@@ -367,11 +367,30 @@ impl<'a> Sender<'a> {
             }
         }
         if let Some(image) = image.filter(|_| !self.send.keep_iso) {
+            if !is_image_of(&image, archive) {
+                self.problem(format!(
+                    "archive {}: not removing {}: not a plain path to a file named {} (the catalog's record of it is odd)",
+                    archive.name,
+                    image.display(),
+                    archive.name
+                ));
+                return Ok(());
+            }
             std::fs::remove_file(&image).at("remove", &image)?;
             self.catalog.set_archive_location(archive.id, None)?;
         }
         Ok(())
     }
+}
+
+/// Whether `image` is a plain path (absolute, no `..`, no symlink on the
+/// way: what canonicalising gives back) to a file named as `archive`: only
+/// such a file is removed once archived.
+fn is_image_of(image: &Path, archive: &Archive) -> bool {
+    let canonical = std::fs::canonicalize(image).ok();
+    canonical.as_deref() == Some(image)
+        && image.file_name().and_then(|n| n.to_str()) == Some(archive.name.as_str())
+        && std::fs::symlink_metadata(image).is_ok_and(|m| m.is_file())
 }
 
 /// Aborts multipart uploads of archives on `site` that the catalog does

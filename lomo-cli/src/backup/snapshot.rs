@@ -1,6 +1,7 @@
 //! What a site needs for recovery from it alone: the key file (protected by
 //! the passphrase) under `lomob/keys/`, and encrypted catalog snapshots
-//! (with the sites as configured) under `lomob/catalog/`, newest five kept.
+//! (with the sites as configured) under `lomob/catalog/`, each with a
+//! sealed note of its time and hash (`snapmeta`), newest five kept.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use super::sealed::SealedFile;
 use crate::context::Context;
 use crate::error::{IoContext as _, Result};
 use crate::sites::{CATALOG_PREFIX, KEYS_PREFIX, SiteConfig};
+use crate::snapmeta::{self, META_SUFFIX, SNAPSHOT_SUFFIX, SnapshotMeta};
 
 /// Snapshots kept per site.
 const KEEP: usize = 5;
@@ -56,11 +58,14 @@ impl Context {
         snap.push(".snapshot");
         let snap = std::path::PathBuf::from(snap);
         let _ = std::fs::remove_file(&snap);
+        let now = jiff::Timestamp::now();
+        self.catalog.set_snapshot_at(now.as_second())?;
         self.catalog.snapshot_to(&snap)?;
         let name = format!(
-            "{CATALOG_PREFIX}/{}.db.lomo",
-            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
+            "{CATALOG_PREFIX}/{}{SNAPSHOT_SUFFIX}",
+            now.strftime("%Y%m%dT%H%M%SZ")
         );
+        let meta = SnapshotMeta::of_file(&name, now.as_second(), &snap)?;
         let mut out = SnapshotReport::default();
         for cfg in &sites {
             let site = match self.open_site(cfg) {
@@ -78,7 +83,7 @@ impl Context {
                 key,
                 key_json: &key_json,
             }
-            .send(self.rt(), &snap, &name);
+            .send(self.rt(), &snap, &meta);
             match sent {
                 Ok(()) => {
                     self.record_contact(&cfg.name, None);
@@ -106,7 +111,9 @@ struct Publish<'a> {
 }
 
 impl Publish<'_> {
-    fn send(&self, rt: &tokio::runtime::Runtime, snap: &Path, name: &str) -> Result<()> {
+    /// The key file (once), the snapshot, then its sealed note.
+    fn send(&self, rt: &tokio::runtime::Runtime, snap: &Path, meta: &SnapshotMeta) -> Result<()> {
+        let name = meta.snapshot.as_str();
         let key_object = format!("{KEYS_PREFIX}/{}.json", self.key.id());
         let hot = self.cfg.hot_options();
         if rt.block_on(self.site.head(&key_object)).is_err() {
@@ -128,25 +135,32 @@ impl Publish<'_> {
             &hot,
             |_| Ok(()),
         ))?;
+        rt.block_on(Uploader::new(self.site.clone()).put(
+            &format!("{name}{META_SUFFIX}"),
+            Bytes::from(meta.seal(self.key)),
+            &hot,
+        ))?;
         if !self.cfg.append_only {
             self.prune(rt)?;
         }
         Ok(())
     }
 
-    /// Keeps the newest [`KEEP`] snapshots.
+    /// Keeps the newest [`KEEP`] snapshots by their notes' time. Objects
+    /// without a valid note go only once [`KEEP`] vouched ones are there:
+    /// a planted name never pushes a real snapshot out.
     fn prune(&self, rt: &tokio::runtime::Runtime) -> Result<()> {
-        let mut old: Vec<String> = rt
-            .block_on(futures::TryStreamExt::try_collect::<Vec<_>>(
-                self.site.list(CATALOG_PREFIX),
-            ))?
-            .into_iter()
-            .map(|o| o.key)
-            .filter(|k| k.ends_with(".db.lomo"))
-            .collect();
-        old.sort();
-        let drop = old.len().saturating_sub(KEEP);
-        for k in &old[..drop] {
+        let listing = rt.block_on(snapmeta::list(self.site, self.key))?;
+        let mut doomed: Vec<String> = Vec::new();
+        for m in listing.authentic.iter().skip(KEEP) {
+            doomed.push(m.snapshot.clone());
+            doomed.push(format!("{}{META_SUFFIX}", m.snapshot));
+        }
+        if listing.authentic.len() >= KEEP {
+            doomed.extend(listing.unvouched);
+            doomed.extend(listing.rejected.into_iter().map(|(k, _)| k));
+        }
+        for k in &doomed {
             rt.block_on(self.site.delete(k))?;
         }
         Ok(())

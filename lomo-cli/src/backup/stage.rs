@@ -27,10 +27,6 @@ const SMALL: u64 = 8 << 20;
 /// Small objects sent at once.
 const SMALL_IN_FLIGHT: usize = 8;
 
-/// Metadata key holding the first 6 hex digits of the plaintext BLAKE3 (the
-/// seed's listing shows them; the full hash is never stored on a site).
-pub(crate) const PLAIN_PREFIX_KEY: &str = "plain";
-
 /// What staging to one site did.
 #[derive(Debug, Default, Clone, Serialize)]
 #[non_exhaustive]
@@ -108,10 +104,9 @@ impl Stager<'_> {
             );
         }
         let object = self.names.staged(&hash);
-        let opts = self
-            .opts
-            .clone()
-            .with_metadata(PLAIN_PREFIX_KEY, crate::units::hex(&hash[..3]));
+        // No metadata about the plaintext: with the exact size, even a few
+        // bits of its hash would let the provider confirm a known photo.
+        let opts = self.opts.clone();
         let mut sealed = SealedFile::new(self.key, file, len);
         if sealed.len() > SMALL {
             return Prepared::Big {

@@ -314,7 +314,7 @@ pub(crate) fn add_to_file(path: &Path, site: &SiteConfig) -> Result<()> {
         );
     };
     list.push(t);
-    write(path, &doc.to_string())
+    write_private(path, &doc.to_string())
 }
 
 /// Removes the `[[site]]` named `name`; false if there was none.
@@ -332,13 +332,14 @@ pub(crate) fn remove_from_file(path: &Path, name: &str) -> Result<bool> {
     if list.len() == before {
         return Ok(false);
     }
-    write(path, &doc.to_string())?;
+    write_private(path, &doc.to_string())?;
     Ok(true)
 }
 
-/// Replaces the config file atomically, keeping its permissions (0600 for a
-/// new file: it may hold credentials).
-fn write(path: &Path, text: &str) -> Result<()> {
+/// Writes the config file `path` whole (temp file, then renamed into
+/// place), readable by its owner only (0600) whatever it was before: it
+/// may hold credentials and the SMTP password.
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     let text = if text.ends_with('\n') {
         text.to_owned()
     } else {
@@ -348,10 +349,9 @@ fn write(path: &Path, text: &str) -> Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o777);
     let mut f = AtomicFile::create(path, true)?;
     f.file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .set_permissions(std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("cannot write {}", path.display()))?;
     f.file()
         .write_all(text.as_bytes())
@@ -370,7 +370,7 @@ pub(crate) fn set_key_file(path: &Path, key_file: &Path) -> Result<()> {
         .parse()
         .with_context(|| format!("config file {}", path.display()))?;
     doc["key_file"] = toml_edit::value(key_file.display().to_string());
-    write(path, &doc.to_string())
+    write_private(path, &doc.to_string())
 }
 
 #[cfg(test)]
@@ -476,7 +476,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/config.toml");
         add_to_file(&path, &site("b", "s3://bucket/p")).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        // a config an older lomob left readable to all is private once rewritten
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        add_to_file(&path, &site("c", "s3://bucket/q")).unwrap();
+        assert_eq!(mode(&path), 0o600);
     }
 }

@@ -1,13 +1,12 @@
 //! `lomob init [DIR...]`
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::{Global, Outcome};
-use crate::cli::config::{config_path, project_dirs, template};
+use crate::cli::config::{config_path, project_dirs, template, write_private};
 
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
@@ -56,27 +55,15 @@ pub(crate) fn run(global: &Global, args: &InitArgs) -> Result<Outcome> {
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let key_file = lomob::default_key_file(&db);
-    let mut open = std::fs::OpenOptions::new();
-    // Credentials and the SMTP password may end up in it.
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    open.write(true);
-    if args.force {
-        open.create(true).truncate(true);
-    } else {
-        open.create_new(true);
+    if path.symlink_metadata().is_ok() && !args.force {
+        bail!(
+            "config file {} exists already: edit it, or pass --force to overwrite",
+            path.display()
+        );
     }
-    let mut file = open.open(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            anyhow::anyhow!(
-                "config file {} exists already: edit it, or pass --force to overwrite",
-                path.display()
-            )
-        } else {
-            anyhow::Error::new(e).context(format!("cannot write {}", path.display()))
-        }
-    })?;
-    file.write_all(template(&db, &key_file, &roots, &site).as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    // Credentials and the SMTP password may end up in it: 0600 (replacing
+    // a file, never writing through a link or keeping its old mode).
+    write_private(&path, &template(&db, &key_file, &roots, &site))?;
     // Created now, as `site add` does: later a missing site folder means an
     // unmounted disk, and backups skip it rather than write beside it.
     std::fs::create_dir_all(&site)

@@ -7,7 +7,9 @@ use serde_json::json;
 use super::{Ctx, Outcome};
 use crate::cli::output::{Out, human_bytes, local_time};
 
-/// Metadata key under which staged objects carry their plaintext BLAKE3 (hex).
+/// Metadata key under which objects staged by earlier lomob versions carried
+/// 24 bits of their plaintext BLAKE3 (no longer written: with the exact size
+/// it let the provider confirm a known photo).
 pub(crate) const PLAIN_HASH_KEY: &str = "plain";
 
 fn b64_hex(b: &str) -> Option<String> {

@@ -25,13 +25,24 @@ pub(crate) struct RecoverArgs {
     /// Retrieval tier for archives in a cold storage class
     #[arg(long, value_name = "TIER")]
     tier: Option<lomob::lomo_remote::RestoreTier>,
+    /// Replace an existing catalog even with an older snapshot (it is kept
+    /// beside, as CATALOG.before-recover-TIME)
+    #[arg(long)]
+    allow_older: bool,
 }
 
 pub(crate) fn run(ctx: &Ctx, args: &RecoverArgs) -> Result<Outcome> {
     let bars = Bars::new(!ctx.global.no_progress);
     let mut opts = RecoverOptions::new(&args.site, ctx.db_path());
     opts.key_file.clone_from(&ctx.config.key_file);
+    opts.allow_older = args.allow_older;
     let rebuilt = lomob::recover::rebuild(&opts, &CliSecrets::from_env(), &bars)?;
+    if let Some(old) = &rebuilt.replaced {
+        bars.say(&format!(
+            "the catalog it replaced is kept as {}",
+            old.display()
+        ));
+    }
     // The sites as they were configured (credentials come from the environment).
     let mut config = ctx.config.clone();
     config.key_file = Some(rebuilt.key_file.clone());

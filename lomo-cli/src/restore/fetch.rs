@@ -14,26 +14,28 @@ use lomo_crypt::stream::{Header, Layout, ObjectCipher};
 use lomo_remote::Backend;
 
 use crate::error::{CryptContext as _, Error, IoContext as _, Result, fail};
+use crate::target::{NewFile, Target};
 
 /// Ciphertext asked for per range request when restoring from an archive.
 const RANGE_BATCH: u64 = 16 << 20;
 
 /// One file to restore: the key, its content hash, its catalog entry and
-/// where it goes.
+/// where it goes (`name` beneath `target`).
 pub(crate) struct Wanted<'a> {
     pub(crate) key: &'a MasterKey,
     pub(crate) hash: &'a [u8; 32],
     pub(crate) file: &'a FileEntry,
-    pub(crate) dest: &'a Path,
+    pub(crate) target: &'a Target,
+    pub(crate) name: &'a Path,
 }
 
-/// Whether `dest` holds the content `hash` already; an error when it holds
-/// another (lomob never overwrites).
-pub(crate) fn already_there(dest: &Path, hash: &[u8; 32]) -> Result<bool> {
-    if !dest.exists() {
+/// Whether `name` in `target` holds the content `hash` already; an error
+/// when it holds another (lomob never overwrites).
+pub(crate) fn already_there(target: &Target, name: &Path, hash: &[u8; 32]) -> Result<bool> {
+    if !target.exists(name)? {
         return Ok(false);
     }
-    let same = std::fs::File::open(dest).ok().and_then(|mut d| {
+    let same = target.open_file(name).ok().and_then(|mut d| {
         let mut h = blake3::Hasher::new();
         std::io::copy(&mut d, &mut h).ok()?;
         Some(h.finalize().as_bytes() == hash)
@@ -43,23 +45,21 @@ pub(crate) fn already_there(dest: &Path, hash: &[u8; 32]) -> Result<bool> {
     }
     fail!(
         "{} exists already with other content; lomob never overwrites",
-        dest.display()
+        target.shown(name).display()
     )
 }
 
-/// A symlink as the catalog recorded it (left alone when something is there).
-pub(crate) fn restore_link(f: &FileEntry, dest: &Path) -> Result<Option<String>> {
-    let target = f
+/// A symlink as the catalog recorded it, when it resolves inside the
+/// target (left alone when something is there).
+pub(crate) fn restore_link(f: &FileEntry, target: &Target, name: &Path) -> Result<Option<String>> {
+    let link = f
         .link_target
         .as_ref()
         .ok_or_else(|| Error::failed("symlink without a target in the catalog"))?;
-    if dest.symlink_metadata().is_ok() {
+    if target.exists(name)? {
         return Ok(None);
     }
-    if let Some(dir) = dest.parent() {
-        std::fs::create_dir_all(dir).at("create", dir)?;
-    }
-    std::os::unix::fs::symlink(target, dest).at("create the link", dest)?;
+    target.symlink(name, link)?;
     Ok(Some("catalog".into()))
 }
 
@@ -71,8 +71,8 @@ pub(crate) fn staged(
     object: &str,
     w: &Wanted<'_>,
 ) -> Result<()> {
-    let dir = parent(w.dest)?;
-    let mut sealed = tempfile::tempfile_in(dir).at("write in", dir)?;
+    let mut sealed = w.target.scratch()?;
+    let dir = w.target.path();
     rt.block_on(async {
         let mut s = site.get(object, None).await?;
         while let Some(chunk) = s.next().await {
@@ -83,7 +83,7 @@ pub(crate) fn staged(
     std::io::Seek::rewind(&mut sealed).at("read", dir)?;
     let mut plain = lomo_crypt::stream::DecryptReader::new(w.key, sealed)
         .what(|| format!("staged object {object}"))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).at("write in", dir)?;
+    let mut tmp = w.target.create(w.name)?;
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -94,12 +94,14 @@ pub(crate) fn staged(
             break;
         }
         h.update(&buf[..n]);
-        tmp.write_all(&buf[..n]).at("write", w.dest)?;
+        tmp.file()
+            .write_all(&buf[..n])
+            .at("write", &w.target.shown(w.name))?;
     }
     if h.finalize().as_bytes() != w.hash {
         fail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
     }
-    finish_file(tmp, w.file, w.dest)
+    finish_file(tmp, w.file)
 }
 
 /// Reads only the chunks of an archive copy that hold the file, decrypts
@@ -117,7 +119,7 @@ pub(crate) fn archived(
     let header = Header::parse(&copy.header).what(|| format!("archive copy {}", copy.key))?;
     let cipher = ObjectCipher::new(w.key, &header).what(|| format!("archive copy {}", copy.key))?;
     let layout = Layout::new(at.archive.size, header.chunk_log2);
-    let mut tmp = temp_beside(w.dest)?;
+    let mut tmp = w.target.create(w.name)?;
     let mut hasher = blake3::Hasher::new();
     if at.size > 0 {
         let first = layout.chunk_of(at.offset);
@@ -145,7 +147,9 @@ pub(crate) fn archived(
                 let to = (at.offset + at.size).min(p.end) - p.start;
                 let part = &chunk[from as usize..to as usize];
                 hasher.update(part);
-                tmp.write_all(part).at("write", w.dest)?;
+                tmp.file()
+                    .write_all(part)
+                    .at("write", &w.target.shown(w.name))?;
             }
             i = end + 1;
         }
@@ -153,7 +157,7 @@ pub(crate) fn archived(
     if hasher.finalize().as_bytes() != w.hash {
         fail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
     }
-    finish_file(tmp, w.file, w.dest)
+    finish_file(tmp, w.file)
 }
 
 /// A file out of a plain (unencrypted) image: its byte range, in pieces.
@@ -164,7 +168,7 @@ fn plain(
     at: &ArchivedAt,
     w: &Wanted<'_>,
 ) -> Result<()> {
-    let mut tmp = temp_beside(w.dest)?;
+    let mut tmp = w.target.create(w.name)?;
     let mut hasher = blake3::Hasher::new();
     let end = at.offset + at.size;
     let mut pos = at.offset;
@@ -175,42 +179,20 @@ fn plain(
             fail!("the site sent {} bytes, {} asked", bytes.len(), to - pos);
         }
         hasher.update(&bytes);
-        tmp.write_all(&bytes).at("write", w.dest)?;
+        tmp.file()
+            .write_all(&bytes)
+            .at("write", &w.target.shown(w.name))?;
         pos = to;
     }
     if hasher.finalize().as_bytes() != w.hash {
         fail!("the bytes in the plain image do not match the catalog's BLAKE3: not restored");
     }
-    finish_file(tmp, w.file, w.dest)
+    finish_file(tmp, w.file)
 }
 
-fn parent(dest: &Path) -> Result<&Path> {
-    let dir = dest
-        .parent()
-        .ok_or_else(|| Error::failed(format!("{}: no parent folder", dest.display())))?;
-    std::fs::create_dir_all(dir).at("create", dir)?;
-    Ok(dir)
-}
-
-/// A temporary file in `dest`'s folder (created), to move into place once whole.
-pub(crate) fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = parent(dest)?;
-    tempfile::NamedTempFile::new_in(dir).at("write in", dir)
-}
-
-/// Mode, mtime, sync, then into place without overwriting.
-fn finish_file(tmp: tempfile::NamedTempFile, f: &FileEntry, dest: &Path) -> Result<()> {
-    let file = tmp.as_file();
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
-        f.mode & 0o7777,
-    ))
-    .at("set the mode of", dest)?;
+/// Mode, mtime, then into place without overwriting.
+fn finish_file(tmp: NewFile, f: &FileEntry) -> Result<()> {
     let mtime = std::time::UNIX_EPOCH
         + std::time::Duration::from_nanos(u64::try_from(f.mtime_ns).unwrap_or(0));
-    file.set_modified(mtime).at("set the mtime of", dest)?;
-    file.sync_all().at("write", dest)?;
-    tmp.persist_noclobber(dest)
-        .map_err(|e| e.error)
-        .at("move into place", dest)?;
-    Ok(())
+    tmp.commit(Some(f.mode), Some(mtime))
 }

@@ -18,6 +18,7 @@ use sha2::Digest as _;
 use super::{RestoredFile, file_result};
 use crate::error::{Error, IoContext as _, Result, fail};
 use crate::secrets::Secrets;
+use crate::target::Target;
 
 /// Where the Go tool put a root's files inside its ISOs: the root's path
 /// with `/` turned into `_`.
@@ -39,7 +40,7 @@ type Outcome = (PathBuf, Result<Option<String>>);
 /// Restoring the Go tool's copies into `to`.
 pub(crate) struct GoRestore<'a> {
     pub(crate) rt: &'a tokio::runtime::Runtime,
-    pub(crate) to: &'a Path,
+    pub(crate) to: &'a Target,
     pub(crate) tier: lomo_remote::RestoreTier,
     pub(crate) secrets: &'a dyn Secrets,
 }
@@ -92,7 +93,15 @@ impl GoRestore<'_> {
             .iter()
             .map(|w| (w.name.clone(), w.file.size))
             .collect();
+        // names are checked before any site is asked for anything
+        let (wanted, refused): (Vec<_>, Vec<_>) = wanted
+            .into_iter()
+            .partition(|w| Target::name(&w.name).is_ok());
         let (by_iso, on_drive, mut done) = partition(wanted);
+        for w in refused {
+            let e = Target::name(&w.name).err();
+            done.push((w.name, Err(e.unwrap_or_else(|| Error::failed("refused")))));
+        }
         if !by_iso.is_empty() || !on_drive.is_empty() {
             match self.secrets.go_master_key() {
                 Ok(master) => {
@@ -153,10 +162,8 @@ impl GoRestore<'_> {
             (Err(e), Some(s)) if e.is_not_restored() => Err(self.thaw(&s, iso)),
             (image, _) => image,
         };
-        let reader = image.and_then(|plain| {
-            let f = plain.reopen().map_err(Error::from)?;
-            Ok(lomo_iso::Reader::open(std::io::BufReader::new(f))?)
-        });
+        let reader =
+            image.and_then(|plain| Ok(lomo_iso::Reader::open(std::io::BufReader::new(plain))?));
         let mut reader = match reader {
             Ok(r) => r,
             Err(e) => return fail_all(files, &format!("Go ISO {iso} on site {site}: {e}"), done),
@@ -182,26 +189,26 @@ impl GoRestore<'_> {
     }
 }
 
-/// The decrypted ISO in a temp file beside the target (the Go format's
-/// check covers the whole object, so it is read through once).
+/// The decrypted ISO in a temp file in the target (the Go format's check
+/// covers the whole object, so it is read through once).
 fn fetch_iso(
     rt: &tokio::runtime::Runtime,
     site: &Arc<dyn Backend>,
     iso: &str,
     master: &[u8],
-    to: &Path,
-) -> Result<tempfile::NamedTempFile> {
-    std::fs::create_dir_all(to).at("create", to)?;
-    let mut sealed = tempfile::tempfile_in(to).at("write in", to)?;
-    download_into(rt, site, iso, &mut sealed, to)?;
-    let mut plain = tempfile::NamedTempFile::new_in(to).at("write in", to)?;
+    to: &Target,
+) -> Result<std::fs::File> {
+    let mut sealed = to.scratch()?;
+    download_into(rt, site, iso, &mut sealed, to.path())?;
+    let mut plain = to.scratch()?;
     let mut reader = lomo_crypt::lomob_go::GoDecryptReader::new(master, sealed)
         .map_err(|e| Error::crypt(format!("Go ISO {iso}"), e))?;
-    std::io::copy(&mut reader, plain.as_file_mut()).map_err(|e| {
+    std::io::copy(&mut reader, &mut plain).map_err(|e| {
         Error::failed(format!(
             "decrypting (a wrong LOMOB_MASTER_KEY, or a damaged object): {e}"
         ))
     })?;
+    plain.rewind().at("read", to.path())?;
     Ok(plain)
 }
 
@@ -212,10 +219,9 @@ fn fetch_drive_file(
     site: &Arc<dyn Backend>,
     w: &Wanted,
     master: &[u8],
-    to: &Path,
+    to: &Target,
 ) -> Result<bool> {
-    let dest = to.join(&w.name);
-    if already_there(&dest, &w.file.sha256)? {
+    if already_there(to, &w.name, &w.file.sha256)? {
         return Ok(false);
     }
     let key = format!(
@@ -223,37 +229,36 @@ fn fetch_drive_file(
         iso_dir(&w.file.root).trim_start_matches('_'),
         String::from_utf8_lossy(&w.file.rel)
     );
-    let dir = parent_of(&dest)?;
-    let mut sealed = tempfile::tempfile_in(dir).at("write in", dir)?;
-    download_into(rt, site, &key, &mut sealed, dir)?;
+    let mut sealed = to.scratch()?;
+    download_into(rt, site, &key, &mut sealed, to.path())?;
     let mut reader = lomo_crypt::lomob_go::GoDecryptReader::new(master, sealed)
         .map_err(|e| Error::crypt(format!("Go object {key}"), e))?;
-    place(&mut reader, w, &dest)
+    place(&mut reader, w, to)
         .map(|()| true)
         .map_err(|e| e.context("decrypting (a wrong LOMOB_MASTER_KEY, or a damaged object)"))
 }
 
-/// Whether `dest` holds the content already; an error when it holds another.
-fn already_there(dest: &Path, sha256: &str) -> Result<bool> {
-    if !dest.exists() {
+/// Whether `name` holds the content already; an error when it holds another.
+fn already_there(to: &Target, name: &Path, sha256: &str) -> Result<bool> {
+    if !to.exists(name)? {
         return Ok(false);
     }
     let mut h = sha2::Sha256::new();
-    std::io::copy(&mut std::fs::File::open(dest).at("read", dest)?, &mut h).at("read", dest)?;
+    let shown = to.shown(name);
+    std::io::copy(&mut to.open_file(name)?, &mut h).at("read", &shown)?;
     if hex(&h.finalize()) == sha256 {
         return Ok(true);
     }
     fail!(
         "{} exists already with other content; lomob never overwrites",
-        dest.display()
+        shown.display()
     );
 }
 
-/// Copies `src` into place at `dest` via a temp file, checking the SHA-256
-/// the Go tool recorded and giving the mtime back.
-fn place(src: &mut impl Read, w: &Wanted, dest: &Path) -> Result<()> {
-    let dir = parent_of(dest)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).at("write in", dir)?;
+/// Copies `src` into place via a temp file, checking the SHA-256 the Go
+/// tool recorded and giving the mtime back.
+fn place(src: &mut impl Read, w: &Wanted, to: &Target) -> Result<()> {
+    let mut tmp = to.create(&w.name)?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -262,33 +267,25 @@ fn place(src: &mut impl Read, w: &Wanted, dest: &Path) -> Result<()> {
             break;
         }
         h.update(&buf[..n]);
-        tmp.write_all(&buf[..n]).at("write", dest)?;
+        let shown = tmp.shown().to_path_buf();
+        tmp.file().write_all(&buf[..n]).at("write", &shown)?;
     }
     if hex(&h.finalize()) != w.file.sha256 {
         fail!("its bytes do not match the SHA-256 the Go tool recorded: not restored");
     }
-    if let Some(t) = w.file.mtime {
-        let when =
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(t).unwrap_or(0));
-        tmp.as_file()
-            .set_modified(when)
-            .at("set the mtime of", dest)?;
-    }
-    tmp.as_file().sync_all().at("write", dest)?;
-    tmp.persist_noclobber(dest)
-        .map_err(|e| e.error)
-        .at("move into place", dest)?;
-    Ok(())
+    let when = w.file.mtime.map(|t| {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(t).unwrap_or(0))
+    });
+    tmp.commit(None, when)
 }
 
 /// Reads one file out of the image into place; false when it was there already.
 fn extract<R: Read + Seek>(
     reader: &mut lomo_iso::Reader<R>,
     w: &Wanted,
-    to: &Path,
+    to: &Target,
 ) -> Result<bool> {
-    let dest = to.join(&w.name);
-    if already_there(&dest, &w.file.sha256)? {
+    if already_there(to, &w.name, &w.file.sha256)? {
         return Ok(false);
     }
     let inside = format!(
@@ -299,20 +296,12 @@ fn extract<R: Read + Seek>(
     let rec = reader
         .lookup(inside.as_bytes())
         .map_err(|e| Error::failed(format!("{inside} is not in the ISO: {e}")))?;
-    place(&mut reader.open_file(&rec), w, &dest)?;
+    place(&mut reader.open_file(&rec), w, to)?;
     Ok(true)
 }
 
 fn hex(b: &[u8]) -> String {
     crate::units::hex(b)
-}
-
-fn parent_of(dest: &Path) -> Result<&Path> {
-    let dir = dest
-        .parent()
-        .ok_or_else(|| Error::failed(format!("{}: no parent folder", dest.display())))?;
-    std::fs::create_dir_all(dir).at("create", dir)?;
-    Ok(dir)
 }
 
 /// Downloads `key` into `file` (a temp file in `dir`), rewound.

@@ -3,7 +3,9 @@
 //! copy is priced, thawed and, with `wait`, polled), and from what the Go
 //! lomo-backup uploaded. Every file is checked against the catalog's hash
 //! before it appears, gets its mode and mtime back, and never overwrites:
-//! a failure names the file and leaves nothing behind.
+//! a failure names the file and leaves nothing behind. Everything is
+//! written through [`Target`]: a name that would leave the restore folder
+//! is refused, and a symlink is restored only when it resolves inside.
 //!
 //! `select` decides what is restored where, `fetch` reads and writes one
 //! file, `cold` handles copies in a cold storage class, `go` the Go tool's
@@ -16,7 +18,7 @@ mod plan;
 mod select;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,9 +33,10 @@ pub use select::{parse_as_of, split_alias};
 use plan::Candidate;
 
 use crate::context::Context;
-use crate::error::{Error, IoContext as _, Result};
+use crate::error::{Error, Result};
 use crate::progress::{Event, Progress};
 use crate::sites::SiteConfig;
+use crate::target::Target;
 
 /// What to restore, and how.
 #[derive(Debug, Clone)]
@@ -187,11 +190,11 @@ impl Context {
             report.plan = Some(plan);
             return Ok(report);
         }
-        std::fs::create_dir_all(&opts.to).at("create", &opts.to)?;
-        let mut results = r.files(key.as_ref(), sel.files, &opts.to)?;
+        let target = Target::open(&opts.to)?;
+        let mut results = r.files(key.as_ref(), sel.files, &target)?;
         let go = go::GoRestore {
             rt: &self.rt,
-            to: &opts.to,
+            to: &target,
             tier: opts.tier,
             secrets: self.secrets(),
         };
@@ -208,11 +211,12 @@ impl Context {
 
 impl Context {
     /// Reads the content of `f` from any copy the catalog knows into the
-    /// new file `dest` (checked against its hash): where it came from.
+    /// new file `name` in `target` (checked against its hash): where it
+    /// came from.
     pub(crate) fn fetch_content(
         &mut self,
         f: &FileEntry,
-        dest: &std::path::Path,
+        (target, name): (&Target, &Path),
     ) -> Result<String> {
         let key = self.key()?;
         let sites = self.opts.sites.clone();
@@ -225,11 +229,35 @@ impl Context {
             opened: HashMap::new(),
             thaws: cold::Thaws::new(RestoreTier::default(), None),
         };
-        match r.first_pass(&key, f, dest)? {
+        match r.first_pass(&key, f, (target, name))? {
             Pass::Done(Some(from)) => Ok(from),
             Pass::Done(None) => Ok("the file already there".into()),
             Pass::Thawing(c) => Err(cold::Thaws::not_waiting(&c)),
         }
+    }
+}
+
+/// The symlinks, after every file: in passes, so a link refused because
+/// the folder it climbs out of did not exist yet (another link) gets
+/// another chance once that is there; what is still refused is reported.
+fn links_last(mut links: Vec<(PathBuf, FileEntry)>, target: &Target) -> Vec<RestoredFile> {
+    let mut results = Vec::new();
+    loop {
+        let mut refused = Vec::new();
+        let before = links.len();
+        for (name, f) in links {
+            match fetch::restore_link(&f, target, &name) {
+                Err(e @ Error::Refused { .. }) => refused.push((name, f, e)),
+                r => results.push(file_result(name, f.size, r)),
+            }
+        }
+        if refused.len() == before || refused.is_empty() {
+            for (name, f, e) in refused {
+                results.push(file_result(name, f.size, Err(e)));
+            }
+            return results;
+        }
+        links = refused.into_iter().map(|(n, f, _)| (n, f)).collect();
     }
 }
 
@@ -292,38 +320,42 @@ impl Restorer<'_> {
 
     /// Restores every file: a first pass reads what is readable now and
     /// asks for a thaw of every cold copy needed; with a wait, a second
-    /// pass reads the thawed copies once all are ready.
+    /// pass reads the thawed copies once all are ready. Symlinks come last,
+    /// each only if it resolves inside the target.
     fn files(
         &mut self,
         key: Option<&MasterKey>,
         files: Vec<(PathBuf, FileEntry)>,
-        to: &std::path::Path,
+        target: &Target,
     ) -> Result<Vec<RestoredFile>> {
         let mut results = Vec::new();
-        let mut thawing = Vec::new();
+        let (mut thawing, mut links) = (Vec::new(), Vec::new());
         for (name, f) in files {
-            let dest = to.join(&name);
             let pass = match (f.kind, key) {
-                (EntryKind::Symlink, _) => fetch::restore_link(&f, &dest).map(Pass::Done),
-                (_, Some(key)) => self.first_pass(key, &f, &dest),
+                (EntryKind::Symlink, _) => {
+                    links.push((name, f));
+                    continue;
+                }
+                (_, Some(key)) => self.first_pass(key, &f, (target, &name)),
                 (_, None) => Err(Error::failed("no key")),
             };
             match pass {
-                Ok(Pass::Thawing(c)) => thawing.push((name, f, dest, c)),
+                Ok(Pass::Thawing(c)) => thawing.push((name, f, c)),
                 Ok(Pass::Done(from)) => results.push(file_result(name, f.size, Ok(from))),
                 Err(e) => results.push(file_result(name, f.size, Err(e))),
             }
         }
         let failed = self.thaws.wait_all(self.rt, self.progress);
-        for (name, f, dest, c) in thawing {
+        for (name, f, c) in thawing {
             let r = match (key, failed.get(&(c.site().to_owned(), c.key().to_owned()))) {
                 _ if !self.thaws.waits() => Err(cold::Thaws::not_waiting(&c)),
                 (_, Some(e)) => Err(Error::failed(e.to_string())),
                 (None, _) => Err(Error::failed("no key")),
-                (Some(key), None) => self.read_thawed(key, &f, &dest, &c),
+                (Some(key), None) => self.read_thawed(key, &f, (target, &name), &c),
             };
             results.push(file_result(name, f.size, r));
         }
+        results.extend(links_last(links, target));
         Ok(results)
     }
 
@@ -333,12 +365,12 @@ impl Restorer<'_> {
         &mut self,
         key: &MasterKey,
         f: &FileEntry,
-        dest: &std::path::Path,
+        (target, name): (&Target, &Path),
     ) -> Result<Pass> {
         let hash = f
             .hash
             .ok_or_else(|| Error::failed("no content hash in the catalog"))?;
-        if fetch::already_there(dest, &hash)? {
+        if fetch::already_there(target, name, &hash)? {
             return Ok(Pass::Done(None));
         }
         let mut last_err = None;
@@ -355,7 +387,8 @@ impl Restorer<'_> {
                 key,
                 hash: &hash,
                 file: f,
-                dest,
+                target,
+                name,
             };
             match read(self.rt, &site, &c, &wanted) {
                 Ok(from) => return Ok(Pass::Done(Some(from))),
@@ -385,7 +418,7 @@ impl Restorer<'_> {
         &mut self,
         key: &MasterKey,
         f: &FileEntry,
-        dest: &std::path::Path,
+        (target, name): (&Target, &Path),
         c: &Candidate,
     ) -> Result<Option<String>> {
         let hash = f
@@ -398,7 +431,8 @@ impl Restorer<'_> {
             key,
             hash: &hash,
             file: f,
-            dest,
+            target,
+            name,
         };
         read(self.rt, &site, c, &wanted).map(Some)
     }

@@ -130,7 +130,7 @@ fn a_failed_staging_check_sends_one_email_and_one_webhook_a_day() {
         .with_env("LOMOB_PASSPHRASE", "pw")
         .with_env(
             "LOMOB_ALERT_SMTP_URL",
-            &format!("smtp://127.0.0.1:{}", smtp.port),
+            &format!("smtp+plain://127.0.0.1:{}", smtp.port),
         )
         .with_env("LOMOB_ALERT_EMAIL_TO", "family@example.com")
         .with_env("LOMOB_ALERT_EMAIL_FROM", "lomob@home.example")
@@ -223,7 +223,7 @@ fn alerting_env(smtp: &Smtp, hook: u16) -> Env {
         .with_moto_credentials()
         .with_env(
             "LOMOB_ALERT_SMTP_URL",
-            &format!("smtp://127.0.0.1:{}", smtp.port),
+            &format!("smtp+plain://127.0.0.1:{}", smtp.port),
         )
         .with_env("LOMOB_ALERT_EMAIL_TO", "family@example.com")
         .with_env(
@@ -464,4 +464,94 @@ fn a_site_offline_too_long_is_alerted() {
         )
         .unwrap();
     assert_eq!(failing, None);
+}
+
+/// A server that offers AUTH but not STARTTLS — a misconfigured relay, or
+/// one whose STARTTLS an attacker stripped — records every byte it gets.
+fn smtp_without_starttls() -> (u16, Arc<Mutex<Vec<u8>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = s.write_all(b"220 relay.example ESMTP\r\n");
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                g.lock().unwrap().extend_from_slice(&buf[..n]);
+                let line = String::from_utf8_lossy(&buf[..n]).to_ascii_uppercase();
+                let reply: &[u8] = if line.starts_with("EHLO") {
+                    b"250-relay.example\r\n250 AUTH PLAIN LOGIN\r\n"
+                } else if line.starts_with("QUIT") {
+                    b"221 bye\r\n"
+                } else {
+                    b"235 ok\r\n"
+                };
+                let _ = s.write_all(reply);
+            }
+        }
+    });
+    (port, got)
+}
+
+#[test]
+fn smtp_without_starttls_never_gets_the_password() {
+    let (port, got) = smtp_without_starttls();
+    let env = Env::new()
+        .with_env(
+            "LOMOB_ALERT_SMTP_URL",
+            &format!("smtp://family:s3cret-pw@127.0.0.1:{port}"),
+        )
+        .with_env("LOMOB_ALERT_EMAIL_TO", "family@example.com");
+    let out = env.run(&["alert", "test"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        !err.contains("s3cret-pw"),
+        "the password is never shown: {err}"
+    );
+    let seen = String::from_utf8_lossy(&got.lock().unwrap()).into_owned();
+    assert!(!seen.to_ascii_uppercase().contains("AUTH"), "{seen}");
+    assert!(!seen.contains("MAIL FROM"), "{seen}");
+    // base64 of "\0family\0s3cret-pw", as AUTH PLAIN would send it
+    assert!(!seen.contains("AGZhbWlseQBzM2NyZXQtcHc="), "{seen}");
+}
+
+#[test]
+fn plain_smtp_only_to_this_machine() {
+    let env = Env::new()
+        .with_env(
+            "LOMOB_ALERT_SMTP_URL",
+            "smtp+plain://family:s3cret-pw@192.0.2.7:25",
+        )
+        .with_env("LOMOB_ALERT_EMAIL_TO", "family@example.com");
+    let out = env.run(&["alert", "test"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("only to a relay on this machine"), "{err}");
+    assert!(err.contains("smtps://"), "says how to fix it: {err}");
+    assert!(!err.contains("s3cret-pw"), "{err}");
+}
+
+#[test]
+fn a_webhook_url_is_never_echoed() {
+    // nothing listens on this port: the post fails
+    let port = lomo_remote::testing::free_port();
+    let env = Env::new().with_env(
+        "LOMOB_ALERT_WEBHOOK_URL",
+        &format!("http://127.0.0.1:{port}/services/T0/B0/hook-s3cret?token=t0k3n"),
+    );
+    let out = env.run(&["alert", "test"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("http://127.0.0.1:{port}/…")), "{err}");
+    assert!(
+        !err.contains("hook-s3cret") && !err.contains("t0k3n"),
+        "{err}"
+    );
 }

@@ -101,7 +101,14 @@ fn first_backup_then_incremental_then_restores_on_the_default_site() {
     assert_eq!(objects, staged, "one object per distinct content");
     // And what recovery needs: the key file and a catalog snapshot.
     assert_eq!(walk(&env.path().join("lomob-site/lomob/keys")).len(), 1);
-    assert_eq!(walk(&env.path().join("lomob-site/lomob/catalog")).len(), 1);
+    // the snapshot and the sealed note of its time and hash
+    let catalog = walk(&env.path().join("lomob-site/lomob/catalog"));
+    assert_eq!(catalog.len(), 2, "{catalog:?}");
+    assert!(
+        catalog
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".db.lomo.meta"))
+    );
     assert!(first.contains("\"catalog_snapshots\":1"), "{first}");
     // Names reveal nothing: no file name or extension appears on the site.
     assert!(walk(&site).iter().all(|p| p.extension().is_none()));

@@ -90,23 +90,14 @@ impl Env {
 
     /// `lomob --db <tmp>/lomob.db ARGS` with HOME and XDG dirs inside the temp dir.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lomob"));
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("LOMOB_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.path())
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_DATA_HOME", self.path().join("data"))
-            .envs(self.vars.iter().map(|(k, v)| (k, v)))
-            .arg("--db")
-            .arg(self.db())
-            .args(args);
+        let mut c = self.cmd_without_db(&[]);
+        c.arg("--db").arg(self.db()).args(args);
         c
     }
 
-    /// `lomob ARGS` with HOME and XDG dirs inside the temp dir, and no `--db`.
+    /// `lomob ARGS` with HOME and XDG dirs inside the temp dir, and no
+    /// `--db`; it runs in the temp dir, so the default site (`./lomob-site`)
+    /// of a test that configures none is never made in the source tree.
     pub fn cmd_without_db(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_lomob"));
         for (k, _) in std::env::vars_os() {
@@ -114,7 +105,8 @@ impl Env {
                 c.env_remove(k);
             }
         }
-        c.env("HOME", self.path())
+        c.current_dir(self.path())
+            .env("HOME", self.path())
             .env("XDG_CONFIG_HOME", self.path().join("config"))
             .env("XDG_DATA_HOME", self.path().join("data"))
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
@@ -193,4 +185,35 @@ impl Env {
         args.extend_from_slice(extra);
         self.ok(&args, 0)
     }
+}
+
+/// Everything below `dir` (links not followed) with its type, mode and
+/// size, and the file contents' hash: a picture to compare before and
+/// after a hostile input. `skip` names a subfolder left out (the target).
+pub fn listing(dir: &Path, skip: Option<&Path>) -> std::collections::BTreeMap<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let m = std::fs::symlink_metadata(&d).unwrap();
+        out.insert(d.clone(), format!("dir {:o}", m.permissions().mode()));
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if Some(p.as_path()) == skip {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let mode = m.permissions().mode();
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.file_type().is_symlink() {
+                let t = std::fs::read_link(&p).unwrap();
+                out.insert(p, format!("link -> {}", t.display()));
+            } else {
+                let hash = blake3::hash(&std::fs::read(&p).unwrap());
+                out.insert(p, format!("file {mode:o} {} {hash}", m.len()));
+            }
+        }
+    }
+    out
 }
