@@ -301,3 +301,34 @@ pub async fn abort_leaves_nothing(site: Arc<dyn Backend>, prefix: &str) {
     let err = up.complete(&state).await.unwrap_err();
     assert!(matches!(err, Error::Integrity { .. }), "{err}");
 }
+
+/// More than one listing page (1,003 objects; S3's pages hold 1,000): every
+/// key listed once, in order, in two LIST requests.
+pub async fn lists_past_one_page(site: Arc<dyn Backend>, prefix: &str) {
+    use futures::StreamExt as _;
+    futures::stream::iter(0..1003)
+        .map(|i| {
+            let site = site.clone();
+            async move {
+                site.put(
+                    &format!("{prefix}/{i:05}"),
+                    Bytes::new(),
+                    &PutOptions::default(),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_or_else(|e| panic!("{site}: put: {e}"));
+    let before = site.usage();
+    let listed = keys(site.as_ref(), prefix).await;
+    assert_eq!(listed.len(), 1003, "{site}");
+    assert_eq!(listed[1002], format!("{prefix}/01002"), "{site}");
+    assert_eq!(
+        site.usage().since(&before).class_a,
+        2,
+        "{site}: two LIST pages"
+    );
+}

@@ -51,6 +51,15 @@ impl HttpFailure {
     }
 }
 
+/// A status worth another attempt: 5xx and 429, but not 501 Not
+/// Implemented or 505, which the same server will answer every time.
+pub(crate) fn retryable(status: StatusCode) -> bool {
+    (status.is_server_error()
+        && status != StatusCode::NOT_IMPLEMENTED
+        && status != StatusCode::HTTP_VERSION_NOT_SUPPORTED)
+        || status == StatusCode::TOO_MANY_REQUESTS
+}
+
 /// The client.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
@@ -125,7 +134,7 @@ impl HttpClient {
         match outcome {
             Ok(Ok(resp)) => {
                 let status = resp.status();
-                if !(status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS) {
+                if !retryable(status) {
                     let meter = self.meter.clone();
                     return Ok(resp.map(|b| MeteredBody::new(b, meter)));
                 }

@@ -185,6 +185,12 @@ impl S3Extra {
             (StatusCode::NOT_FOUND, _) => Err(at.not_found()),
             // Not an archived object: it can be read as it is.
             (StatusCode::FORBIDDEN, Some("InvalidObjectState")) => Ok(RestoreStatus::NotNeeded),
+            // A store without cold classes (Garage, MinIO): every object it
+            // holds is readable; a missing one is still missing.
+            (StatusCode::NOT_IMPLEMENTED, _) => self
+                .head(at, full_key)
+                .await
+                .map(|_| RestoreStatus::NotNeeded),
             _ => Err(status_error(at, &r)),
         }
     }
@@ -335,46 +341,101 @@ impl S3Extra {
         body: &[u8],
         cred: &AwsCredential,
     ) -> std::result::Result<(), String> {
-        let identity = aws_credential_types::Credentials::new(
-            cred.key_id.clone(),
-            cred.secret_key.clone(),
-            cred.token.clone(),
-            None,
-            "lomob",
-        )
-        .into();
-        let mut settings = SigningSettings::default();
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|e| e.to_string())?
-            .into();
-        let uri = req.uri().to_string();
-        let headers: Vec<(&str, &str)> = req
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-            .collect();
-        let signable = SignableRequest::new(
-            req.method().as_str(),
-            uri,
-            headers.into_iter(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| e.to_string())?
-            .into_parts();
-        instructions.apply_to_request_http1x(req);
-        Ok(())
+        sign_at(req, body, cred, &self.region, SystemTime::now())
     }
+}
+
+/// Signs `req` (SigV4 for S3, `x-amz-content-sha256` of `body`) as of
+/// `time`: every request lomob makes itself is signed here.
+pub(crate) fn sign_at(
+    req: &mut Request<Full<Bytes>>,
+    body: &[u8],
+    cred: &AwsCredential,
+    region: &str,
+    time: SystemTime,
+) -> std::result::Result<(), String> {
+    let identity = aws_credential_types::Credentials::new(
+        cred.key_id.clone(),
+        cred.secret_key.clone(),
+        cred.token.clone(),
+        None,
+        "lomob",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("s3")
+        .time(time)
+        .settings(settings)
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let uri = req.uri().to_string();
+    let headers: Vec<(&str, &str)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        .collect();
+    let signable = SignableRequest::new(
+        req.method().as_str(),
+        uri,
+        headers.into_iter(),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    instructions.apply_to_request_http1x(req);
+    Ok(())
+}
+
+/// The headers lomob's signer adds to a request (Authorization,
+/// x-amz-date, x-amz-content-sha256, and x-amz-security-token with a
+/// session token), for comparing with an independent signer.
+#[cfg(any(test, feature = "test-util"))]
+pub fn signed_headers(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    region: &str,
+    (key_id, secret, token): (&str, &str, Option<&str>),
+    time: SystemTime,
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut b = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let mut req = b
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .map_err(|e| e.to_string())?;
+    let cred = AwsCredential {
+        key_id: key_id.to_owned(),
+        secret_key: secret.to_owned(),
+        token: token.map(str::to_owned),
+    };
+    sign_at(&mut req, body, &cred, region, time)?;
+    Ok(req
+        .headers()
+        .iter()
+        .filter(|(k, _)| {
+            !headers
+                .iter()
+                .any(|(h, _)| h.eq_ignore_ascii_case(k.as_str()))
+        })
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect())
 }
 
 pub(crate) fn fuzz_xml(data: &[u8]) {

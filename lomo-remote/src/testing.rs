@@ -1,11 +1,17 @@
 //! Test servers on 127.0.0.1 for this crate's tests and its users' (moto,
-//! Azurite, fake-gcs-server), started per test and killed on drop.
+//! Azurite, fake-gcs-server, a three-node Garage cluster), started per test and killed on drop.
 //!
 //! With `LOMO_TEST_INTEGRATION` set a missing server binary is a panic,
 //! never a skip; without it the starters return `None` and print why.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 pub mod drive_fake;
+mod garage;
+
+pub use crate::s3::signed_headers;
+pub use garage::{
+    GARAGE_KEY_ID, GARAGE_REGION, GARAGE_SECRET, Garage, garage, garage_options, garage_site,
+};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -12,6 +12,7 @@
 
 mod azure;
 mod faults;
+mod garage;
 mod gcs;
 mod gdrive;
 mod gdrive_fake;
@@ -19,3 +20,4 @@ mod local;
 mod proxy;
 mod resume;
 mod s3;
+mod sigv4;

@@ -156,8 +156,31 @@ async fn handle(
         reset(client).await;
         return Ok(());
     }
-    // The servers used here close after each answer: pipe it back.
-    let _ = tokio::io::copy(&mut server, &mut client).await;
-    let _ = client.shutdown().await;
+    // One request per connection, so each is logged: the answer goes back
+    // with `Connection: close` (moto closes anyway; Garage would keep the
+    // connection for the client's next request), then the rest is piped
+    // until either side closes.
+    let mut answer = Vec::with_capacity(16 * 1024);
+    let head_end = loop {
+        let n = server.read(&mut chunk).await?;
+        if n == 0 {
+            client.write_all(&answer).await?;
+            let _ = client.shutdown().await;
+            return Ok(());
+        }
+        answer.extend_from_slice(&chunk[..n]);
+        if let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 2;
+        }
+    };
+    let head = String::from_utf8_lossy(&answer[..head_end]);
+    let kept: String = head
+        .split_inclusive("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    client.write_all(kept.as_bytes()).await?;
+    client.write_all(b"connection: close\r\n").await?;
+    client.write_all(&answer[head_end..]).await?;
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
     Ok(())
 }
