@@ -248,6 +248,9 @@ impl Ctx {
         o.alert = alert_settings(&self.config.alert);
         o.prices.clone_from(&self.config.prices);
         o.repair_auto = self.config.repair.auto;
+        if let Some(d) = self.config.network.retry_for()? {
+            o.retry_for = d;
+        }
         Ok(o)
     }
 

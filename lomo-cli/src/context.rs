@@ -80,6 +80,10 @@ pub struct ContextOptions {
     pub prices: BTreeMap<String, Prices>,
     /// The daemon repairs what a scheduled check finds.
     pub repair_auto: bool,
+    /// How long one request to a site is retried (transient errors, a
+    /// server that does not answer) before the site counts as unavailable
+    /// for this run (default 3 minutes).
+    pub retry_for: std::time::Duration,
 }
 
 impl ContextOptions {
@@ -97,6 +101,7 @@ impl ContextOptions {
             alert: AlertSettings::default(),
             prices: BTreeMap::new(),
             repair_auto: false,
+            retry_for: RetryPolicy::default().total_timeout,
         }
     }
 
@@ -301,9 +306,13 @@ impl Context {
         crate::sites::find(&self.opts.sites, name)
     }
 
-    /// Opens a site with the default retry policy.
+    /// Opens a site, its requests retried for [`ContextOptions::retry_for`].
     pub fn open_site(&self, site: &SiteConfig) -> Result<Arc<dyn Backend>> {
-        crate::sites::open(site, RetryPolicy::default())
+        let retry = RetryPolicy {
+            total_timeout: self.opts.retry_for,
+            ..RetryPolicy::default()
+        };
+        crate::sites::open(site, retry)
     }
 
     /// Adds what `site` was asked to the request ledger (today, UTC); a

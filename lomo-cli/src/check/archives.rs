@@ -164,22 +164,27 @@ impl Context {
         }
         let caps = site.capabilities();
         if let (Some(recorded), true) = (&c.sha256, caps.stored_checksum) {
-            match self.rt.block_on(site.head(&c.key)) {
-                Ok(h) => {
-                    if h.sha256.as_ref().is_some_and(|stored| {
-                        stored.split('-').next() != recorded.split('-').next()
-                    }) {
-                        out.push(Finding::new(
-                            "checksum",
-                            &c.key,
-                            name(),
-                            "the SHA-256 the site keeps differs from the one recorded at upload",
-                        ));
-                    }
-                }
-                Err(e) => out.push(Finding::new("unreadable", &c.key, name(), e.to_string())),
+            let why = match self.rt.block_on(site.head(&c.key)) {
+                Ok(h) => match h.sha256 {
+                    Some(stored) if stored.split('-').next() == recorded.split('-').next() => None,
+                    Some(_) => Some((
+                        "checksum",
+                        "the SHA-256 the site keeps differs from the one recorded at upload".into(),
+                    )),
+                    // Another client rewrote it (with another checksum, or none).
+                    None => Some((
+                        "checksum",
+                        "the site keeps no SHA-256 for it any more (one was recorded at upload): the object was replaced".into(),
+                    )),
+                },
+                Err(e) => Some(("unreadable", e.to_string())),
+            };
+            if let Some((kind, detail)) = why {
+                out.push(Finding::new(kind, &c.key, name(), detail));
+                return out;
             }
-        } else if let (Some(recorded), Some(now), true) = (&c.etag, &o.etag, caps.metered)
+        }
+        if let (Some(recorded), Some(now), true) = (&c.etag, &o.etag, caps.metered)
             && bare_etag(recorded) != bare_etag(now)
         {
             out.push(Finding::new(

@@ -43,6 +43,31 @@ pub(crate) struct Config {
     /// What the daemon does about damage a check finds.
     #[serde(default)]
     pub(crate) repair: RepairConfig,
+    /// How lomob talks to sites.
+    #[serde(default)]
+    pub(crate) network: NetworkConfig,
+}
+
+/// `[network]`
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NetworkConfig {
+    /// How long one request is retried before the site counts as
+    /// unavailable for this run (default 3m).
+    pub(crate) retry_for: Option<String>,
+}
+
+impl NetworkConfig {
+    /// `retry_for`, or the default; a bad value names the key.
+    pub(crate) fn retry_for(&self) -> Result<Option<std::time::Duration>> {
+        self.retry_for
+            .as_deref()
+            .map(|v| {
+                lomob::units::parse_duration(v)
+                    .map_err(|e| anyhow::anyhow!("config [network] retry_for: {e}"))
+            })
+            .transpose()
+    }
 }
 
 /// `[repair]`
@@ -265,6 +290,11 @@ role = "both"
 # site), as `lomob repair` does.
 [repair]
 # auto = true
+
+# How long one request to a site is retried before that site counts as
+# unavailable for this run (it catches up on the next one).
+[network]
+# retry_for = "3m"
 "#,
         db = q(db),
         key_file = q(key_file),

@@ -3,44 +3,9 @@
 //! copies released once all archive sites hold the image, restores from
 //! archives by range reads, and the cold path with a restore request.
 
-use std::path::Path;
-
 use lomo_remote::testing as servers;
 
-use crate::util::Env;
-
-fn walk(p: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
-fn same_tree(a: &Path, b: &Path) {
-    let files = walk(a);
-    assert!(!files.is_empty());
-    for e in files {
-        let rel = e.strip_prefix(a).unwrap();
-        let other = b.join(rel);
-        assert!(
-            std::fs::read(&e).unwrap() == std::fs::read(&other).unwrap_or_default(),
-            "{} differs",
-            rel.display()
-        );
-        assert_eq!(
-            std::fs::metadata(&e).unwrap().modified().unwrap(),
-            std::fs::metadata(&other).unwrap().modified().unwrap()
-        );
-    }
-}
+use crate::util::{Env, same_tree, walk};
 
 #[test]
 fn archives_go_to_every_archive_site_and_come_back() {

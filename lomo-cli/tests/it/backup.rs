@@ -2,56 +2,12 @@
 //! the default local folder site, moto as a second site, an offline site,
 //! tampered and missing objects, wrong passphrases.
 
-use std::path::Path;
-
 use lomo_remote::testing as servers;
 
-use crate::util::{Env, make_dataset};
+use crate::util::{Env, make_dataset, same_tree, walk};
 
 fn env() -> Env {
     Env::new().with_env("LOMOB_PASSPHRASE", "correct horse battery staple")
-}
-
-/// Every file under `a` equals the one under `b`, bytes and mtime.
-fn same_tree(a: &Path, b: &Path) {
-    let mut n = 0;
-    for e in walk(a) {
-        let rel = e.strip_prefix(a).unwrap();
-        let other = b.join(rel);
-        let (ma, mb) = (
-            std::fs::symlink_metadata(&e).unwrap(),
-            std::fs::symlink_metadata(&other)
-                .unwrap_or_else(|_| panic!("missing {}", other.display())),
-        );
-        if ma.is_file() {
-            assert!(
-                std::fs::read(&e).unwrap() == std::fs::read(&other).unwrap(),
-                "{} differs",
-                rel.display()
-            );
-            assert_eq!(
-                ma.modified().unwrap(),
-                mb.modified().unwrap(),
-                "{} mtime",
-                rel.display()
-            );
-            n += 1;
-        }
-    }
-    assert!(n > 0);
-}
-
-fn walk(p: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(p).unwrap().flatten() {
-        let path = e.path();
-        if path.is_dir() && !path.is_symlink() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[test]

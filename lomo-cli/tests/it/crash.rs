@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use lomo_remote::testing as servers;
 
 use crate::killproxy::{KillProxy, When};
-use crate::util::Env;
+use crate::util::{Env, same_tree};
 
 const PACK: &str = "12MB";
 const PART: &str = "5MiB";
@@ -178,22 +178,6 @@ fn reference() -> &'static Final {
         assert_eq!(f.copies_done, 4, "{f:?}");
         f
     })
-}
-
-fn same_tree(a: &Path, b: &Path) {
-    for e in std::fs::read_dir(a).unwrap().flatten() {
-        let p = e.path();
-        let other = b.join(e.file_name());
-        if p.is_dir() {
-            same_tree(&p, &other);
-        } else {
-            assert!(
-                std::fs::read(&p).unwrap() == std::fs::read(&other).unwrap_or_default(),
-                "{} differs after recovery",
-                other.display()
-            );
-        }
-    }
 }
 
 /// Runs the two backups with a kill at the `nth` request `matches` picks

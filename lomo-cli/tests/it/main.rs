@@ -17,6 +17,7 @@ mod contain;
 mod cost;
 mod crash;
 mod crypt;
+mod garage;
 mod gdrive;
 mod golomob;
 mod hostile;

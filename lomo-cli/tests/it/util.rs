@@ -217,3 +217,47 @@ pub fn listing(dir: &Path, skip: Option<&Path>) -> std::collections::BTreeMap<Pa
     }
     out
 }
+
+/// Every file under `a` equals the one under `b`, bytes and mtime.
+pub fn same_tree(a: &Path, b: &Path) {
+    let mut n = 0;
+    for e in walk(a) {
+        let rel = e.strip_prefix(a).unwrap();
+        let other = b.join(rel);
+        let (ma, mb) = (
+            std::fs::symlink_metadata(&e).unwrap(),
+            std::fs::symlink_metadata(&other)
+                .unwrap_or_else(|_| panic!("missing {}", other.display())),
+        );
+        if ma.is_file() {
+            assert!(
+                std::fs::read(&e).unwrap() == std::fs::read(&other).unwrap(),
+                "{} differs",
+                rel.display()
+            );
+            assert_eq!(
+                ma.modified().unwrap(),
+                mb.modified().unwrap(),
+                "{} mtime",
+                rel.display()
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 0);
+}
+
+/// Every file and symlink under `p` (folders descended, links not followed).
+/// A missing `p` has none.
+pub fn walk(p: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() && !path.is_symlink() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
