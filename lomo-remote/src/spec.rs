@@ -147,6 +147,11 @@ impl FromStr for SiteUrl {
         }
         let mut query: BTreeMap<String, String> = BTreeMap::new();
         for (k, v) in url.query_pairs() {
+            // `endpoint=` left empty (an unset shell variable) would
+            // silently mean AWS itself.
+            if v.trim().is_empty() {
+                return Err(bad(&format!("parameter {k:?} has no value")));
+            }
             if query.insert(k.to_string(), v.to_string()).is_some() {
                 return Err(bad(&format!("parameter {k:?} given twice")));
             }
@@ -328,6 +333,11 @@ mod tests {
                 .is_err()
         );
         assert!("s3:///nobucket".parse::<SiteUrl>().is_err());
+        let e = "s3://b/p?endpoint=&region=garage"
+            .parse::<SiteUrl>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"endpoint\" has no value"), "{e}");
     }
 
     #[test]
