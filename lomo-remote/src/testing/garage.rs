@@ -224,8 +224,8 @@ impl Garage {
         walkdir(&self.nodes[i].data)
     }
 
-    /// `garage repair --all-nodes --yes blocks`, then waits until node
-    /// `i` holds as many bytes as node `like` again (or 60 s pass).
+    /// `garage repair --all-nodes --yes tables`, then `… blocks`, then waits
+    /// until node `i` holds as many bytes as node `like` again (or 60 s pass).
     pub fn repair_blocks(&self, i: usize, like: usize) {
         self.cli(like, &["repair", "--all-nodes", "--yes", "tables"]);
         self.cli(like, &["repair", "--all-nodes", "--yes", "blocks"]);
