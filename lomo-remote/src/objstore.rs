@@ -233,8 +233,10 @@ impl Backend for StoreBackend {
             multipart: true,
             min_part_size,
             max_parts,
-            storage_classes: true,
-            restore: self.service == Service::S3,
+            // until a server says it has no cold classes (RestoreObject: 501)
+            storage_classes: !self.s3.as_ref().is_some_and(|s| s.no_cold_classes()),
+            restore: self.service == Service::S3
+                && !self.s3.as_ref().is_some_and(|s| s.no_cold_classes()),
             stored_checksum: self.service == Service::S3,
             range_reads: true,
             metered: true,

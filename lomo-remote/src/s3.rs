@@ -35,6 +35,9 @@ pub(crate) struct S3Extra {
     bucket_url: String,
     region: String,
     creds: Creds,
+    /// The server answered RestoreObject with 501 Not Implemented: it has
+    /// no cold classes (Garage, MinIO).
+    no_cold_classes: std::sync::atomic::AtomicBool,
 }
 
 impl S3Extra {
@@ -54,7 +57,14 @@ impl S3Extra {
             bucket_url: format!("{base}/{bucket}"),
             region: region.to_owned(),
             creds,
+            no_cold_classes: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether the server said it has no cold classes (see `restore`).
+    pub(crate) fn no_cold_classes(&self) -> bool {
+        self.no_cold_classes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// HEAD with `x-amz-checksum-mode: ENABLED`. `full_key` includes the
@@ -187,10 +197,13 @@ impl S3Extra {
             (StatusCode::FORBIDDEN, Some("InvalidObjectState")) => Ok(RestoreStatus::NotNeeded),
             // A store without cold classes (Garage, MinIO): every object it
             // holds is readable; a missing one is still missing.
-            (StatusCode::NOT_IMPLEMENTED, _) => self
-                .head(at, full_key)
-                .await
-                .map(|_| RestoreStatus::NotNeeded),
+            (StatusCode::NOT_IMPLEMENTED, _) => {
+                self.no_cold_classes
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                self.head(at, full_key)
+                    .await
+                    .map(|_| RestoreStatus::NotNeeded)
+            }
             _ => Err(status_error(at, &r)),
         }
     }

@@ -102,6 +102,9 @@ async fn steps_of(
     if site.capabilities().multipart {
         multipart(site, &key, opts, steps).await?;
     }
+    if site.capabilities().restore {
+        cold_classes(site, &key, steps).await?;
+    }
     let t = Instant::now();
     site.delete(&key).await?;
     match site.head(&key).await {
@@ -110,6 +113,29 @@ async fn steps_of(
         Err(e) => return Err(e.into()),
     }
     step(steps, "delete".into(), t, "gone".into());
+    Ok(())
+}
+
+/// A restore request for the (hot) probe: "not needed" where the server
+/// has cold classes; a server without them (Garage, MinIO) says so, and
+/// the site's capabilities no longer claim any.
+async fn cold_classes(
+    site: &Arc<dyn Backend>,
+    key: &str,
+    steps: &mut Vec<ProbeStep>,
+) -> Result<()> {
+    let t = Instant::now();
+    let status = site
+        .restore(key, lomo_remote::RestoreRequest::default())
+        .await?;
+    let note = match status {
+        _ if !site.capabilities().restore => {
+            "not implemented: the server has no cold classes".to_owned()
+        }
+        lomo_remote::RestoreStatus::NotNeeded => "not needed for a hot object".to_owned(),
+        other => format!("{other:?} for the probe"),
+    };
+    step(steps, "restore request".into(), t, note);
     Ok(())
 }
 

@@ -243,6 +243,11 @@ fn an_archive_rewritten_on_the_cluster_is_found_by_its_stored_checksum() {
     };
     let port = garage.s3_port(0);
     let f = family(garage, port, 8);
+    // `site test` says what Garage is: no cold classes, stored SHA-256s.
+    let probe = f.env.ok(&["site", "test", "family"], 0);
+    assert!(probe.contains("the server has no cold classes"), "{probe}");
+    assert!(!probe.contains("restores from cold tiers"), "{probe}");
+    assert!(probe.contains("stored SHA-256 checksums"), "{probe}");
     let out = backup(&f).wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     f.env.ok(&["check", "--archives"], 0);

@@ -41,12 +41,18 @@ async fn garage_keeps_checksums_and_has_no_cold_classes() {
     let sha = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&data));
     assert_eq!(head.sha256.as_deref(), Some(sha.as_str()), "{head:?}");
     assert_eq!(head.restore, Some(RestoreStatus::NotNeeded));
+    assert!(
+        site.capabilities().restore,
+        "S3 until the server says otherwise"
+    );
     assert_eq!(
         site.restore("one", RestoreRequest::default())
             .await
             .unwrap(),
         RestoreStatus::NotNeeded
     );
+    let caps = site.capabilities();
+    assert!(!caps.restore && !caps.storage_classes, "{caps:?}");
     let err = site
         .restore("none", RestoreRequest::default())
         .await
