@@ -261,7 +261,10 @@ impl Context {
     ) -> Result<()> {
         let site = self.open_site(cfg)?;
         match source {
-            Source::NewParity => return self.store_parity(cfg, &site, (archive, copy)),
+            Source::NewParity => {
+                let share = cfg.parity_share()?.unwrap_or(0.05);
+                return self.store_parity(&site, (archive, copy), share);
+            }
             Source::Parity => self.rebuild_from_parity(&site, (archive, copy))?,
             Source::Local => self.resend(cfg, &site, archive, None)?,
             Source::Site(other) => {
@@ -384,14 +387,13 @@ impl Context {
         Ok(())
     }
 
-    /// Parity computed again and stored beside the copy.
+    /// Parity (`share` of the copy) computed again and stored beside it.
     fn store_parity(
         &mut self,
-        cfg: &SiteConfig,
         site: &Arc<dyn Backend>,
         (archive, copy): (&Archive, &ArchiveCopy),
+        share: f64,
     ) -> Result<()> {
-        let share = cfg.parity_share()?.unwrap_or(0.05);
         let work = self.work_dir();
         std::fs::create_dir_all(&work)
             .map_err(|e| Error::failed(format!("cannot create {}: {e}", work.display())))?;
@@ -433,11 +435,7 @@ impl Context {
         if copy.parity.is_none()
             && let Some(share) = cfg.parity_share()?
         {
-            let work = self.work_dir();
-            let key = crate::parity::store(&self.rt, site, (copy, archive.size), share, &work)?;
-            let mut c = copy.clone();
-            c.parity = Some(key);
-            self.catalog.save_archive_copy(&c)?;
+            self.store_parity(site, (archive, copy), share)?;
         }
         Ok(())
     }

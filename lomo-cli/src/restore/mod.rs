@@ -175,15 +175,7 @@ impl Context {
         } else {
             Some(self.key()?)
         };
-        let mut r = Restorer {
-            rt: &self.rt,
-            catalog: &self.catalog,
-            progress: self.progress.as_ref(),
-            sites: &sites,
-            prices: &self.opts.prices,
-            opened: HashMap::new(),
-            thaws: cold::Thaws::new(opts.tier, opts.wait),
-        };
+        let mut r = self.restorer(&sites, cold::Thaws::new(opts.tier, opts.wait));
         if opts.dry_run {
             let plan = r.plan(&sel.files)?;
             let mut report = RestoreReport::new(opts.to.clone(), Vec::new());
@@ -210,6 +202,19 @@ impl Context {
 }
 
 impl Context {
+    /// A restorer over `sites` on this context's runtime and catalog.
+    fn restorer<'a>(&'a self, sites: &'a [SiteConfig], thaws: cold::Thaws) -> Restorer<'a> {
+        Restorer {
+            rt: &self.rt,
+            catalog: &self.catalog,
+            progress: self.progress.as_ref(),
+            sites,
+            prices: &self.opts.prices,
+            opened: HashMap::new(),
+            thaws,
+        }
+    }
+
     /// Reads the content of `f` from any copy the catalog knows into the
     /// new file `name` in `target` (checked against its hash): where it
     /// came from.
@@ -220,15 +225,7 @@ impl Context {
     ) -> Result<String> {
         let key = self.key()?;
         let sites = self.opts.sites.clone();
-        let mut r = Restorer {
-            rt: &self.rt,
-            catalog: &self.catalog,
-            progress: self.progress.as_ref(),
-            sites: &sites,
-            prices: &self.opts.prices,
-            opened: HashMap::new(),
-            thaws: cold::Thaws::new(RestoreTier::default(), None),
-        };
+        let mut r = self.restorer(&sites, cold::Thaws::new(RestoreTier::default(), None));
         match r.first_pass(&key, f, (target, name))? {
             Pass::Done(Some(from)) => Ok(from),
             Pass::Done(None) => Ok("the file already there".into()),
