@@ -7,7 +7,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
-use crate::error::Result;
+use crate::error::{At, Op, Result};
 use crate::meter::Usage;
 
 /// A stream of object bytes.
@@ -73,6 +73,15 @@ pub trait Backend: Debug + Display + Send + Sync + 'static {
     /// status. Objects that need no restore report [`RestoreStatus::NotNeeded`].
     async fn restore(&self, key: &str, request: RestoreRequest) -> Result<RestoreStatus>;
 
+    /// Moves a stored object to storage class `class` in place (Azure's
+    /// Set Blob Tier: an archive rehydrated for a restore goes back to the
+    /// Archive tier). Sites that cannot answer [`crate::Error::Unsupported`].
+    async fn set_storage_class(&self, key: &str, class: &str) -> Result<()> {
+        let _ = class;
+        Err(At::new(self.name(), Op::SetClass, key)
+            .unsupported("changing the storage class of a stored object"))
+    }
+
     /// Requests made and bytes moved since the site was opened.
     fn usage(&self) -> Usage;
 }
@@ -104,6 +113,8 @@ pub struct Capabilities {
     /// The stored checksum of a multipart object is S3's checksum of the
     /// parts' checksums (else: of the whole object).
     pub composite_checksum: bool,
+    /// [`Backend::set_storage_class`] works (Azure's Set Blob Tier).
+    pub set_class: bool,
 }
 
 /// Options for [`Backend::put`] and [`Backend::create_upload`].

@@ -30,6 +30,8 @@ pub enum Op {
     Delete,
     /// Request a restore from a cold tier.
     Restore,
+    /// Change a stored object's storage class (Azure: Set Blob Tier).
+    SetClass,
 }
 
 impl fmt::Display for Op {
@@ -47,6 +49,7 @@ impl fmt::Display for Op {
             Op::List => "list",
             Op::Delete => "delete",
             Op::Restore => "restore",
+            Op::SetClass => "set storage class",
         })
     }
 }

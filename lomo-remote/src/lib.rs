@@ -50,6 +50,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod azure;
 mod backend;
 mod error;
 pub mod gdrive;
@@ -92,9 +93,11 @@ pub mod fuzz_hooks {
         crate::gdrive::fuzz_json(data);
     }
 
-    /// S3 XML answers and the `x-amz-restore` header: parse without panicking.
+    /// S3 XML answers, the `x-amz-restore` header and Azure's List Blobs
+    /// answers: parse without panicking.
     pub fn s3_xml(data: &[u8]) {
         crate::s3::fuzz_xml(data);
+        crate::azure::fuzz_xml(data);
     }
 }
 

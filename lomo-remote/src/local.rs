@@ -202,6 +202,7 @@ impl Backend for LocalBackend {
             part_multiple: 1,
             sequential_parts: false,
             composite_checksum: false,
+            set_class: false,
         }
     }
 

@@ -17,6 +17,7 @@ use object_store::{
 };
 use sha2::Digest as _;
 
+use crate::azure::AzureExtra;
 use crate::backend::{
     Backend, ByteStream, Capabilities, ObjectInfo, Part, PendingUpload, PutOptions, PutResult,
     RestoreRequest, RestoreStatus,
@@ -34,6 +35,26 @@ pub(crate) enum Service {
     Azure,
 }
 
+/// The requests a site makes itself, beside object_store's.
+#[derive(Debug, Clone)]
+pub(crate) enum Extra {
+    /// None (GCS).
+    None,
+    /// Checksummed PUT and HEAD, restores, listings with classes.
+    S3(Arc<S3Extra>),
+    /// Tiers: set, rehydrate, listed.
+    Azure(Arc<AzureExtra>),
+}
+
+impl Extra {
+    fn s3(&self) -> Option<&Arc<S3Extra>> {
+        match self {
+            Extra::S3(s3) => Some(s3),
+            _ => None,
+        }
+    }
+}
+
 /// A site on an object_store store.
 pub(crate) struct StoreBackend {
     pub(crate) name: String,
@@ -44,7 +65,7 @@ pub(crate) struct StoreBackend {
     /// Site prefix, "" or without leading/trailing slash.
     pub(crate) prefix: String,
     pub(crate) default_class: Option<String>,
-    pub(crate) s3: Option<Arc<S3Extra>>,
+    pub(crate) extra: Extra,
     pub(crate) meter: Arc<Meter>,
 }
 
@@ -89,6 +110,18 @@ pub(crate) fn check_key(at: At<'_>, key: &str, allow_empty: bool) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// What an Azure upload id carries after the store's own: the tier the
+/// blob gets once its block list is committed.
+const TIER_MARK: &str = "#tier=";
+
+/// An upload id as (the store's id, the tier to set after the commit).
+fn split_upload_id(id: &str) -> (&str, Option<&str>) {
+    match id.split_once(TIER_MARK) {
+        Some((id, tier)) => (id, Some(tier)),
+        None => (id, None),
+    }
 }
 
 pub(crate) fn join(prefix: &str, key: &str) -> String {
@@ -185,7 +218,7 @@ pub(crate) async fn delete_quietly(store: &dyn ObjectStore, at: At<'_>, path: &P
 /// Maps an object_store error to ours.
 pub(crate) fn map_err(at: At<'_>, e: object_store::Error) -> Error {
     let text = error_chain(&e);
-    if text.contains("InvalidObjectState") {
+    if text.contains("InvalidObjectState") || text.contains("BlobArchived") {
         return at.not_restored();
     }
     match e {
@@ -218,6 +251,30 @@ fn is_transient(e: &(dyn std::error::Error + 'static), text: &str) -> bool {
         || text.contains("Throttl")
 }
 
+/// A listing read page by page: `page(token)` gives one page's objects
+/// and the token of the next, none after the last.
+fn paged<F, Fut>(page: F) -> BoxStream<'static, Result<ObjectInfo>>
+where
+    F: Fn(Option<String>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(Vec<ObjectInfo>, Option<String>)>> + Send + 'static,
+{
+    futures::stream::unfold(Some(None::<String>), move |token| {
+        let next = token.map(&page);
+        async move {
+            match next?.await {
+                Ok((items, next)) => Some((Ok(items), next.map(Some))),
+                Err(e) => Some((Err(e), None)),
+            }
+        }
+    })
+    .map(|page| match page {
+        Ok(items) => futures::stream::iter(items.into_iter().map(Ok)).boxed(),
+        Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+    })
+    .flatten()
+    .boxed()
+}
+
 #[async_trait::async_trait]
 impl Backend for StoreBackend {
     fn name(&self) -> &str {
@@ -229,27 +286,32 @@ impl Backend for StoreBackend {
             Service::S3 | Service::Gcs => (5 << 20, 10_000),
             Service::Azure => (1, 50_000),
         };
+        let no_cold = self.extra.s3().is_some_and(|s| s.no_cold_classes());
         Capabilities {
             multipart: true,
             min_part_size,
             max_parts,
             // until a server says it has no cold classes (RestoreObject: 501)
-            storage_classes: !self.s3.as_ref().is_some_and(|s| s.no_cold_classes()),
-            restore: self.service == Service::S3
-                && !self.s3.as_ref().is_some_and(|s| s.no_cold_classes()),
+            storage_classes: !no_cold,
+            restore: match &self.extra {
+                Extra::S3(_) => !no_cold,
+                Extra::Azure(_) => true,
+                Extra::None => false,
+            },
             stored_checksum: self.service == Service::S3,
             range_reads: true,
             metered: true,
             part_multiple: 1,
             sequential_parts: false,
             composite_checksum: self.service == Service::S3,
+            set_class: matches!(self.extra, Extra::Azure(_)),
         }
     }
 
     async fn put(&self, key: &str, data: Bytes, opts: &PutOptions) -> Result<PutResult> {
         let at = At::new(&self.name, Op::Put, key);
         let path = self.path(at, key)?;
-        if let Some(s3) = &self.s3 {
+        if let Some(s3) = self.extra.s3() {
             let class = opts.storage_class.as_ref().or(self.default_class.as_ref());
             let etag = s3
                 .put(
@@ -278,20 +340,26 @@ impl Backend for StoreBackend {
         let at = At::new(&self.name, Op::CreateUpload, key);
         let path = self.path(at, key)?;
         let mut attributes = self.attributes(opts);
-        if self.service == Service::Azure && attributes.get(&Attribute::StorageClass).is_some() {
-            // object_store cannot set a tier on Azure block-list uploads:
-            // the blob gets the account's default access tier.
-            tracing::warn!(site = %self.name, key, "Azure multipart uploads use the account's default access tier");
-            attributes.remove(&Attribute::StorageClass);
+        let mut tier = None;
+        if self.service == Service::Azure {
+            // object_store does not send the tier with the block list: it
+            // is set once the blob exists, from the upload id, which keeps
+            // it for a resume in another process.
+            tier = attributes.remove(&Attribute::StorageClass);
         }
         let o = PutMultipartOptions {
             attributes,
             ..Default::default()
         };
-        self.multipart
+        let id = self
+            .multipart
             .create_multipart_opts(&path, o)
             .await
-            .map_err(|e| map_err(at, e))
+            .map_err(|e| map_err(at, e))?;
+        Ok(match tier {
+            Some(t) => format!("{id}{TIER_MARK}{}", t.as_ref()),
+            None => id,
+        })
     }
 
     async fn put_part(&self, key: &str, upload_id: &str, index: u32, data: Bytes) -> Result<Part> {
@@ -299,7 +367,8 @@ impl Backend for StoreBackend {
         let path = self.path(at, key)?;
         let size = data.len() as u64;
         let sha256 = sha256_b64(&data);
-        let id = upload_id.to_owned();
+        let (id, _) = split_upload_id(upload_id);
+        let id = id.to_owned();
         let part = self
             .multipart
             .put_part(&path, &id, index as usize, PutPayload::from(data))
@@ -330,7 +399,8 @@ impl Backend for StoreBackend {
                 content_id: p.receipt.clone(),
             })
             .collect();
-        let id = upload_id.to_owned();
+        let (id, tier) = split_upload_id(upload_id);
+        let id = id.to_owned();
         let r = self
             .multipart
             .complete_multipart(&path, &id, ids)
@@ -339,13 +409,17 @@ impl Backend for StoreBackend {
                 Error::NotFound { .. } => at.upload_gone(upload_id),
                 other => other,
             })?;
+        if let (Extra::Azure(az), Some(tier)) = (&self.extra, tier) {
+            az.set_tier(at, path.as_ref(), tier, None).await?;
+        }
         Ok(PutResult { etag: r.e_tag })
     }
 
     async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()> {
         let at = At::new(&self.name, Op::AbortUpload, key);
         let path = self.path(at, key)?;
-        let id = upload_id.to_owned();
+        let (id, _) = split_upload_id(upload_id);
+        let id = id.to_owned();
         match self.multipart.abort_multipart(&path, &id).await {
             Ok(()) => Ok(()),
             Err(e) => match map_err(at, e) {
@@ -358,7 +432,7 @@ impl Backend for StoreBackend {
     async fn list_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>> {
         let at = At::new(&self.name, Op::ListUploads, prefix);
         check_key(at, prefix, true)?;
-        match (&self.s3, self.service) {
+        match (self.extra.s3(), self.service) {
             (Some(s3), _) => {
                 let full = join(&self.prefix, prefix);
                 s3.list_uploads(at, &full, &self.strip_prefix()).await
@@ -379,14 +453,16 @@ impl Backend for StoreBackend {
     async fn head(&self, key: &str) -> Result<ObjectInfo> {
         let at = At::new(&self.name, Op::Head, key);
         let path = self.path(at, key)?;
-        if let Some(s3) = &self.s3 {
-            return s3.head(at, path.as_ref()).await;
+        match &self.extra {
+            Extra::S3(s3) => s3.head(at, path.as_ref()).await,
+            Extra::Azure(az) => az.head(at, path.as_ref()).await,
+            Extra::None => {
+                let m = self.store.head(&path).await.map_err(|e| map_err(at, e))?;
+                // GCS archive classes are readable online.
+                let restore = (self.service == Service::Gcs).then_some(RestoreStatus::NotNeeded);
+                Ok(meta_info(key.to_owned(), m, restore))
+            }
         }
-        let m = self.store.head(&path).await.map_err(|e| map_err(at, e))?;
-        // GCS archive classes are readable online; Azure rehydration is not
-        // implemented, so its status is unknown here.
-        let restore = (self.service == Service::Gcs).then_some(RestoreStatus::NotNeeded);
-        Ok(meta_info(key.to_owned(), m, restore))
     }
 
     fn list(&self, prefix: &str) -> BoxStream<'static, Result<ObjectInfo>> {
@@ -395,17 +471,15 @@ impl Backend for StoreBackend {
             return futures::stream::once(async move { Err(e) }).boxed();
         }
         let full = join(&self.prefix, prefix);
-        let name = self.name.clone();
-        let strip = self.strip_prefix();
-        if let Some(s3) = self.s3.clone() {
-            // ListObjectsV2 by hand: object_store drops the storage class.
-            let folder = if full.is_empty() {
-                String::new()
-            } else {
-                format!("{full}/")
-            };
-            let listed = prefix.to_owned();
-            let pages = futures::stream::unfold(Some(None::<String>), move |token| {
+        let (name, strip, listed) = (self.name.clone(), self.strip_prefix(), prefix.to_owned());
+        // By hand where object_store drops the storage class or tier.
+        let folder = if full.is_empty() {
+            String::new()
+        } else {
+            format!("{full}/")
+        };
+        match self.extra.clone() {
+            Extra::S3(s3) => paged(move |token| {
                 let (s3, folder, strip, name, listed) = (
                     s3.clone(),
                     folder.clone(),
@@ -414,40 +488,39 @@ impl Backend for StoreBackend {
                     listed.clone(),
                 );
                 async move {
-                    let token = token?;
                     let at = At::new(&name, Op::List, &listed);
-                    match s3.list_page(at, &folder, &strip, token.as_deref()).await {
-                        Ok((items, next)) => {
-                            let more = next.map(Some);
-                            Some((Ok(items), more))
+                    s3.list_page(at, &folder, &strip, token.as_deref()).await
+                }
+            }),
+            Extra::Azure(az) => paged(move |marker| {
+                let (az, folder, strip, name, listed) = (
+                    az.clone(),
+                    folder.clone(),
+                    strip.clone(),
+                    name.clone(),
+                    listed.clone(),
+                );
+                async move {
+                    let at = At::new(&name, Op::List, &listed);
+                    az.list_page(at, &folder, &strip, marker.as_deref()).await
+                }
+            }),
+            Extra::None => {
+                let list_prefix = (!full.is_empty()).then(|| Path::from(full.as_str()));
+                self.store
+                    .list(list_prefix.as_ref())
+                    .map(move |r| match r {
+                        Ok(m) => {
+                            let loc = m.location.as_ref();
+                            let key = loc.strip_prefix(strip.as_str()).unwrap_or(loc).to_owned();
+                            Ok(meta_info(key, m, None))
                         }
-                        Err(e) => Some((Err(e), None)),
-                    }
-                }
-            });
-            return pages
-                .map(|page| match page {
-                    Ok(items) => futures::stream::iter(items.into_iter().map(Ok)).boxed(),
-                    Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
-                })
-                .flatten()
-                .boxed();
+                        Err(e) => Err(map_err(At::new(&name, Op::List, &listed), e)),
+                    })
+                    .boxed()
+            }
         }
-        let list_prefix = (!full.is_empty()).then(|| Path::from(full.as_str()));
-        let listed = prefix.to_owned();
-        self.store
-            .list(list_prefix.as_ref())
-            .map(move |r| match r {
-                Ok(m) => {
-                    let loc = m.location.as_ref();
-                    let key = loc.strip_prefix(strip.as_str()).unwrap_or(loc).to_owned();
-                    Ok(meta_info(key, m, None))
-                }
-                Err(e) => Err(map_err(At::new(&name, Op::List, &listed), e)),
-            })
-            .boxed()
     }
-
     async fn delete(&self, key: &str) -> Result<()> {
         let at = At::new(&self.name, Op::Delete, key);
         let path = self.path(at, key)?;
@@ -457,13 +530,25 @@ impl Backend for StoreBackend {
     async fn restore(&self, key: &str, request: RestoreRequest) -> Result<RestoreStatus> {
         let at = At::new(&self.name, Op::Restore, key);
         let path = self.path(at, key)?;
-        match (&self.s3, self.service) {
-            (Some(s3), _) => s3.restore(at, path.as_ref(), request).await,
-            (None, Service::Gcs) => {
+        match &self.extra {
+            Extra::S3(s3) => s3.restore(at, path.as_ref(), request).await,
+            Extra::Azure(az) => az.restore(at, path.as_ref(), request).await,
+            Extra::None => {
                 self.head(key).await?;
                 Ok(RestoreStatus::NotNeeded)
             }
-            _ => Err(at.unsupported("rehydrating archived blobs (set the blob tier by hand)")),
+        }
+    }
+
+    async fn set_storage_class(&self, key: &str, class: &str) -> Result<()> {
+        let at = At::new(&self.name, Op::SetClass, key);
+        let path = self.path(at, key)?;
+        match &self.extra {
+            Extra::Azure(az) => az
+                .set_tier(at, path.as_ref(), class, None)
+                .await
+                .map(|_| ()),
+            _ => Err(at.unsupported("changing the storage class of a stored object")),
         }
     }
 

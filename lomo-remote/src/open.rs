@@ -8,12 +8,13 @@ use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::{ClientOptions, CredentialProvider};
 
+use crate::azure::AzureExtra;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::local::LocalBackend;
 use crate::meter::{Meter, MeteredConnector};
-use crate::objstore::{Service, StoreBackend, check_key};
+use crate::objstore::{Extra, Service, StoreBackend, check_key};
 use crate::retry::RetryPolicy;
 use crate::s3::S3Extra;
 use crate::spec::{Location, SiteUrl};
@@ -89,7 +90,7 @@ fn store_backend<T>(
     store: Arc<T>,
     prefix: &str,
     default_class: Option<String>,
-    s3: Option<Arc<S3Extra>>,
+    extra: Extra,
     meter: Arc<Meter>,
 ) -> Arc<dyn Backend>
 where
@@ -103,9 +104,25 @@ where
         multipart: store,
         prefix: prefix.to_owned(),
         default_class,
-        s3,
+        extra,
         meter,
     })
+}
+
+/// The account's blob endpoint and name, as object_store resolves them
+/// (the emulator switch, the endpoint setting, or the public cloud).
+fn azure_account(b: &MicrosoftAzureBuilder) -> (String, String) {
+    let get = |k| b.get_config_value(&k);
+    if get(AzureConfigKey::UseEmulator).as_deref() == Some("true") {
+        let account = get(AzureConfigKey::AccountName).unwrap_or_else(|| "devstoreaccount1".into());
+        let base = std::env::var("AZURITE_BLOB_STORAGE_URL")
+            .unwrap_or_else(|_| "http://127.0.0.1:10000".into());
+        return (format!("{}/{account}", base.trim_end_matches('/')), account);
+    }
+    let account = get(AzureConfigKey::AccountName).unwrap_or_default();
+    let url = get(AzureConfigKey::Endpoint)
+        .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
+    (url, account)
 }
 
 /// Opens the site at `url`. No request is made: an unreachable site shows
@@ -177,7 +194,7 @@ pub fn open(url: &SiteUrl, opts: &SiteOptions) -> Result<Arc<dyn Backend>> {
                 s3,
                 prefix,
                 storage_class,
-                Some(Arc::new(extra)),
+                Extra::S3(Arc::new(extra)),
                 meter,
             ))
         }
@@ -219,7 +236,7 @@ pub fn open(url: &SiteUrl, opts: &SiteOptions) -> Result<Arc<dyn Backend>> {
                 gcs,
                 prefix,
                 storage_class,
-                None,
+                Extra::None,
                 meter,
             ))
         }
@@ -249,18 +266,26 @@ pub fn open(url: &SiteUrl, opts: &SiteOptions) -> Result<Arc<dyn Backend>> {
                     .map_err(|_| config_err(format!("unknown Azure setting {k:?}")))?;
                 b = b.with_config(key, v);
             }
-            let az = Arc::new(
-                b.build()
-                    .map_err(|e| config_err(format!("cannot set up Azure: {e}")))?,
+            let (account_url, account) = azure_account(&b);
+            let az = b
+                .build()
+                .map_err(|e| config_err(format!("cannot set up Azure: {e}")))?;
+            let http = HttpClient::new(meter.clone(), opts.retry);
+            let extra = AzureExtra::new(
+                http,
+                &account_url,
+                container,
+                &account,
+                az.credentials().clone(),
             );
             Ok(store_backend(
                 name,
                 url,
                 Service::Azure,
-                az,
+                Arc::new(az),
                 prefix,
                 storage_class,
-                None,
+                Extra::Azure(Arc::new(extra)),
                 meter,
             ))
         }

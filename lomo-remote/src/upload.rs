@@ -423,6 +423,7 @@ mod tests {
             part_multiple: 1,
             sequential_parts: false,
             composite_checksum: true,
+            set_class: false,
         };
         assert_eq!(part_size_for(1 << 30, 1 << 20, &caps), 5 << 20);
         assert_eq!(

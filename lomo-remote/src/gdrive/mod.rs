@@ -603,6 +603,7 @@ impl Backend for DriveBackend {
             part_multiple: CHUNK_ALIGN,
             sequential_parts: true,
             composite_checksum: false,
+            set_class: false,
         }
     }
 
