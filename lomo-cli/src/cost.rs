@@ -150,6 +150,23 @@ fn table(overrides: &BTreeMap<String, Prices>) -> BTreeMap<String, Prices> {
     prices
 }
 
+/// The most hours a thaw of `cfg`'s archive class takes at `tier`, as the
+/// provider documents it: Deep Archive 48 h bulk, 12 h standard; Glacier
+/// Flexible Retrieval 12 h, 5 h, minutes expedited; Azure's Archive tier
+/// 15 h at Standard priority (bulk and standard here), 1 h at High
+/// (expedited).
+pub(crate) fn thaw_hours(cfg: &SiteConfig, tier: lomo_remote::RestoreTier) -> u32 {
+    use lomo_remote::RestoreTier::{Bulk, Expedited, Standard};
+    match (classes(cfg).0.as_str(), tier) {
+        ("AZURE_ARCHIVE", Bulk | Standard) => 15,
+        ("GLACIER", Bulk) => 12,
+        ("GLACIER", Standard) => 5,
+        (_, Expedited) => 1,
+        (_, Bulk) => 48,
+        (_, Standard) => 12,
+    }
+}
+
 /// The prices of `cfg`'s archive class (free when the table lacks it).
 pub(crate) fn archive_prices(cfg: &SiteConfig, overrides: &BTreeMap<String, Prices>) -> Prices {
     let (class, _) = classes(cfg);

@@ -123,20 +123,62 @@ impl Context {
                 for f in s.findings.iter().filter(|f| damage.contains(&f.kind)) {
                     by_key.entry(&f.key).or_default().push(f);
                 }
-                for (key, found) in by_key {
+                for (key, found) in &by_key {
                     let action = match k.kind {
                         CheckKind::Archives => {
-                            self.repair_archive(&s.site, key, &found, opts.dry_run)
+                            self.repair_archive(&s.site, key, found, opts.dry_run)
                         }
-                        CheckKind::Staging => {
-                            self.repair_staged(&s.site, key, &found, opts.dry_run)
-                        }
+                        CheckKind::Staging => self.repair_staged(&s.site, key, found, opts.dry_run),
                     };
                     actions.push(action?);
+                }
+                if k.kind == CheckKind::Archives {
+                    let classes = s.findings.iter().filter(|f| f.kind == "class");
+                    for f in classes.filter(|f| !by_key.contains_key(f.key.as_str())) {
+                        actions.extend(self.repair_class(&s.site, f, opts.dry_run)?);
+                    }
                 }
             }
         }
         Ok(RepairReport { check, actions })
+    }
+
+    /// A copy listed in another storage class than the site's (an Azure
+    /// archive left Hot by a restore's rehydration, or by an upload that
+    /// stopped between its commit and its tier): moved back in place where
+    /// the site can; elsewhere the check keeps reporting it.
+    fn repair_class(
+        &mut self,
+        site_name: &str,
+        f: &Finding,
+        dry_run: bool,
+    ) -> Result<Option<RepairAction>> {
+        let cfg = self.site(site_name)?.clone();
+        let Some(want) = cfg.archive_class() else {
+            return Ok(None);
+        };
+        let site = self.open_site(&cfg)?;
+        if !site.capabilities().set_class {
+            return Ok(None);
+        }
+        let mut action = RepairAction {
+            site: site_name.to_owned(),
+            key: f.key.clone(),
+            what: f.path.clone().unwrap_or_default(),
+            problem: describe(&[f]),
+            source: Some(format!("the site itself (its class set to {want})")),
+            outcome: RepairOutcome::Planned,
+        };
+        if !dry_run {
+            action.outcome = match self.rt.block_on(site.set_storage_class(&f.key, &want)) {
+                Ok(()) => RepairOutcome::Repaired,
+                Err(e) => RepairOutcome::Failed {
+                    error: e.to_string(),
+                },
+            };
+            self.record_usage(site_name, &site.usage());
+        }
+        Ok(Some(action))
     }
 
     /// The action for one archive copy: its sources tried in order.

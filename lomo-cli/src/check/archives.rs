@@ -6,7 +6,7 @@
 //! every chunk's tag checked; with `deep`, random chunks of archives on hot
 //! paid sites; a cold tier only with `thaw`, its cost said first.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures::TryStreamExt as _;
@@ -29,6 +29,21 @@ fn bare_etag(e: &str) -> &str {
 /// An archive's copy on the site being checked.
 type Held = (Archive, ArchiveCopy);
 
+/// How many of the copies held are listed in each storage class.
+fn classes_of(held: &[Held], listed: &[ObjectInfo]) -> BTreeMap<String, u64> {
+    let class: HashMap<&str, &str> = listed
+        .iter()
+        .filter_map(|o| Some((o.key.as_str(), o.storage_class.as_deref()?)))
+        .collect();
+    let mut out = BTreeMap::new();
+    for (_, c) in held {
+        if let Some(k) = class.get(c.key.as_str()) {
+            *out.entry((*k).to_owned()).or_default() += 1;
+        }
+    }
+    out
+}
+
 impl Context {
     /// Checks one archive site.
     pub(super) fn check_archives(
@@ -43,6 +58,7 @@ impl Context {
             checked: 0,
             findings: Vec::new(),
             error: None,
+            classes: Default::default(),
         };
         let site = match self.open_site(cfg) {
             Ok(s) => s,
@@ -58,13 +74,18 @@ impl Context {
             Ok(objects) => {
                 let held = self.held_on(&cfg.name)?;
                 out.checked = held.len() as u64;
+                out.classes = classes_of(&held, &objects);
                 let sound = self.compare_archives(&site, cfg, &held, objects, &mut out.findings)?;
                 let sound: Vec<&Held> = sound.into_iter().map(|i| &held[i]).collect();
                 self.check_bytes(&site, cfg, &sound, (opts, key), &mut out.findings)?;
             }
         }
+        let set_class = site.capabilities().set_class;
         for f in &mut out.findings {
-            if let Some(name) = f.path.clone().filter(|_| f.kind != "unexpected") {
+            if f.kind == "class" {
+                f.repair = (set_class && cfg.archive_class().is_some())
+                    .then(|| "repairable in place (its class set back)".to_owned());
+            } else if let Some(name) = f.path.clone().filter(|_| f.kind != "unexpected") {
                 f.repair = self.repair_sources(&name, &cfg.name)?;
             }
         }

@@ -129,6 +129,9 @@ pub struct SiteCheck {
     pub findings: Vec<Finding>,
     /// Why the site could not be checked, if it could not.
     pub error: Option<String>,
+    /// The copies by the storage class (Azure: access tier) the site lists
+    /// them in, where it reports one.
+    pub classes: std::collections::BTreeMap<String, u64>,
 }
 
 /// The check of one kind over its sites.

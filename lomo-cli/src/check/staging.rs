@@ -30,6 +30,7 @@ impl Context {
             checked: 0,
             findings: Vec::new(),
             error: None,
+            classes: Default::default(),
         };
         let site = match self.open_site(cfg) {
             Ok(s) => s,

@@ -84,17 +84,26 @@ pub(crate) fn render(out: &mut Out, report: &CheckReport) -> std::io::Result<()>
                 CheckKind::Staging => "staged objects",
                 CheckKind::Archives => "archives",
             };
+            let classes = if s.classes.is_empty() {
+                String::new()
+            } else {
+                let each: Vec<String> = s.classes.iter().map(|(c, n)| format!("{n} {c}")).collect();
+                format!(" (storage class: {})", each.join(", "))
+            };
             let text = match &s.error {
                 Some(e) => format!("{}: could not check: {e}", s.site),
                 None if problems == 0 => format!(
-                    "{}: {} {what}, all present and as recorded",
+                    "{}: {} {what}, all present and as recorded{classes}",
                     s.site, s.checked
                 ),
-                None => format!("{}: {} {what}, {problems} differences", s.site, s.checked),
+                None => format!(
+                    "{}: {} {what}, {problems} differences{classes}",
+                    s.site, s.checked
+                ),
             };
             out.record_or_line(
                 &json!({"site": s.site, "kind": k.kind.name(), "checked": s.checked,
-                        "problems": problems, "error": s.error}),
+                        "problems": problems, "error": s.error, "classes": s.classes}),
                 &text,
             )?;
         }

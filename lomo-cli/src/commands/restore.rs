@@ -27,7 +27,7 @@ pub(crate) struct RestoreArgs {
     /// Folder to restore into (created; existing files are never overwritten)
     #[arg(long, value_name = "DIR")]
     to: PathBuf,
-    /// Retrieval tier for archives in a cold storage class: bulk (cheapest), standard, expedited
+    /// Retrieval tier for archives in a cold storage class: bulk (cheapest), standard, expedited (Azure: bulk and standard ask for Standard priority, expedited for High)
     #[arg(long, value_name = "TIER")]
     tier: Option<lomob::lomo_remote::RestoreTier>,
     /// Wait for cold restores to finish (checking every SECS seconds) instead of stopping

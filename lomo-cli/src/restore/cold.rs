@@ -12,16 +12,17 @@ use super::plan::Candidate;
 use crate::cost::Prices;
 use crate::error::{Error, Result};
 use crate::progress::{Event, Progress};
+use crate::sites::SiteConfig;
 
 /// What a restore from a cold tier costs and takes, from the site's price
 /// table: retrieval per GB and per 1000 requests by tier, and transfer out
 /// per GB for what is read, which dominates a full restore.
-pub(crate) fn estimate(c: &Candidate, p: &Prices, tier: RestoreTier) -> String {
-    let (per_gb, per_1000, hours) = match tier {
-        RestoreTier::Bulk => (p.bulk_gb, p.bulk_per_1000, 48),
-        RestoreTier::Standard => (p.standard_gb, p.standard_per_1000, 12),
+pub(crate) fn estimate(c: &Candidate, (p, hours): (&Prices, u32), tier: RestoreTier) -> String {
+    let (per_gb, per_1000) = match tier {
+        RestoreTier::Bulk => (p.bulk_gb, p.bulk_per_1000),
+        RestoreTier::Standard => (p.standard_gb, p.standard_per_1000),
         // Not offered for Deep Archive; Glacier Flexible Retrieval prices.
-        RestoreTier::Expedited => (0.03, 10.0, 1),
+        RestoreTier::Expedited => (0.03, 10.0),
     };
     let gb = |b: u64| b as f64 / 1e9;
     let (stored, read) = (c.object_size(), c.read_size());
@@ -66,13 +67,14 @@ impl Thaws {
         rt: &tokio::runtime::Runtime,
         progress: &dyn Progress,
         (site, c): (&Arc<dyn Backend>, &Candidate),
-        prices: &Prices,
+        (prices, cfg): (&Prices, Option<&SiteConfig>),
     ) -> Result<()> {
         let id = (c.site().to_owned(), c.key().to_owned());
         if self.asked.contains_key(&id) {
             return Ok(());
         }
-        progress.event(&Event::Notice(estimate(c, prices, self.tier)));
+        let hours = cfg.map_or(48, |cfg| crate::cost::thaw_hours(cfg, self.tier));
+        progress.event(&Event::Notice(estimate(c, (prices, hours), self.tier)));
         let req = RestoreRequest {
             days: 7,
             tier: self.tier,

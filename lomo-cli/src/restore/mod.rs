@@ -391,9 +391,10 @@ impl Restorer<'_> {
                 Ok(from) => return Ok(Pass::Done(Some(from))),
                 Err(e) if e.is_not_restored() => {
                     let prices = self.prices_of(c.site());
+                    let cfg = self.sites.iter().find(|s| s.name == c.site());
                     match self
                         .thaws
-                        .request(self.rt, self.progress, (&site, &c), &prices)
+                        .request(self.rt, self.progress, (&site, &c), (&prices, cfg))
                     {
                         Ok(()) if thawing.is_none() => thawing = Some(c),
                         Ok(()) => {}
@@ -477,7 +478,10 @@ impl Restorer<'_> {
             }
         }
         for (name, mut p) in per_site {
-            p.price(&self.prices_of(&name));
+            let cfg = self.sites.iter().find(|s| s.name == name);
+            let hours = |tier| cfg.map_or(0, |cfg| crate::cost::thaw_hours(cfg, tier));
+            let hours = [hours(RestoreTier::Bulk), hours(RestoreTier::Standard)];
+            p.price(&self.prices_of(&name), hours);
             out.sites.push(p);
         }
         Ok(out)

@@ -179,12 +179,13 @@ pub(crate) fn thaw_prices(cfg: &SiteConfig, overrides: &BTreeMap<String, Prices>
 }
 
 impl SitePlan {
-    /// Fills in the costs and waits from the counts.
-    pub(crate) fn price(&mut self, p: &Prices) {
+    /// Fills in the costs and waits (at most `hours` for a bulk and a
+    /// standard thaw) from the counts.
+    pub(crate) fn price(&mut self, p: &Prices, [bulk, standard]: [u32; 2]) {
         let gb = |b: u64| b as f64 / 1e9;
         let tiers = [
-            ("bulk", p.bulk_gb, p.bulk_per_1000, 48),
-            ("standard", p.standard_gb, p.standard_per_1000, 12),
+            ("bulk", p.bulk_gb, p.bulk_per_1000, bulk),
+            ("standard", p.standard_gb, p.standard_per_1000, standard),
         ];
         for (tier, per_gb, per_1000, hours) in tiers {
             let cost = gb(self.thaw_bytes) * per_gb
