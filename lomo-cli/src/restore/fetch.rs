@@ -191,7 +191,7 @@ fn plain(
 }
 
 /// Mode, mtime, then into place without overwriting.
-fn finish_file(tmp: NewFile, f: &FileEntry) -> Result<()> {
+pub(super) fn finish_file(tmp: NewFile, f: &FileEntry) -> Result<()> {
     let mtime = std::time::UNIX_EPOCH
         + std::time::Duration::from_nanos(u64::try_from(f.mtime_ns).unwrap_or(0));
     tmp.commit(Some(f.mode), Some(mtime))

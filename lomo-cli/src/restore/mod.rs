@@ -11,6 +11,7 @@
 //! file, `cold` handles copies in a cold storage class, `go` the Go tool's
 //! ISOs and Drive copies.
 
+mod bulk;
 mod cold;
 mod fetch;
 mod go;
@@ -58,6 +59,9 @@ pub struct RestoreOptions {
     /// Only plan: what would be read where, and what thawing costs; no
     /// file is written and no restore is requested.
     pub dry_run: bool,
+    /// Reads in flight at once (None: 2–4 for folder sites, by cores; 8
+    /// where sites are reached over a network).
+    pub parallel: Option<usize>,
 }
 
 impl RestoreOptions {
@@ -74,6 +78,7 @@ impl RestoreOptions {
             wait: None,
             only_scheme: None,
             dry_run: false,
+            parallel: None,
         }
     }
 
@@ -176,6 +181,7 @@ impl Context {
             Some(self.key()?)
         };
         let mut r = self.restorer(&sites, cold::Thaws::new(opts.tier, opts.wait));
+        r.workers = opts.parallel;
         if opts.dry_run {
             let plan = r.plan(&sel.files)?;
             let mut report = RestoreReport::new(opts.to.clone(), Vec::new());
@@ -212,6 +218,7 @@ impl Context {
             prices: &self.opts.prices,
             opened: HashMap::new(),
             thaws,
+            workers: None,
         }
     }
 
@@ -290,6 +297,8 @@ struct Restorer<'a> {
     prices: &'a std::collections::BTreeMap<String, crate::cost::Prices>,
     opened: HashMap<String, Option<Arc<dyn Backend>>>,
     thaws: cold::Thaws,
+    /// Workers of the fast path (None: by site kind).
+    workers: Option<usize>,
 }
 
 impl Restorer<'_> {
@@ -325,23 +334,48 @@ impl Restorer<'_> {
         files: Vec<(PathBuf, FileEntry)>,
         target: &Target,
     ) -> Result<Vec<RestoredFile>> {
-        let mut results = Vec::new();
-        let (mut thawing, mut links) = (Vec::new(), Vec::new());
-        for (name, f) in files {
-            let pass = match (f.kind, key) {
-                (EntryKind::Symlink, _) => {
-                    links.push((name, f));
-                    continue;
+        let mut done: Vec<(usize, RestoredFile)> = Vec::new();
+        let (mut thawing, mut links, mut one_by_one) = (Vec::new(), Vec::new(), Vec::new());
+        let mut fast = Vec::new();
+        for (idx, (name, f)) in files.into_iter().enumerate() {
+            if f.kind == EntryKind::Symlink {
+                links.push((name, f));
+            } else if let (Some(_), Some((hash, cand))) = (key, self.fast_candidate(&f)?) {
+                fast.push(bulk::Item {
+                    idx,
+                    name,
+                    file: f,
+                    hash,
+                    cand,
+                });
+            } else {
+                one_by_one.push((idx, name, f));
+            }
+        }
+        if let (Some(key), false) = (key, fast.is_empty()) {
+            for (item, r) in self.bulk(key, target).run(fast) {
+                match r {
+                    Ok(from) => {
+                        done.push((item.idx, file_result(item.name, item.file.size, Ok(from))));
+                    }
+                    Err(bulk::Retry) => one_by_one.push((item.idx, item.name, item.file)),
                 }
-                (_, Some(key)) => self.first_pass(key, &f, (target, &name)),
-                (_, None) => Err(Error::failed("no key")),
+            }
+        }
+        one_by_one.sort_by_key(|(idx, ..)| *idx);
+        for (idx, name, f) in one_by_one {
+            let pass = match key {
+                Some(key) => self.first_pass(key, &f, (target, &name)),
+                None => Err(Error::failed("no key")),
             };
             match pass {
                 Ok(Pass::Thawing(c)) => thawing.push((name, f, c)),
-                Ok(Pass::Done(from)) => results.push(file_result(name, f.size, Ok(from))),
-                Err(e) => results.push(file_result(name, f.size, Err(e))),
+                Ok(Pass::Done(from)) => done.push((idx, file_result(name, f.size, Ok(from)))),
+                Err(e) => done.push((idx, file_result(name, f.size, Err(e)))),
             }
         }
+        done.sort_by_key(|(idx, _)| *idx);
+        let mut results: Vec<RestoredFile> = done.into_iter().map(|(_, r)| r).collect();
         let failed = self.thaws.wait_all(self.rt, self.progress);
         for (name, f, c) in thawing {
             let r = match (key, failed.get(&(c.site().to_owned(), c.key().to_owned()))) {
@@ -354,6 +388,48 @@ impl Restorer<'_> {
         }
         results.extend(links_last(links, target));
         Ok(results)
+    }
+
+    /// The copy the fast path reads `f` from: its first candidate on a site
+    /// that opens, when that site is hot and the copy is encrypted (or a
+    /// staged object); else None, for the per-file path.
+    fn fast_candidate(&mut self, f: &FileEntry) -> Result<Option<([u8; 32], Candidate)>> {
+        let Some(hash) = f.hash else {
+            return Ok(None);
+        };
+        for c in plan::candidates(self.catalog, self.sites, f)? {
+            if self.site(c.site()).is_none() {
+                continue;
+            }
+            let cold = self.sites.iter().any(|s| s.name == c.site() && s.is_cold());
+            let plain = matches!(&c, Candidate::Archived { copy, .. } if copy.header.is_empty());
+            return Ok((!cold && !plain).then_some((hash, c)));
+        }
+        Ok(None)
+    }
+
+    /// The fast path's workers over the sites opened so far.
+    fn bulk<'b>(&'b self, key: &'b MasterKey, target: &'b Target) -> bulk::Bulk<'b> {
+        let sites: std::collections::BTreeMap<String, Arc<dyn Backend>> = self
+            .opened
+            .iter()
+            .filter_map(|(n, s)| Some((n.clone(), s.clone()?)))
+            .collect();
+        let local_only = sites.keys().all(|n| {
+            self.sites
+                .iter()
+                .any(|s| &s.name == n && s.url.starts_with("file://"))
+        });
+        bulk::Bulk {
+            rt: self.rt,
+            key,
+            target,
+            sites,
+            workers: self
+                .workers
+                .unwrap_or_else(|| bulk::default_workers(local_only)),
+            progress: self.progress,
+        }
     }
 
     /// Tries the file's copies in order; a cold one gets a thaw request and

@@ -17,6 +17,7 @@ mod contain;
 mod cost;
 mod crash;
 mod crypt;
+mod fast;
 mod garage;
 mod gdrive;
 mod golomob;
