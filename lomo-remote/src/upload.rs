@@ -201,14 +201,24 @@ impl Uploader {
         // when the site has it: at most `concurrency` parts in memory.
         type Item = std::io::Result<(u32, Bytes, tokio::sync::OwnedSemaphorePermit)>;
         let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        // Part buffers come back once the site has let go of them, so each
+        // part after the first few is read into memory already mapped: no
+        // fresh pages for the kernel to fault in and zero.
+        let pool: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
         let handle = tokio::runtime::Handle::current();
         let (tx, rx) = tokio::sync::mpsc::channel::<Item>(1);
+        let spare = pool.clone();
         let reader = tokio::task::spawn_blocking(move || {
             for (index, range) in ranges {
                 let Ok(permit) = handle.block_on(permits.clone().acquire_owned()) else {
                     return;
                 };
-                let mut buf = vec![0u8; (range.end - range.start) as usize];
+                let mut buf = spare
+                    .lock()
+                    .ok()
+                    .and_then(|mut p| p.pop())
+                    .unwrap_or_default();
+                buf.resize((range.end - range.start) as usize, 0);
                 let item = source
                     .read_at(range.start, &mut buf)
                     .map(|()| (index, Bytes::from(buf), permit));
@@ -224,16 +234,21 @@ impl Uploader {
             rx.recv().await.map(|item| (item, rx))
         })
         .map(|item| {
-            let (backend, key, upload_id, site) = (
+            let (backend, key, upload_id, site, pool) = (
                 backend.clone(),
                 key.clone(),
                 upload_id.clone(),
                 site.clone(),
+                pool.clone(),
             );
             async move {
                 let (index, data, permit) =
                     item.map_err(|e| At::new(&site, Op::PutPart, &key).source(e))?;
+                let back = data.clone();
                 let stored = backend.put_part(&key, &upload_id, index, data).await;
+                if let (Ok(buf), Ok(mut p)) = (back.try_into_mut(), pool.lock()) {
+                    p.push(buf.into());
+                }
                 drop(permit);
                 stored
             }
