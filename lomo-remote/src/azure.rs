@@ -16,6 +16,7 @@ use object_store::client::HttpRequestBody;
 use crate::backend::{ObjectInfo, RestoreRequest, RestoreStatus, RestoreTier};
 use crate::error::{At, Error, Result};
 use crate::http::{Collected, HttpClient};
+use crate::objstore::Pages;
 use crate::s3::encode_query;
 
 /// The access tier whose blobs must be rehydrated before a read.
@@ -63,12 +64,7 @@ impl AzureExtra {
             StatusCode::NOT_FOUND => return Err(at.not_found()),
             _ => return Err(status_error(at, &r)),
         }
-        let h = |name: &str| {
-            r.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let h = |name: &str| r.header(name);
         let tier = h("x-ms-access-tier");
         Ok(ObjectInfo {
             key: at.key.to_owned(),
@@ -83,14 +79,7 @@ impl AzureExtra {
             )),
             storage_class: tier,
             sha256: None,
-            metadata: r
-                .headers
-                .iter()
-                .filter_map(|(k, v)| {
-                    let k = k.as_str().strip_prefix("x-ms-meta-")?;
-                    Some((k.to_owned(), v.to_str().ok()?.to_owned()))
-                })
-                .collect(),
+            metadata: r.metadata("x-ms-meta-"),
         })
     }
 
@@ -147,9 +136,31 @@ impl AzureExtra {
         }
     }
 
+    async fn call(
+        &self,
+        at: At<'_>,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Collected> {
+        let cred = self
+            .creds
+            .get_credential()
+            .await
+            .map_err(|e| at.denied(format!("no usable credentials: {e}")))?;
+        self.http
+            .send_signed(at, || {
+                authorized(&method, url, headers, &cred, &self.account)
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Pages for AzureExtra {
     /// One page of List Blobs under `full_prefix` (a folder: `p/`), with
     /// tiers. Names lose `strip`.
-    pub(crate) async fn list_page(
+    async fn page(
         &self,
         at: At<'_>,
         full_prefix: &str,
@@ -191,37 +202,6 @@ impl AzureExtra {
             })
             .collect();
         Ok((items, page.next_marker.filter(|m| !m.is_empty())))
-    }
-
-    async fn call(
-        &self,
-        at: At<'_>,
-        method: Method,
-        url: &str,
-        headers: &[(&str, &str)],
-    ) -> Result<Collected> {
-        let cred = self
-            .creds
-            .get_credential()
-            .await
-            .map_err(|e| at.denied(format!("no usable credentials: {e}")))?;
-        let mut sign_error = None;
-        let result = self
-            .http
-            .send_collect(
-                || match authorized(&method, url, headers, &cred, &self.account) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        sign_error = Some(e);
-                        Request::new(Full::new(Bytes::new()))
-                    }
-                },
-            )
-            .await;
-        if let Some(e) = sign_error {
-            return Err(at.request(false, format!("cannot sign the request: {e}")));
-        }
-        result.map_err(|e| at.request(e.is_transient(), e))
     }
 }
 

@@ -27,6 +27,27 @@ pub(crate) struct Collected {
     pub(crate) body: Bytes,
 }
 
+impl Collected {
+    /// A header's value, when it is text.
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The user metadata: headers named `prefix…`, without the prefix.
+    pub(crate) fn metadata(&self, prefix: &str) -> std::collections::BTreeMap<String, String> {
+        self.headers
+            .iter()
+            .filter_map(|(k, v)| {
+                let k = k.as_str().strip_prefix(prefix)?;
+                Some((k.to_owned(), v.to_str().ok()?.to_owned()))
+            })
+            .collect()
+    }
+}
+
 /// Why a request failed for good.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HttpFailure {
@@ -163,6 +184,36 @@ impl HttpClient {
                 )))
             }
         }
+    }
+
+    /// Sends the request `make` builds and signs (again for each retry, so
+    /// signatures are fresh) and reads its (small) body. A request that
+    /// cannot be built or signed is an error at once, naming `at`; so is
+    /// any failure after the retries.
+    pub(crate) async fn send_signed<F>(
+        &self,
+        at: crate::error::At<'_>,
+        mut make: F,
+    ) -> crate::error::Result<Collected>
+    where
+        F: FnMut() -> Result<Request<Full<Bytes>>, String>,
+    {
+        let unsigned = |e: String| at.request(false, format!("cannot sign the request: {e}"));
+        let mut first = Some(make().map_err(unsigned)?);
+        let mut late = None;
+        let result = self
+            .send_collect(|| match first.take().map_or_else(&mut make, Ok) {
+                Ok(r) => r,
+                Err(e) => {
+                    late = Some(e);
+                    Request::new(Full::new(Bytes::new()))
+                }
+            })
+            .await;
+        if let Some(e) = late {
+            return Err(unsigned(e));
+        }
+        result.map_err(|e| at.request(e.is_transient(), e))
     }
 
     /// [`Self::send`], then reads the whole (small) body.

@@ -251,6 +251,22 @@ fn is_transient(e: &(dyn std::error::Error + 'static), text: &str) -> bool {
         || text.contains("Throttl")
 }
 
+/// A listing by hand, one page at a time (S3's ListObjectsV2 and Azure's
+/// List Blobs keep the storage class that object_store's listings drop).
+#[async_trait::async_trait]
+pub(crate) trait Pages: Send + Sync {
+    /// The page after `token` (the first without) of the objects under
+    /// `folder` (full keys, `p/`), their keys without `strip`; and the
+    /// next page's token.
+    async fn page(
+        &self,
+        at: At<'_>,
+        folder: &str,
+        strip: &str,
+        token: Option<&str>,
+    ) -> Result<(Vec<ObjectInfo>, Option<String>)>;
+}
+
 /// A listing read page by page: `page(token)` gives one page's objects
 /// and the token of the next, none after the last.
 fn paged<F, Fut>(page: F) -> BoxStream<'static, Result<ObjectInfo>>
@@ -478,10 +494,15 @@ impl Backend for StoreBackend {
         } else {
             format!("{full}/")
         };
-        match self.extra.clone() {
-            Extra::S3(s3) => paged(move |token| {
-                let (s3, folder, strip, name, listed) = (
-                    s3.clone(),
+        let pages: Option<Arc<dyn Pages>> = match self.extra.clone() {
+            Extra::S3(s3) => Some(s3),
+            Extra::Azure(az) => Some(az),
+            Extra::None => None,
+        };
+        if let Some(pages) = pages {
+            return paged(move |token| {
+                let (pages, folder, strip, name, listed) = (
+                    pages.clone(),
                     folder.clone(),
                     strip.clone(),
                     name.clone(),
@@ -489,38 +510,24 @@ impl Backend for StoreBackend {
                 );
                 async move {
                     let at = At::new(&name, Op::List, &listed);
-                    s3.list_page(at, &folder, &strip, token.as_deref()).await
+                    pages.page(at, &folder, &strip, token.as_deref()).await
                 }
-            }),
-            Extra::Azure(az) => paged(move |marker| {
-                let (az, folder, strip, name, listed) = (
-                    az.clone(),
-                    folder.clone(),
-                    strip.clone(),
-                    name.clone(),
-                    listed.clone(),
-                );
-                async move {
-                    let at = At::new(&name, Op::List, &listed);
-                    az.list_page(at, &folder, &strip, marker.as_deref()).await
-                }
-            }),
-            Extra::None => {
-                let list_prefix = (!full.is_empty()).then(|| Path::from(full.as_str()));
-                self.store
-                    .list(list_prefix.as_ref())
-                    .map(move |r| match r {
-                        Ok(m) => {
-                            let loc = m.location.as_ref();
-                            let key = loc.strip_prefix(strip.as_str()).unwrap_or(loc).to_owned();
-                            Ok(meta_info(key, m, None))
-                        }
-                        Err(e) => Err(map_err(At::new(&name, Op::List, &listed), e)),
-                    })
-                    .boxed()
-            }
+            });
         }
+        let list_prefix = (!full.is_empty()).then(|| Path::from(full.as_str()));
+        self.store
+            .list(list_prefix.as_ref())
+            .map(move |r| match r {
+                Ok(m) => {
+                    let loc = m.location.as_ref();
+                    let key = loc.strip_prefix(strip.as_str()).unwrap_or(loc).to_owned();
+                    Ok(meta_info(key, m, None))
+                }
+                Err(e) => Err(map_err(At::new(&name, Op::List, &listed), e)),
+            })
+            .boxed()
     }
+
     async fn delete(&self, key: &str) -> Result<()> {
         let at = At::new(&self.name, Op::Delete, key);
         let path = self.path(at, key)?;

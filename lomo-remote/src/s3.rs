@@ -19,6 +19,7 @@ use object_store::aws::AwsCredential;
 use crate::backend::{ObjectInfo, PendingUpload, RestoreRequest, RestoreStatus};
 use crate::error::{At, Error, Result};
 use crate::http::{Collected, HttpClient};
+use crate::objstore::Pages;
 
 /// Cold storage classes whose objects must be restored before a GET.
 pub(crate) fn is_cold_class(class: &str) -> bool {
@@ -85,12 +86,7 @@ impl S3Extra {
             StatusCode::NOT_FOUND => return Err(at.not_found()),
             _ => return Err(status_error(at, &r)),
         }
-        let h = |name: &str| {
-            r.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let h = |name: &str| r.header(name);
         let storage_class = h("x-amz-storage-class");
         let restore = match h("x-amz-restore") {
             Some(v) => Some(parse_restore_header(&v)),
@@ -112,14 +108,7 @@ impl S3Extra {
             storage_class,
             sha256: h("x-amz-checksum-sha256"),
             restore,
-            metadata: r
-                .headers
-                .iter()
-                .filter_map(|(k, v)| {
-                    let k = k.as_str().strip_prefix("x-amz-meta-")?;
-                    Some((k.to_owned(), v.to_str().ok()?.to_owned()))
-                })
-                .collect(),
+            metadata: r.metadata("x-amz-meta-"),
         })
     }
 
@@ -208,54 +197,6 @@ impl S3Extra {
         }
     }
 
-    /// One page of ListObjectsV2 under `full_prefix` (a folder: `p/`),
-    /// with storage classes. Keys lose `strip`.
-    pub(crate) async fn list_page(
-        &self,
-        at: At<'_>,
-        full_prefix: &str,
-        strip: &str,
-        token: Option<&str>,
-    ) -> Result<(Vec<ObjectInfo>, Option<String>)> {
-        let mut url = format!("{}?list-type=2", self.bucket_url);
-        if !full_prefix.is_empty() {
-            url.push_str(&format!("&prefix={}", encode_query(full_prefix)));
-        }
-        if let Some(t) = token {
-            url.push_str(&format!("&continuation-token={}", encode_query(t)));
-        }
-        let r = self.call(at, Method::GET, &url, &[], Bytes::new()).await?;
-        if !r.status.is_success() {
-            return Err(status_error(at, &r));
-        }
-        let page: ListObjects = quick_xml::de::from_reader(r.body.as_ref())
-            .map_err(|e| at.request(false, format!("unreadable ListObjectsV2 answer: {e}")))?;
-        let items = page
-            .contents
-            .into_iter()
-            .map(|c| ObjectInfo {
-                key: c.key.strip_prefix(strip).unwrap_or(&c.key).to_owned(),
-                size: c.size,
-                modified: c
-                    .last_modified
-                    .as_deref()
-                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                    .map_or(0, jiff::Timestamp::as_second),
-                etag: c.e_tag,
-                // S3 lists STANDARD objects as STANDARD; HEAD omits it.
-                storage_class: c.storage_class,
-                sha256: None,
-                restore: None,
-                metadata: Default::default(),
-            })
-            .collect();
-        let next = match (page.is_truncated, page.next_continuation_token) {
-            (Some(true), Some(t)) => Some(t),
-            _ => None,
-        };
-        Ok((items, next))
-    }
-
     /// GET `?uploads&prefix=…`, all pages. Keys come back with the site
     /// prefix; `strip` removes it.
     pub(crate) async fn list_uploads(
@@ -321,31 +262,17 @@ impl S3Extra {
             .get_credential()
             .await
             .map_err(|e| at.denied(format!("no usable credentials: {e}")))?;
-        let mut sign_error = None;
-        let result = self
-            .http
-            .send_collect(|| {
+        self.http
+            .send_signed(at, || {
                 let mut b = Request::builder().method(method.clone()).uri(url);
                 for (k, v) in headers {
                     b = b.header(*k, *v);
                 }
-                let mut req = match b.body(Full::new(body.clone())) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        sign_error = Some(e.to_string());
-                        Request::new(Full::new(Bytes::new()))
-                    }
-                };
-                if let Err(e) = self.sign(&mut req, &body, &cred) {
-                    sign_error = Some(e);
-                }
-                req
+                let mut req = b.body(Full::new(body.clone())).map_err(|e| e.to_string())?;
+                self.sign(&mut req, &body, &cred)?;
+                Ok(req)
             })
-            .await;
-        if let Some(e) = sign_error {
-            return Err(at.request(false, format!("cannot sign the request: {e}")));
-        }
-        result.map_err(|e| at.request(e.is_transient(), e))
+            .await
     }
 
     fn sign(
@@ -355,6 +282,57 @@ impl S3Extra {
         cred: &AwsCredential,
     ) -> std::result::Result<(), String> {
         sign_at(req, body, cred, &self.region, SystemTime::now())
+    }
+}
+
+#[async_trait::async_trait]
+impl Pages for S3Extra {
+    /// One page of ListObjectsV2 under `full_prefix` (a folder: `p/`),
+    /// with storage classes. Keys lose `strip`.
+    async fn page(
+        &self,
+        at: At<'_>,
+        full_prefix: &str,
+        strip: &str,
+        token: Option<&str>,
+    ) -> Result<(Vec<ObjectInfo>, Option<String>)> {
+        let mut url = format!("{}?list-type=2", self.bucket_url);
+        if !full_prefix.is_empty() {
+            url.push_str(&format!("&prefix={}", encode_query(full_prefix)));
+        }
+        if let Some(t) = token {
+            url.push_str(&format!("&continuation-token={}", encode_query(t)));
+        }
+        let r = self.call(at, Method::GET, &url, &[], Bytes::new()).await?;
+        if !r.status.is_success() {
+            return Err(status_error(at, &r));
+        }
+        let page: ListObjects = quick_xml::de::from_reader(r.body.as_ref())
+            .map_err(|e| at.request(false, format!("unreadable ListObjectsV2 answer: {e}")))?;
+        let items = page
+            .contents
+            .into_iter()
+            .map(|c| ObjectInfo {
+                key: c.key.strip_prefix(strip).unwrap_or(&c.key).to_owned(),
+                size: c.size,
+                modified: c
+                    .last_modified
+                    .as_deref()
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .map_or(0, jiff::Timestamp::as_second),
+                etag: c.e_tag,
+                // S3 lists STANDARD objects as STANDARD; HEAD omits it.
+                storage_class: c.storage_class,
+                sha256: None,
+                restore: None,
+                metadata: Default::default(),
+            })
+            .collect();
+        let next = match (page.is_truncated, page.next_continuation_token) {
+            (Some(true), Some(t)) => Some(t),
+            _ => None,
+        };
+        Ok((items, next))
     }
 }
 
