@@ -376,18 +376,57 @@ impl Restorer<'_> {
         }
         done.sort_by_key(|(idx, _)| *idx);
         let mut results: Vec<RestoredFile> = done.into_iter().map(|(_, r)| r).collect();
-        let failed = self.thaws.wait_all(self.rt, self.progress);
-        for (name, f, c) in thawing {
-            let r = match (key, failed.get(&(c.site().to_owned(), c.key().to_owned()))) {
-                _ if !self.thaws.waits() => Err(cold::Thaws::not_waiting(&c)),
-                (_, Some(e)) => Err(Error::failed(e.to_string())),
-                (None, _) => Err(Error::failed("no key")),
-                (Some(key), None) => self.read_thawed(key, &f, (target, &name), &c),
-            };
-            results.push(file_result(name, f.size, r));
-        }
+        results.extend(self.thawed(key, thawing, target));
         results.extend(links_last(links, target));
         Ok(results)
+    }
+
+    /// The files waiting on thaws, once every thaw is ready: through the
+    /// fast path (several at once, one streamed range per run), the
+    /// per-file path for what fails there.
+    fn thawed(
+        &mut self,
+        key: Option<&MasterKey>,
+        thawing: Vec<(PathBuf, FileEntry, Candidate)>,
+        target: &Target,
+    ) -> Vec<RestoredFile> {
+        let failed = self.thaws.wait_all(self.rt, self.progress);
+        let (mut out, mut ready) = (Vec::new(), Vec::new());
+        for (idx, (name, f, c)) in thawing.into_iter().enumerate() {
+            let e = match (key, failed.get(&(c.site().to_owned(), c.key().to_owned()))) {
+                _ if !self.thaws.waits() => Some(cold::Thaws::not_waiting(&c)),
+                (_, Some(e)) => Some(Error::failed(e.to_string())),
+                (None, _) => Some(Error::failed("no key")),
+                (Some(_), None) => None,
+            };
+            match (e, f.hash) {
+                (Some(e), _) => out.push((idx, file_result(name, f.size, Err(e)))),
+                (None, Some(hash)) => ready.push(bulk::Item {
+                    idx,
+                    name,
+                    file: f,
+                    hash,
+                    cand: c,
+                }),
+                (None, None) => {
+                    let e = Error::failed("no content hash in the catalog");
+                    out.push((idx, file_result(name, f.size, Err(e))));
+                }
+            }
+        }
+        if let (Some(key), false) = (key, ready.is_empty()) {
+            for (item, r) in self.bulk(key, target).run(ready) {
+                let r = match r {
+                    Ok(from) => Ok(from),
+                    Err(bulk::Retry) => {
+                        self.read_thawed(key, &item.file, (target, &item.name), &item.cand)
+                    }
+                };
+                out.push((item.idx, file_result(item.name, item.file.size, r)));
+            }
+        }
+        out.sort_by_key(|(idx, _)| *idx);
+        out.into_iter().map(|(_, r)| r).collect()
     }
 
     /// The copy the fast path reads `f` from: its first candidate on a site

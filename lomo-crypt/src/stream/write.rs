@@ -12,7 +12,7 @@ const BATCH: usize = 64;
 
 /// Encrypts everything written to it into `inner`. Call [`EncryptWriter::finish`]
 /// at the end: without it the object lacks its final chunk, which readers
-/// detect as truncation. Chunks are sealed [`BATCH`] at a time, on all cores
+/// detect as truncation. Chunks are sealed 64 at a time, on all cores
 /// with the `parallel` feature; the bytes are those of one chunk at a time.
 pub struct EncryptWriter<W: Write> {
     inner: W,
