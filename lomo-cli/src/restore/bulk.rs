@@ -142,12 +142,14 @@ impl Bulk<'_> {
         match job {
             Job::Staged(item) => {
                 let Candidate::Staged {
-                    site: name, key, ..
+                    site: name,
+                    key,
+                    size,
                 } = &item.cand
                 else {
                     return vec![(item, Err(Retry))];
                 };
-                let (name, key) = (name.clone(), key.clone());
+                let (name, key, size) = (name.clone(), key.clone(), *size);
                 let w = Wanted {
                     key: self.key,
                     hash: &item.hash,
@@ -157,7 +159,8 @@ impl Bulk<'_> {
                 };
                 let r = match fetch::already_there(self.target, &item.name, &item.hash) {
                     Ok(true) => Ok(None),
-                    Ok(false) => fetch::staged(self.rt, &site, &key, &w).map(|()| Some(name)),
+                    Ok(false) => fetch::staged_streamed(self.rt, &site, (&key, size), &w)
+                        .map(|()| Some(name)),
                     Err(e) => Err(e),
                 };
                 bar.inc(item.file.size);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use futures::StreamExt as _;
 use lomo_catalog::{ArchiveCopy, ArchivedAt, FileEntry};
 use lomo_crypt::MasterKey;
-use lomo_crypt::stream::{Header, Layout, ObjectCipher};
+use lomo_crypt::stream::{HEADER_LEN, Header, Layout, ObjectCipher};
 use lomo_remote::Backend;
 
 use crate::error::{CryptContext as _, Error, IoContext as _, Result, fail};
@@ -99,6 +99,69 @@ pub(crate) fn staged(
             .at("write", &w.target.shown(w.name))?;
     }
     if h.finalize().as_bytes() != w.hash {
+        fail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
+    }
+    finish_file(tmp, w.file)
+}
+
+/// A staged object of `stored` bytes decrypted as its bytes arrive (no
+/// copy in transit): the header first, then each chunk opened once whole,
+/// hashed and written; checked and moved into place at the end. A short
+/// or damaged object is an error (the per-file path then reads it through
+/// [`staged`], which names the damage).
+pub(crate) fn staged_streamed(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    (object, stored): (&str, u64),
+    w: &Wanted<'_>,
+) -> Result<()> {
+    let mut tmp = w.target.create(w.name)?;
+    let mut hasher = blake3::Hasher::new();
+    let shown = w.target.shown(w.name);
+    let what = || format!("staged object {object}");
+    rt.block_on(async {
+        let mut s = site.get(object, None).await?;
+        let mut head: Vec<u8> = Vec::with_capacity(HEADER_LEN);
+        let mut open: Option<(ObjectCipher, Layout)> = None;
+        let (mut buf, mut c) = (Vec::new(), 0u64);
+        while let Some(piece) = s.next().await {
+            let piece = piece?;
+            let mut p = &piece[..];
+            if open.is_none() {
+                let take = (HEADER_LEN - head.len()).min(p.len());
+                head.extend_from_slice(&p[..take]);
+                p = &p[take..];
+                if head.len() == HEADER_LEN {
+                    let h = Header::parse(&head).what(what)?;
+                    let layout = Layout::from_cipher_len(stored, h.chunk_log2).what(what)?;
+                    open = Some((ObjectCipher::new(w.key, &h).what(what)?, layout));
+                }
+            }
+            let Some((cipher, layout)) = &open else {
+                continue;
+            };
+            while !p.is_empty() && c < layout.chunks() {
+                let r = layout.cipher_range(c);
+                let take = ((r.end - r.start) as usize - buf.len()).min(p.len());
+                buf.extend_from_slice(&p[..take]);
+                p = &p[take..];
+                if buf.len() as u64 == r.end - r.start {
+                    let n = cipher
+                        .open_chunk_in_place(c, c + 1 == layout.chunks(), &mut buf)
+                        .what(|| format!("staged object {object} chunk {c}"))?;
+                    hasher.update(&buf[..n]);
+                    tmp.file().write_all(&buf[..n]).at("write", &shown)?;
+                    buf.clear();
+                    c += 1;
+                }
+            }
+        }
+        match &open {
+            Some((_, layout)) if c == layout.chunks() => Ok(()),
+            _ => Err(Error::failed(format!("{}: shorter than recorded", what()))),
+        }
+    })?;
+    if hasher.finalize().as_bytes() != w.hash {
         fail!("the decrypted bytes do not match the catalog's BLAKE3: not restored");
     }
     finish_file(tmp, w.file)
