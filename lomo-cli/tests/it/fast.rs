@@ -165,3 +165,49 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn damaged_staged_objects_on_the_first_site_are_read_from_the_second() {
+    let env = env();
+    let (a, b) = (env.path().join("a"), env.path().join("b"));
+    for (name, dir) in [("a", &a), ("b", &b)] {
+        env.add_site(
+            name,
+            &format!("file://{}", dir.display()),
+            &["--role", "staging"],
+        );
+    }
+    let pics = photos(&env, 6, 200_000);
+    env.ok(&["backup", pics.to_str().unwrap()], 0);
+    let first = env.json(
+        &[
+            "restore",
+            "/",
+            "--to",
+            env.path().join("once").to_str().unwrap(),
+        ],
+        0,
+    );
+    let site = first[0]["from"].as_str().unwrap().to_owned();
+    let (bad, good) = if site == "a" { (&a, "b") } else { (&b, "a") };
+    let staged: Vec<_> = walk(&bad.join("lomob/staging"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(staged.len(), 6, "{staged:?}");
+    for p in &staged {
+        flip(p, std::fs::metadata(p).unwrap().len() / 2);
+    }
+    let to = env.path().join("back");
+    let out = env.json(&["restore", "/", "--to", to.to_str().unwrap()], 0);
+    for i in 0..6 {
+        let rel = format!("2020/IMG_{i:03}.jpg");
+        assert!(
+            same(&pics.join(&rel), &to.join("Pictures").join(&rel)),
+            "{rel}"
+        );
+    }
+    let files: Vec<_> = out.iter().filter(|l| l.get("from").is_some()).collect();
+    assert_eq!(files.len(), 6, "{out:?}");
+    assert!(files.iter().all(|l| l["from"] == good), "{out:?}");
+}
