@@ -12,6 +12,19 @@ fn env() -> Env {
     Env::new().with_env("LOMOB_PASSPHRASE", "pw")
 }
 
+/// Folder sites `a` and `b` with `role`, and their folders.
+fn two_folder_sites(env: &Env, role: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (a, b) = (env.path().join("a"), env.path().join("b"));
+    for (name, dir) in [("a", &a), ("b", &b)] {
+        env.add_site(
+            name,
+            &format!("file://{}", dir.display()),
+            &["--role", role],
+        );
+    }
+    (a, b)
+}
+
 fn gets(env: &Env, site: &str) -> i64 {
     rusqlite::Connection::open(env.db())
         .unwrap()
@@ -99,14 +112,7 @@ fn a_full_restore_reads_each_run_once_and_handles_every_kind_of_file() {
 #[test]
 fn files_in_a_damaged_stretch_come_from_the_other_copy_and_the_rest_from_the_first() {
     let env = env();
-    let (a, b) = (env.path().join("a"), env.path().join("b"));
-    for (name, dir) in [("a", &a), ("b", &b)] {
-        env.add_site(
-            name,
-            &format!("file://{}", dir.display()),
-            &["--role", "archive"],
-        );
-    }
+    let (a, _) = two_folder_sites(&env, "archive");
     let pics = photos(&env, 12, 150_000);
     env.ok(
         &["backup", pics.to_str().unwrap(), "--pack-size", "1.5MB"],
@@ -169,14 +175,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn damaged_staged_objects_on_the_first_site_are_read_from_the_second() {
     let env = env();
-    let (a, b) = (env.path().join("a"), env.path().join("b"));
-    for (name, dir) in [("a", &a), ("b", &b)] {
-        env.add_site(
-            name,
-            &format!("file://{}", dir.display()),
-            &["--role", "staging"],
-        );
-    }
+    let (a, b) = two_folder_sites(&env, "staging");
     let pics = photos(&env, 6, 200_000);
     env.ok(&["backup", pics.to_str().unwrap()], 0);
     let first = env.json(
