@@ -164,18 +164,53 @@ pub fn unpack(targz: &[u8], dest: &Path, limits: UnpackLimits) -> Result<Vec<Pat
     check_extensions(targz, limits)?;
     let planned = plan(targz, limits)?;
     check_target(dest, &planned)?;
+    // What did not exist before (nothing planned did: `check_target`), so a
+    // write pass that fails after all can take back everything it made.
+    let mut made: Vec<PathBuf> = Vec::new();
+    for p in &planned {
+        for a in p.rel.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+            if !made.iter().any(|m| m == a) && fs::symlink_metadata(dest.join(a)).is_err() {
+                made.push(a.to_path_buf());
+            }
+        }
+    }
+    let dest_was_there = dest.exists();
     fs::create_dir_all(dest)?;
     let root = cap_std::fs::Dir::open_ambient_dir(dest, cap_std::ambient_authority())?;
-    let mut written = Vec::new();
+    match write_all(targz, &root, &planned) {
+        Ok(()) => Ok(planned.iter().map(|p| dest.join(&p.rel)).collect()),
+        Err(e) => {
+            // Deepest first: files, then the folders they were in.
+            made.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+            for m in &made {
+                let _ = root.remove_file(m).or_else(|_| root.remove_dir(m));
+            }
+            if !dest_was_there {
+                let _ = fs::remove_dir(dest);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Pass 2: the planned entries written, in order.
+fn write_all(targz: &[u8], root: &cap_std::fs::Dir, planned: &[Planned]) -> Result<()> {
     let mut archive = tar::Archive::new(GzDecoder::new(targz));
-    for (entry, p) in archive.entries()?.zip(&planned) {
+    let mut n = 0;
+    for (entry, p) in archive.entries()?.zip(planned) {
         let mut entry = entry?;
         let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
         let mtime = entry.header().mtime().ok();
-        write_one(&root, p, (&mut entry, mode, mtime))?;
-        written.push(dest.join(&p.rel));
+        write_one(root, p, (&mut entry, mode, mtime))?;
+        n += 1;
     }
-    Ok(written)
+    if n < planned.len() {
+        return Err(refused(
+            &planned[n].rel,
+            "the archive ended differently the second time it was read",
+        ));
+    }
+    Ok(())
 }
 
 fn refused(entry: &Path, reason: &str) -> Error {
