@@ -321,6 +321,6 @@ fn an_archive_refused_while_writing_leaves_nothing() {
     assert!(
         !dest.exists(),
         "left {:?}",
-        std::fs::read_dir(&dest).map(|d| d.count())
+        std::fs::read_dir(&dest).map(Iterator::count)
     );
 }
