@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use lomob::lomo_remote::gdrive::{OAuthClient, loopback_flow, refresh_file};
+use lomob::lomo_remote::gdrive::{
+    OAuthClient, SCOPE, SCOPE_FULL, SCOPE_READONLY, loopback_flow, refresh_file,
+};
 
 use super::{Global, Outcome};
 
@@ -38,6 +40,32 @@ pub(crate) struct AuthArgs {
     /// Only print the consent URL; do not try to open a browser
     #[arg(long)]
     no_browser: bool,
+    /// What lomob may see: drive.file (only what lomob made: its own
+    /// staging), drive.readonly (everything, read only: enough to import
+    /// what the Go lomo-backup put on Drive) or drive (everything)
+    #[arg(long, value_enum, default_value = "drive.file")]
+    scope: Scope,
+}
+
+/// The Drive scopes lomob asks for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Scope {
+    #[value(name = "drive.file")]
+    File,
+    #[value(name = "drive.readonly")]
+    Readonly,
+    #[value(name = "drive")]
+    Full,
+}
+
+impl Scope {
+    fn url(self) -> &'static str {
+        match self {
+            Scope::File => SCOPE,
+            Scope::Readonly => SCOPE_READONLY,
+            Scope::Full => SCOPE_FULL,
+        }
+    }
 }
 
 fn paths(global: &Global, f: &FilesArgs) -> Result<(PathBuf, PathBuf)> {
@@ -65,7 +93,7 @@ pub(crate) fn run(global: &Global, cmd: &UtilCommand) -> Result<Outcome> {
             let (cred, token_path) = paths(global, &a.files)?;
             let client = client(&cred)?;
             let no_browser = a.no_browser;
-            let token = rt.block_on(loopback_flow(&client, a.port, |url| {
+            let token = rt.block_on(loopback_flow(&client, a.port, a.scope.url(), |url| {
                 eprintln!(
                     "Open this URL in a browser and allow lomob to use Google Drive:\n\n{url}\n"
                 );

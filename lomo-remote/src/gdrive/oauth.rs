@@ -17,6 +17,12 @@ use crate::http::HttpClient;
 
 /// The Drive scope lomob asks for: only files lomob itself created.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/drive.file";
+/// Read-only access to all of the user's Drive: enough to restore what
+/// another program (the Go lomo-backup) put there, which `drive.file`
+/// cannot see.
+pub const SCOPE_READONLY: &str = "https://www.googleapis.com/auth/drive.readonly";
+/// Full access to all of the user's Drive.
+pub const SCOPE_FULL: &str = "https://www.googleapis.com/auth/drive";
 
 /// What can go wrong with Google sign-in.
 #[derive(Debug, thiserror::Error)]
@@ -105,12 +111,19 @@ impl OAuthClient {
     }
 
     /// The consent URL for the loopback flow.
-    pub fn authorize_url(&self, redirect_uri: &str, challenge: &str, state: &str) -> String {
+    /// `scope` is one of [`SCOPE`], [`SCOPE_READONLY`], [`SCOPE_FULL`].
+    pub fn authorize_url(
+        &self,
+        redirect_uri: &str,
+        challenge: &str,
+        state: &str,
+        scope: &str,
+    ) -> String {
         let q: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", &self.client_id)
             .append_pair("redirect_uri", redirect_uri)
             .append_pair("response_type", "code")
-            .append_pair("scope", SCOPE)
+            .append_pair("scope", scope)
             .append_pair("code_challenge", challenge)
             .append_pair("code_challenge_method", "S256")
             .append_pair("state", state)
@@ -335,6 +348,7 @@ impl Default for Pkce {
 pub async fn loopback_flow(
     client: &OAuthClient,
     port: u16,
+    scope: &str,
     show: impl FnOnce(&str),
 ) -> Result<Token, AuthError> {
     let flow = |e: std::io::Error| AuthError::Flow(e.to_string());
@@ -347,7 +361,7 @@ pub async fn loopback_flow(
     let state: String = (0..16)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect();
-    show(&client.authorize_url(&redirect, &pkce.challenge, &state));
+    show(&client.authorize_url(&redirect, &pkce.challenge, &state, scope));
     let code = loop {
         let (mut sock, _) = listener.accept().await.map_err(flow)?;
         // Read the whole request head: answering before it is all in
@@ -432,7 +446,7 @@ mod tests {
             r#"{"installed":{"client_id":"id.apps","project_id":"p","auth_uri":"https://accounts.google.com/o/oauth2/auth","token_uri":"https://oauth2.googleapis.com/token","client_secret":"s","redirect_uris":["http://localhost"]}}"#,
         )
         .unwrap();
-        let u = c.authorize_url("http://127.0.0.1:5555", "chal", "st");
+        let u = c.authorize_url("http://127.0.0.1:5555", "chal", "st", SCOPE);
         assert!(u.starts_with("https://accounts.google.com/o/oauth2/auth?client_id=id.apps&redirect_uri=http%3A%2F%2F127.0.0.1%3A5555"));
         assert!(u.contains("code_challenge_method=S256") && u.contains("drive.file"));
         assert!(

@@ -2,7 +2,7 @@
 //! with raw HTTP requests (not through lomob's client).
 
 use base64::Engine as _;
-use lomo_remote::testing::drive_fake::DriveFake;
+use lomo_remote::testing::drive_fake::{DriveFake, Quirks, SCOPE_READONLY};
 use lomo_remote::testing::raw;
 use serde_json::Value;
 use sha2::Digest as _;
@@ -89,6 +89,8 @@ async fn files_uploads_paging_masks_and_ranges() {
     let fake = DriveFake::start().await;
     let p = fake.port;
     let access = fake.state.lock().unwrap().grant().1;
+    // Exact, current name searches here; Google's own are tested below.
+    fake.state.lock().unwrap().quirks = Quirks::kind();
     blocking(move || {
         let bearer = format!("Bearer {access}");
         let auth = ("Authorization", bearer.as_str());
@@ -166,6 +168,289 @@ async fn injected_failures_and_quota() {
         let (status, _, b) = raw(p, "POST", "/upload/drive/v3/files?uploadType=multipart", &[auth, ("Content-Type", "multipart/related; boundary=b")], body.as_bytes());
         assert_eq!(status, 403);
         assert_eq!(json(&b)["error"]["errors"][0]["reason"], "storageQuotaExceeded");
+    })
+    .await;
+}
+
+fn multipart(meta: &str, media: &str) -> String {
+    format!(
+        "--b\r\nContent-Type: application/json\r\n\r\n{meta}\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\n{media}\r\n--b--\r\n"
+    )
+}
+
+/// What Google does that a kind server would not: `name =` ignores case and
+/// lags behind creates, duplicate names are allowed, ids come from
+/// generateIds and a second create with one is a 409.
+#[tokio::test(flavor = "multi_thread")]
+async fn name_search_lags_and_ignores_case_and_ids_make_creates_idempotent() {
+    let fake = DriveFake::start().await;
+    let p = fake.port;
+    let access = fake.state.lock().unwrap().grant().1;
+    let st = fake.state.clone();
+    blocking(move || {
+        let bearer = format!("Bearer {access}");
+        let auth = ("Authorization", bearer.as_str());
+        let mp = [auth, ("Content-Type", "multipart/related; boundary=b")];
+        let up = "/upload/drive/v3/files?uploadType=multipart";
+        for name in ["Foo.jpg", "Foo.jpg"] {
+            assert_eq!(
+                raw(
+                    p,
+                    "POST",
+                    up,
+                    &mp,
+                    multipart(&format!(r#"{{"name":"{name}"}}"#), "x").as_bytes()
+                )
+                .0,
+                200
+            );
+        }
+        let by_name = "/drive/v3/files?q=name%20%3D%20%27foo.JPG%27&fields=files(id,name)";
+        let by_parent = "/drive/v3/files?q=%27root%27%20in%20parents&fields=files(id,name)";
+        assert_eq!(
+            json(&raw(p, "GET", by_name, &[auth], b"").2)["files"]
+                .as_array()
+                .unwrap()
+                .len(),
+            0,
+            "not indexed yet"
+        );
+        assert_eq!(
+            json(&raw(p, "GET", by_parent, &[auth], b"").2)["files"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2,
+            "listings by parent are current, duplicates kept"
+        );
+        st.lock().unwrap().quirks.name_index_lag = std::time::Duration::ZERO;
+        assert_eq!(
+            json(&raw(p, "GET", by_name, &[auth], b"").2)["files"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2,
+            "case ignored"
+        );
+
+        let (status, _, b) = raw(
+            p,
+            "GET",
+            "/drive/v3/files/generateIds?count=2&space=drive&type=files",
+            &[auth],
+            b"",
+        );
+        assert_eq!(status, 200);
+        let ids = json(&b)["ids"].as_array().unwrap().clone();
+        assert_eq!(ids.len(), 2);
+        let id = ids[0].as_str().unwrap();
+        let folder = format!(
+            r#"{{"id":"{id}","name":"F","mimeType":"application/vnd.google-apps.folder"}}"#
+        );
+        let ct = [auth, ("Content-Type", "application/json")];
+        assert_eq!(
+            raw(p, "POST", "/drive/v3/files", &ct, folder.as_bytes()).0,
+            200
+        );
+        let (status, _, b) = raw(p, "POST", "/drive/v3/files", &ct, folder.as_bytes());
+        assert_eq!(status, 409, "a retried create with the same id");
+        assert_eq!(json(&b)["error"]["code"], 409);
+        let made_up = r#"{"id":"notgenerated","name":"G"}"#;
+        assert_eq!(
+            raw(p, "POST", "/drive/v3/files", &ct, made_up.as_bytes()).0,
+            400
+        );
+        // A lost answer: Drive made the file, the client heard nothing.
+        st.lock().unwrap().faults.lose_answers = 1;
+        let id2 = ids[1].as_str().unwrap();
+        let (status, _, _) = raw(
+            p,
+            "POST",
+            up,
+            &mp,
+            multipart(&format!(r#"{{"id":"{id2}","name":"lost"}}"#), "y").as_bytes(),
+        );
+        assert_eq!(status, 0, "connection cut without an answer");
+        assert!(
+            st.lock().unwrap().files.contains_key(id2),
+            "but the file exists"
+        );
+        assert_eq!(
+            raw(
+                p,
+                "POST",
+                up,
+                &mp,
+                multipart(&format!(r#"{{"id":"{id2}","name":"lost"}}"#), "y").as_bytes()
+            )
+            .0,
+            409
+        );
+        // A nameless create is "Untitled".
+        let (_, _, b) = raw(p, "POST", "/drive/v3/files?fields=name", &ct, b"{}");
+        assert_eq!(json(&b)["name"], "Untitled");
+    })
+    .await;
+}
+
+/// Resumable sessions: the quota is checked at the start, a misaligned
+/// non-final chunk is refused and not kept, a 308 may move the session,
+/// and an expired session is a 404.
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_check_quota_refuse_misaligned_chunks_move_and_expire() {
+    let fake = DriveFake::start().await;
+    let p = fake.port;
+    let access = fake.state.lock().unwrap().grant().1;
+    let st = fake.state.clone();
+    blocking(move || {
+        let bearer = format!("Bearer {access}");
+        let auth = ("Authorization", bearer.as_str());
+        let start = |len: &str| {
+            let (status, head, _) = raw(
+                p,
+                "POST",
+                "/upload/drive/v3/files?uploadType=resumable",
+                &[
+                    auth,
+                    ("Content-Type", "application/json"),
+                    ("X-Upload-Content-Length", len),
+                ],
+                br#"{"name":"big"}"#,
+            );
+            (
+                status,
+                header(&head, "location").map(|l| {
+                    l.strip_prefix(&format!("http://127.0.0.1:{p}"))
+                        .unwrap()
+                        .to_owned()
+                }),
+            )
+        };
+        assert_eq!(
+            start("16000000000").0,
+            403,
+            "over the 15 GB quota at session start"
+        );
+        let session = start("600000").1.unwrap();
+        let (status, _, _) = raw(
+            p,
+            "PUT",
+            &session,
+            &[auth, ("Content-Range", "bytes 0-299999/600000")],
+            &[1u8; 300_000],
+        );
+        assert_eq!(status, 400);
+        let (_, head, _) = raw(
+            p,
+            "PUT",
+            &session,
+            &[auth, ("Content-Range", "bytes */600000")],
+            b"",
+        );
+        assert!(
+            header(&head, "range").is_none(),
+            "nothing of the refused chunk kept"
+        );
+        st.lock().unwrap().faults.move_session = true;
+        let (status, head, _) = raw(
+            p,
+            "PUT",
+            &session,
+            &[auth, ("Content-Range", "bytes 0-262143/600000")],
+            &[1u8; 262_144],
+        );
+        assert_eq!(status, 308);
+        let moved = header(&head, "location")
+            .unwrap()
+            .strip_prefix(&format!("http://127.0.0.1:{p}"))
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            raw(
+                p,
+                "PUT",
+                &session,
+                &[auth, ("Content-Range", "bytes */600000")],
+                b""
+            )
+            .0,
+            404,
+            "the old URI is gone"
+        );
+        let (status, head, _) = raw(
+            p,
+            "PUT",
+            &moved,
+            &[auth, ("Content-Range", "bytes */600000")],
+            b"",
+        );
+        assert_eq!(
+            (status, header(&head, "range")),
+            (308, Some("bytes=0-262143"))
+        );
+        st.lock().unwrap().expire_sessions();
+        assert_eq!(
+            raw(
+                p,
+                "PUT",
+                &moved,
+                &[auth, ("Content-Range", "bytes */600000")],
+                b""
+            )
+            .0,
+            404
+        );
+    })
+    .await;
+}
+
+/// `drive.file` sees only this app's files; `drive.readonly` sees all and
+/// writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn scopes_limit_what_a_token_sees_and_does() {
+    let fake = DriveFake::start().await;
+    let p = fake.port;
+    let (own, ro) = {
+        let mut s = fake.state.lock().unwrap();
+        s.seed("root", Some("lomorage"), None);
+        (s.grant().1, s.grant_scope(SCOPE_READONLY).1)
+    };
+    blocking(move || {
+        let list = |t: &str| {
+            let b = format!("Bearer {t}");
+            json(
+                &raw(
+                    p,
+                    "GET",
+                    "/drive/v3/files?fields=files(name)",
+                    &[("Authorization", &b)],
+                    b"",
+                )
+                .2,
+            )["files"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        assert_eq!(
+            list(&own),
+            0,
+            "drive.file: another app's folder is invisible"
+        );
+        assert_eq!(list(&ro), 1);
+        let b = format!("Bearer {ro}");
+        let (status, _, body) = raw(
+            p,
+            "POST",
+            "/drive/v3/files",
+            &[("Authorization", &b), ("Content-Type", "application/json")],
+            b"{}",
+        );
+        assert_eq!(status, 403);
+        assert_eq!(
+            json(&body)["error"]["errors"][0]["reason"],
+            "insufficientPermissions"
+        );
     })
     .await;
 }
