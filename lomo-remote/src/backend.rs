@@ -146,6 +146,12 @@ impl PutOptions {
         self
     }
 
+    /// Options with the total size of a multipart upload.
+    pub fn with_size(mut self, size: u64) -> Self {
+        self.size = Some(size);
+        self
+    }
+
     /// Options with one more metadata entry.
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.metadata.insert(key.into(), value.into());

@@ -11,7 +11,7 @@ use lomo_remote::testing::drive_fake::DriveFake;
 use lomo_remote::{Backend, Error, PutOptions, SiteOptions, UploadState, Uploader};
 
 /// Credentials and token files for the fake, in `dir`.
-fn sign_in(fake: &DriveFake, dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn sign_in(fake: &DriveFake, dir: &Path) -> (PathBuf, PathBuf) {
     let cred = dir.join("gdrive-credentials.json");
     let token = dir.join("gdrive-token.json");
     std::fs::write(&cred, fake.credentials_json()).unwrap();
@@ -19,7 +19,7 @@ fn sign_in(fake: &DriveFake, dir: &Path) -> (PathBuf, PathBuf) {
     (cred, token)
 }
 
-fn open(port: u16, cred: &Path, token: &Path) -> Arc<dyn Backend> {
+pub(crate) fn open(port: u16, cred: &Path, token: &Path) -> Arc<dyn Backend> {
     let url = format!("gdrive://lomorage?endpoint=http://127.0.0.1:{port}")
         .parse()
         .unwrap();
@@ -34,7 +34,11 @@ fn open(port: u16, cred: &Path, token: &Path) -> Arc<dyn Backend> {
     lomo_remote::open(&url, &opts).unwrap()
 }
 
-async fn read(site: &dyn Backend, key: &str, range: Option<std::ops::Range<u64>>) -> Vec<u8> {
+pub(crate) async fn read(
+    site: &dyn Backend,
+    key: &str,
+    range: Option<std::ops::Range<u64>>,
+) -> Vec<u8> {
     let c: Vec<Bytes> = site
         .get(key, range)
         .await

@@ -16,6 +16,7 @@ mod garage;
 mod gcs;
 mod gdrive;
 mod gdrive_fake;
+mod gdrive_google;
 mod local;
 mod proxy;
 mod resume;

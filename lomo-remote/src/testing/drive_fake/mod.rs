@@ -245,6 +245,23 @@ impl State {
     /// `parent` (an id or "root"), long enough ago to be indexed; `name`
     /// None makes "Untitled", as Drive names a create without one.
     pub fn seed(&mut self, parent: &str, name: Option<&str>, data: Option<Bytes>) -> String {
+        self.seed_as(OTHER_APP, parent, name, data)
+    }
+
+    /// As [`State::seed`], made by lomob's own OAuth client (as an earlier
+    /// lomob, or an earlier client version, left it).
+    pub fn seed_own(&mut self, parent: &str, name: Option<&str>, data: Option<Bytes>) -> String {
+        let app = self.client_id.clone();
+        self.seed_as(&app, parent, name, data)
+    }
+
+    fn seed_as(
+        &mut self,
+        app: &str,
+        parent: &str,
+        name: Option<&str>,
+        data: Option<Bytes>,
+    ) -> String {
         let mut meta = json!({"parents": [parent]});
         if let Some(n) = name {
             meta["name"] = json!(n);
@@ -252,7 +269,7 @@ impl State {
         if data.is_none() {
             meta["mimeType"] = json!(FOLDER_MIME);
         }
-        let mut f = upload::create(self, &meta, data.unwrap_or_default(), OTHER_APP).unwrap();
+        let mut f = upload::create(self, &meta, data.unwrap_or_default(), app).unwrap();
         f.created_at = Instant::now()
             .checked_sub(Duration::from_secs(86_400))
             .unwrap_or(f.created_at);
