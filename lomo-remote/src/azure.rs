@@ -17,7 +17,7 @@ use crate::backend::{ObjectInfo, RestoreRequest, RestoreStatus, RestoreTier};
 use crate::error::{At, Error, Result};
 use crate::http::{Collected, HttpClient};
 use crate::objstore::Pages;
-use crate::s3::encode_query;
+use crate::s3::{encode_path, encode_query};
 
 /// The access tier whose blobs must be rehydrated before a read.
 pub(crate) const ARCHIVE: &str = "Archive";
@@ -57,7 +57,7 @@ impl AzureExtra {
 
     /// Get Blob Properties: size, ETag, tier and rehydration status.
     pub(crate) async fn head(&self, at: At<'_>, full_key: &str) -> Result<ObjectInfo> {
-        let url = format!("{}/{full_key}", self.container_url);
+        let url = format!("{}/{}", self.container_url, encode_path(full_key));
         let r = self.call(at, Method::HEAD, &url, &[]).await?;
         match r.status {
             s if s.is_success() => {}
@@ -92,7 +92,7 @@ impl AzureExtra {
         tier: &str,
         priority: Option<&str>,
     ) -> Result<StatusCode> {
-        let url = format!("{}/{full_key}?comp=tier", self.container_url);
+        let url = format!("{}/{}?comp=tier", self.container_url, encode_path(full_key));
         let mut headers = vec![("x-ms-access-tier", tier)];
         if let Some(p) = priority {
             headers.push(("x-ms-rehydrate-priority", p));

@@ -62,6 +62,55 @@ pub async fn run_all(site: Arc<dyn Backend>, prefix: &str) {
     missing_objects(site.as_ref(), &format!("{prefix}/missing")).await;
     multipart_resume(site.clone(), &format!("{prefix}/multipart")).await;
     abort_leaves_nothing(site.clone(), &format!("{prefix}/abort")).await;
+    names_people_use(site.as_ref(), &format!("{prefix}/names")).await;
+}
+
+/// Names as people and other programs give them.
+pub const PEOPLE_NAMES: [&str; 5] = [
+    "Photos 2024/Été à Paris/IMG 0001 (1).jpg",
+    "写真/2024年 夏/家族 🎉.heic",
+    "odd/a+b=c&d#e%20f?g.jpg",
+    "odd/Mom's \"best\" photo; [1] ~ ü.jpg",
+    "long/ééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé.jpg",
+];
+
+/// Keys with spaces, accents, CJK, emoji, URL and shell punctuation and a
+/// long name: put, head, whole and ranged get, list, delete, each the same
+/// key it was given; and the keys no site may take are refused.
+pub async fn names_people_use(site: &dyn Backend, prefix: &str) {
+    let mut want = Vec::new();
+    for (i, name) in PEOPLE_NAMES.iter().enumerate() {
+        let key = format!("{prefix}/{name}");
+        let data = pattern(1000 + i * 10, i as u32);
+        site.put(&key, Bytes::from(data.clone()), &PutOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{site}: put {key:?}: {e}"));
+        assert_eq!(site.head(&key).await.unwrap().key, key);
+        assert_eq!(read_all(site, &key, None).await, data, "{site}: {key:?}");
+        assert_eq!(read_all(site, &key, Some(5..9)).await, &data[5..9]);
+        want.push(key);
+    }
+    want.sort();
+    assert_eq!(keys(site, prefix).await, want, "{site}: listed as given");
+    for k in &want {
+        site.delete(k).await.unwrap();
+    }
+    assert!(keys(site, prefix).await.is_empty(), "{site}: deleted");
+    let long = "x".repeat(300);
+    for bad in ["a/../b", "a//b", "tab\there", long.as_str()] {
+        let err = site
+            .put(
+                &format!("{prefix}/{bad}"),
+                Bytes::new(),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidKey { .. }),
+            "{site}: {bad:?}: {err}"
+        );
+    }
 }
 
 /// Put, whole and ranged get, head, list (nested, with paging-sized
@@ -162,7 +211,7 @@ pub async fn missing_objects(site: &dyn Backend, prefix: &str) {
     site.delete(&key).await.unwrap();
     assert!(keys(site, prefix).await.is_empty());
     let err = site
-        .put("bad key", Bytes::new(), &PutOptions::default())
+        .put("bad/../key", Bytes::new(), &PutOptions::default())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidKey { .. }), "{err}");

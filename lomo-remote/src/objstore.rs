@@ -86,8 +86,11 @@ impl fmt::Display for StoreBackend {
     }
 }
 
-/// Checks a site-relative key: `/`-separated segments of letters, digits
-/// and `- _ . ~ =`, none empty, `.` or `..`.
+/// Checks a site-relative key: `/`-separated names, none empty, `.` or
+/// `..`, none with a control character, within the lengths every kind of
+/// site takes. Any other character is allowed: keys other programs chose
+/// (the Go tool's Drive tree, a user's ISO name) carry spaces, accents,
+/// CJK and emoji. lomob's own keys use letters, digits and `- _ . ~ =`.
 pub(crate) fn check_key(at: At<'_>, key: &str, allow_empty: bool) -> Result<()> {
     if key.is_empty() {
         return if allow_empty {
@@ -96,21 +99,33 @@ pub(crate) fn check_key(at: At<'_>, key: &str, allow_empty: bool) -> Result<()> 
             Err(at.invalid_key("empty key"))
         };
     }
+    if key.len() > MAX_KEY {
+        return Err(at.invalid_key(format!(
+            "{} bytes long (sites take at most {MAX_KEY})",
+            key.len()
+        )));
+    }
     for seg in key.split('/') {
         if seg.is_empty() || seg == "." || seg == ".." {
             return Err(at.invalid_key("empty, `.` or `..` path segment"));
         }
-        if let Some(c) = seg
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '=')))
-        {
+        if seg.len() > MAX_SEGMENT {
             return Err(at.invalid_key(format!(
-                "character {c:?} (keys use letters, digits, - _ . ~ = and /)"
+                "a name of {} bytes (folders hold at most {MAX_SEGMENT})",
+                seg.len()
             )));
+        }
+        if let Some(c) = seg.chars().find(|c| c.is_control()) {
+            return Err(at.invalid_key(format!("control character {c:?}")));
         }
     }
     Ok(())
 }
+
+/// The longest key every kind of site takes (S3's limit, in UTF-8 bytes).
+pub(crate) const MAX_KEY: usize = 1024;
+/// The longest name between slashes (a file name on Linux and macOS).
+pub(crate) const MAX_SEGMENT: usize = 255;
 
 /// What an Azure upload id carries after the store's own: the tier the
 /// blob gets once its block list is committed.

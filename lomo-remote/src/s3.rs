@@ -71,7 +71,7 @@ impl S3Extra {
     /// HEAD with `x-amz-checksum-mode: ENABLED`. `full_key` includes the
     /// site prefix; `key` (site-relative) goes into the result and errors.
     pub(crate) async fn head(&self, at: At<'_>, full_key: &str) -> Result<ObjectInfo> {
-        let url = format!("{}/{}", self.bucket_url, full_key);
+        let url = format!("{}/{}", self.bucket_url, encode_path(full_key));
         let r = self
             .call(
                 at,
@@ -124,7 +124,7 @@ impl S3Extra {
         storage_class: Option<&str>,
         metadata: &std::collections::BTreeMap<String, String>,
     ) -> Result<Option<String>> {
-        let url = format!("{}/{}", self.bucket_url, full_key);
+        let url = format!("{}/{}", self.bucket_url, encode_path(full_key));
         let sha = crate::objstore::sha256_b64(&data);
         let mut headers = vec![
             ("x-amz-checksum-sha256", sha.as_str()),
@@ -156,7 +156,7 @@ impl S3Extra {
         full_key: &str,
         req: RestoreRequest,
     ) -> Result<RestoreStatus> {
-        let url = format!("{}/{}?restore", self.bucket_url, full_key);
+        let url = format!("{}/{}?restore", self.bucket_url, encode_path(full_key));
         let body = format!(
             "<RestoreRequest xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Days>{}</Days>\
              <GlacierJobParameters><Tier>{}</Tier></GlacierJobParameters></RestoreRequest>",
@@ -463,6 +463,16 @@ fn status_error(at: At<'_>, r: &Collected) -> Error {
         StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => at.denied(msg),
         _ => at.request(false, msg),
     }
+}
+
+/// A key as a URL path: each segment percent-encoded (RFC 3986 unreserved
+/// characters kept), the slashes between them kept. S3 and Azure sign and
+/// resolve exactly this form, so a key with spaces or non-ASCII works.
+pub(crate) fn encode_path(key: &str) -> String {
+    key.split('/')
+        .map(encode_query)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 pub(crate) fn encode_query(s: &str) -> String {

@@ -116,8 +116,7 @@ impl Context {
         objects: Vec<ObjectInfo>,
         items: &mut Vec<Finding>,
     ) -> Result<Vec<usize>> {
-        let mut found: HashMap<String, ObjectInfo> =
-            objects.into_iter().map(|o| (o.key.clone(), o)).collect();
+        let mut found = super::by_key(objects, items);
         for (a, c) in held {
             if let Some(par) = &c.parity
                 && found.remove(par).is_none()

@@ -85,7 +85,7 @@ impl CheckKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// `missing`, `size`, `checksum`, `class`, `unexpected`, `old`,
-    /// `corrupt`, `unreadable`.
+    /// `corrupt`, `unreadable`, `duplicate`.
     pub kind: &'static str,
     /// The object key on the site.
     pub key: String,
@@ -343,4 +343,44 @@ impl Context {
             details: json!(details),
         });
     }
+}
+
+/// A listing by key. A key listed more than once (Google Drive lets one
+/// folder hold several files of one name: a create retried by another
+/// program, an interrupted replace) is a `duplicate` finding; the newest
+/// stands for the key, as the Drive site reads it.
+pub(crate) fn by_key(
+    objects: Vec<lomo_remote::ObjectInfo>,
+    items: &mut Vec<Finding>,
+) -> std::collections::HashMap<String, lomo_remote::ObjectInfo> {
+    let mut found: std::collections::HashMap<String, (usize, lomo_remote::ObjectInfo)> =
+        std::collections::HashMap::new();
+    for o in objects {
+        match found.get_mut(&o.key) {
+            Some((n, kept)) => {
+                *n += 1;
+                if o.modified >= kept.modified {
+                    *kept = o;
+                }
+            }
+            None => {
+                found.insert(o.key.clone(), (1, o));
+            }
+        }
+    }
+    let mut twice: Vec<(&String, usize)> = found
+        .iter()
+        .filter(|(_, (n, _))| *n > 1)
+        .map(|(k, (n, _))| (k, *n))
+        .collect();
+    twice.sort();
+    for (k, n) in twice {
+        items.push(Finding::new(
+            "duplicate",
+            k,
+            None,
+            format!("{n} objects with this name on the site; lomob reads the newest, the others are left for you to remove"),
+        ));
+    }
+    found.into_iter().map(|(k, (_, o))| (k, o)).collect()
 }

@@ -2,7 +2,7 @@
 //! copies (missing, size, stored checksum, unexpected, staged too long),
 //! plus decrypting a random sample with `deep`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Read as _;
 use std::sync::Arc;
 
@@ -118,8 +118,7 @@ fn compare(
     (now, max_age_days): (i64, u64),
     items: &mut Vec<Finding>,
 ) -> Result<()> {
-    let mut found: HashMap<String, ObjectInfo> =
-        objects.into_iter().map(|o| (o.key.clone(), o)).collect();
+    let mut found = super::by_key(objects, items);
     for c in expected {
         let path = path_of(catalog, c.content_id)?;
         match found.remove(&c.key) {

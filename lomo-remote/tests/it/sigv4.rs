@@ -91,6 +91,22 @@ fn requests() -> Vec<Request> {
             body: b"",
         },
         Request {
+            what: "HEAD of a key with spaces, accents and an emoji, as lomob encodes it",
+            method: "HEAD",
+            url: format!(
+                "{b}/{}",
+                "upload/Été 2024 🎉 (1).iso"
+                    .split('/')
+                    .map(|s| url::form_urlencoded::byte_serialize(s.as_bytes())
+                        .collect::<String>()
+                        .replace('+', "%20"))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            ),
+            headers: vec![("x-amz-checksum-mode", "ENABLED")],
+            body: b"",
+        },
+        Request {
             what: "RestoreObject",
             method: "POST",
             url: format!("{b}/lomob/archives/a.iso.lomo?restore"),
