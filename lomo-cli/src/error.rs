@@ -133,6 +133,11 @@ impl Error {
         matches!(self, Error::Remote(lomo_remote::Error::NotRestored { .. }))
     }
 
+    /// Whether this is a site saying there is no such object.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Remote(e) if e.is_not_found())
+    }
+
     /// The same error with `context` in front of its message (the kind is
     /// kept for the variants callers match on).
     pub fn context(self, context: impl std::fmt::Display) -> Error {

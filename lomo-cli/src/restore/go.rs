@@ -212,6 +212,21 @@ fn fetch_iso(
     Ok(plain)
 }
 
+/// Where the Go tool may have put a file on Drive, under the site's
+/// folder: `<root with '/' → '_', no leading '_'>/<path>`; a file at the
+/// top of its root went into a folder the Go tool created without a name,
+/// which Drive calls "Untitled" (the Go tool made one per run; the Drive
+/// site reads all of them as one).
+fn drive_keys(w: &Wanted) -> Vec<String> {
+    let base = iso_dir(&w.file.root).trim_start_matches('_').to_owned();
+    let rel = String::from_utf8_lossy(&w.file.rel).into_owned();
+    let mut keys = vec![format!("{base}/{rel}")];
+    if !rel.contains('/') {
+        keys.push(format!("{base}/Untitled/{rel}"));
+    }
+    keys
+}
+
 /// One file the Go tool put on Google Drive, decrypted into place; false
 /// when it was there already.
 fn fetch_drive_file(
@@ -224,13 +239,30 @@ fn fetch_drive_file(
     if already_there(to, &w.name, &w.file.sha256)? {
         return Ok(false);
     }
-    let key = format!(
-        "{}/{}",
-        iso_dir(&w.file.root).trim_start_matches('_'),
-        String::from_utf8_lossy(&w.file.rel)
-    );
+    let keys = drive_keys(w);
     let mut sealed = to.scratch()?;
-    download_into(rt, site, &key, &mut sealed, to.path())?;
+    let mut found = None;
+    for key in &keys {
+        match download_into(rt, site, key, &mut sealed, to.path()) {
+            Ok(()) => {
+                found = Some(key);
+                break;
+            }
+            Err(e) if e.is_not_found() => {
+                sealed = to.scratch()?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let Some(key) = found else {
+        fail!(
+            "not on Drive site {} at {} — if the Go lomo-backup put it there, a sign-in with \
+             the drive.file scope cannot see it (Google shows an app only what it made): \
+             sign in with `lomob util gcloud-auth --scope drive.readonly` and restore again",
+            site.name(),
+            keys.join(" or ")
+        );
+    };
     let mut reader = lomo_crypt::lomob_go::GoDecryptReader::new(master, sealed)
         .map_err(|e| Error::crypt(format!("Go object {key}"), e))?;
     place(&mut reader, w, to)

@@ -17,7 +17,7 @@ use sha2::Digest as _;
 
 use crate::util::{Env, integration};
 
-const GO_SCHEMA: &str = r#"
+pub(crate) const GO_SCHEMA: &str = r#"
 CREATE TABLE dirs (id INTEGER PRIMARY KEY AUTOINCREMENT, path VARCHAR NOT NULL,
   scan_root_dir_id INTEGER NOT NULL, mod_time TIMESTAMP, create_time TIMESTAMP NOT NULL,
   UNIQUE(scan_root_dir_id, path));
@@ -33,7 +33,7 @@ CREATE TABLE isos (id INTEGER PRIMARY KEY AUTOINCREMENT, name VARCHAR NOT NULL U
   create_time TIMESTAMP NOT NULL);
 "#;
 
-fn python_go_encryptor() -> Option<PathBuf> {
+pub(crate) fn python_go_encryptor() -> Option<PathBuf> {
     let ok = Command::new("python3")
         .args(["-c", "import argon2, cryptography"])
         .status()
@@ -49,7 +49,7 @@ fn python_go_encryptor() -> Option<PathBuf> {
     Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../lomo-crypt/tests/vectors/go_lomob.py"))
 }
 
-fn sha256_hex(b: &[u8]) -> String {
+pub(crate) fn sha256_hex(b: &[u8]) -> String {
     sha2::Sha256::digest(b)
         .iter()
         .map(|x| format!("{x:02x}"))

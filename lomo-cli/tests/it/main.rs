@@ -21,6 +21,7 @@ mod fast;
 mod garage;
 mod gdrive;
 mod golomob;
+mod golomob_drive;
 mod hostile;
 mod iso;
 mod keys;
