@@ -591,8 +591,20 @@ mod tests {
         assert!(check_key(at, "", true).is_ok());
         assert!(check_key(at, "a//b", false).is_err());
         assert!(check_key(at, "a/../b", false).is_err());
-        let e = check_key(at, "a b", false).unwrap_err().to_string();
-        assert!(e.contains("' '"), "{e}");
+        assert!(check_key(at, "Été 2024/写真 🎉 (1).jpg", false).is_ok());
+        let e = check_key(at, "a\nb", false).unwrap_err().to_string();
+        assert!(e.contains("control character '\\n'"), "{e}");
+        let e = check_key(at, &"é".repeat(128), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("256 bytes"), "{e}");
+        let deep = vec!["abcdefgh"; 120].join("/");
+        assert!(
+            check_key(at, &deep, false)
+                .unwrap_err()
+                .to_string()
+                .contains("1079 bytes")
+        );
         assert_eq!(join("", "k"), "k");
         assert_eq!(join("p", "k"), "p/k");
         assert_eq!(join("p", ""), "p");

@@ -1,9 +1,9 @@
 //! Google Drive v3 as a site, on hyper + rustls: folders as a tree under a
 //! root folder, found by listing parents and comparing names exactly
-//! ([`tree`]); objects known by their Drive id, which every write takes
+//! (module `tree`); objects known by their Drive id, which every write takes
 //! from the file resource Drive answers and checks (size, SHA-256); creates
-//! that a retry cannot duplicate ([`api`]); multipart uploads up to 5 MB
-//! and resumable ones above, as Google's clients run them ([`resumable`]);
+//! that a retry cannot duplicate (module `api`); multipart uploads up to 5 MB
+//! and resumable ones above, as Google's clients run them (module `resumable`);
 //! ranged downloads, paged listings, `appProperties` metadata, token
 //! refresh on expiry.
 

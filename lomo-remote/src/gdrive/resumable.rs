@@ -39,7 +39,7 @@ impl Session {
 /// Where a session stands: bytes received, or the file it made.
 pub(super) enum Progress {
     Received(u64),
-    Done(DriveFile),
+    Done(Box<DriveFile>),
 }
 
 impl Inner {
@@ -120,7 +120,7 @@ impl Inner {
                 Ok(Progress::Received(received(&r.headers)))
             }
             200 | 201 => serde_json::from_slice(&r.body)
-                .map(Progress::Done)
+                .map(|f| Progress::Done(Box::new(f)))
                 .map_err(|e| at.request(false, format!("unreadable upload answer: {e}"))),
             404 | 410 => Err(at.upload_gone("(resumable session expired)")),
             _ => Err(Self::fail(at, r)),
@@ -258,6 +258,7 @@ impl Inner {
         let sess = Session::parse(at, upload_id)?;
         match self.session_status(at, &sess).await {
             Ok(Progress::Done(f)) => {
+                let f = *f;
                 if sess.i.as_ref().is_some_and(|i| *i != f.id) {
                     return Err(at.integrity(format!(
                         "the session made {} instead of the reserved id",

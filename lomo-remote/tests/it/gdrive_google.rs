@@ -157,14 +157,15 @@ async fn large_objects_are_resumable_and_a_moved_session_is_followed() {
     site.put("a/big", big.clone(), &PutOptions::default())
         .await
         .unwrap();
-    let st = fake.state.lock().unwrap();
-    assert!(!st.faults.move_session, "the session was moved");
-    assert_eq!(
-        st.multipart_sizes,
-        [4_900_000],
-        "only the small one as multipart"
-    );
-    drop(st);
+    {
+        let st = fake.state.lock().unwrap();
+        assert!(!st.faults.move_session, "the session was moved");
+        assert_eq!(
+            st.multipart_sizes,
+            [4_900_000],
+            "only the small one as multipart"
+        );
+    }
     assert!(read(site.as_ref(), "a/big", None).await == big);
     assert!(read(site.as_ref(), "a/small", Some(10..20)).await == small[10..20]);
 }
@@ -210,20 +211,21 @@ async fn duplicate_folders_are_read_as_one_and_written_to_the_oldest() {
     site.put("lomob/three", Bytes::from("3"), &PutOptions::default())
         .await
         .unwrap();
-    let st = fake.state.lock().unwrap();
-    let three = st.files.values().find(|f| f.name == "three").unwrap();
-    assert_eq!(
-        three.parents,
-        [older.clone()],
-        "written to the oldest folder"
-    );
-    assert_ne!(older, newer);
-    assert_eq!(
-        st.files.values().filter(|f| f.mime == FOLDER_MIME).count(),
-        3,
-        "no new folder"
-    );
-    drop(st);
+    {
+        let st = fake.state.lock().unwrap();
+        let three = st.files.values().find(|f| f.name == "three").unwrap();
+        assert_eq!(
+            three.parents,
+            [older.as_str()],
+            "written to the oldest folder"
+        );
+        assert_ne!(older, newer);
+        assert_eq!(
+            st.files.values().filter(|f| f.mime == FOLDER_MIME).count(),
+            3,
+            "no new folder"
+        );
+    }
     let listed: Vec<lomo_remote::ObjectInfo> = site.list("lomob").try_collect().await.unwrap();
     let mut names: Vec<&str> = listed.iter().map(|o| o.key.as_str()).collect();
     names.sort_unstable();

@@ -59,6 +59,8 @@
 //! `contains` and the other query operators, the exact length of Google's
 //! index lag (minutes have been seen; the fake uses a fixed one).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+// A refusal is a whole HTTP answer, built once per request: size is no concern.
+#![allow(clippy::result_large_err)]
 
 mod query;
 mod upload;
