@@ -37,6 +37,7 @@ mod error;
 mod golomob;
 mod holds;
 mod ledger;
+mod memo;
 mod meta;
 mod path;
 mod query;
@@ -52,6 +53,7 @@ pub use error::{Error, Result};
 pub use golomob::GoFile;
 pub use holds::HeldRoot;
 pub use ledger::{LedgerDay, Requests};
+pub use memo::{memo_load, memo_save};
 pub use query::{DirEntry, DuplicateSet, EntryKind, FileEntry, FileQuery, Stats};
 pub use scan::{
     DEFAULT_IGNORE_DIRS, DEFAULT_IGNORE_FILES, IssueKind, NoProgress, ScanIssue, ScanOptions,

@@ -242,6 +242,16 @@ const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE archive_copies ADD COLUMN parity TEXT;
     ",
+    // 16 -> 17: what a site learned of its layout (Google Drive: folder
+    // and object ids), kept between runs; a cache, safe to empty.
+    r"
+    CREATE TABLE site_memo (
+        site TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (site, name)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -167,6 +167,10 @@ impl Context {
             std::fs::create_dir_all(parent).at("create", parent)?;
         }
         let catalog = Catalog::open(&opts.db)?;
+        let mut opts = opts;
+        for s in &mut opts.sites {
+            s.memo = Some(opts.db.clone());
+        }
         let key_file = opts
             .key_file
             .clone()

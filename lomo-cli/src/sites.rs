@@ -3,6 +3,7 @@
 //! `lomob site test` runs.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use lomo_remote::{Backend, Location, PutOptions, RetryPolicy, SiteOptions, SiteUrl};
@@ -57,6 +58,11 @@ pub struct SiteConfig {
     /// They override the environment; they are never printed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credentials: BTreeMap<String, String>,
+    /// The catalog where the site keeps what it learned of its layout
+    /// between runs (Drive's ids); set when a [`crate::Context`] opens, never
+    /// in the config file.
+    #[serde(skip)]
+    pub memo: Option<PathBuf>,
 }
 
 /// What a site receives.
@@ -135,6 +141,7 @@ impl SiteConfig {
             bandwidth_limit: None,
             parity: None,
             credentials: BTreeMap::new(),
+            memo: None,
         }
     }
 
@@ -237,7 +244,35 @@ pub fn open(site: &SiteConfig, retry: RetryPolicy) -> Result<Arc<dyn Backend>> {
     for (k, v) in &site.credentials {
         opts = opts.with_credential(k, v);
     }
+    if let Some(db) = &site.memo {
+        opts = opts.with_memo(Arc::new(CatalogMemo {
+            db: db.clone(),
+            site: site.name.clone(),
+        }));
+    }
     Ok(lomo_remote::open(&url, &opts)?)
+}
+
+/// A site's memo in the catalog's `site_memo` table (its own connection).
+#[derive(Debug)]
+struct CatalogMemo {
+    db: PathBuf,
+    site: String,
+}
+
+impl lomo_remote::SiteMemo for CatalogMemo {
+    fn load(&self) -> Vec<(String, String)> {
+        lomo_catalog::memo_load(&self.db, &self.site).unwrap_or_else(|e| {
+            tracing::debug!(site = %self.site, "no memo read: {e}");
+            Vec::new()
+        })
+    }
+
+    fn save(&self, entries: Vec<(String, String)>) {
+        if let Err(e) = lomo_catalog::memo_save(&self.db, &self.site, &entries) {
+            tracing::debug!(site = %self.site, "memo not kept: {e}");
+        }
+    }
 }
 
 /// Checks a new site's settings against the configured ones.

@@ -76,7 +76,7 @@ pub use backend::{
 pub use error::{Error, Op, Result};
 pub use local::UPLOADS_DIR;
 pub use meter::{RequestClass, Usage, classify};
-pub use open::{Credentials, SiteOptions, open};
+pub use open::{Credentials, SiteMemo, SiteOptions, open};
 pub use retry::RetryPolicy;
 pub use spec::{Location, SiteUrl};
 pub use upload::{

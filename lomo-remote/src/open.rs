@@ -34,6 +34,21 @@ pub struct SiteOptions {
     pub bandwidth_limit: Option<u64>,
     /// Retry policy for transient failures.
     pub retry: RetryPolicy,
+    /// Where the site keeps what it learned of its layout between runs.
+    pub memo: Option<Arc<dyn SiteMemo>>,
+}
+
+/// Where a site keeps what it learned of its own layout between runs, so
+/// that a new process need not find it again (Google Drive: the ids of its
+/// folders and objects; a photo then comes back in one request). Entries
+/// are the site's own `(name, value)` strings. Best effort: a memo that
+/// cannot be read or written costs requests, never correctness (an id that
+/// went stale is looked up again).
+pub trait SiteMemo: Send + Sync + std::fmt::Debug {
+    /// Everything saved for this site.
+    fn load(&self) -> Vec<(String, String)>;
+    /// Replaces what is saved with `entries`.
+    fn save(&self, entries: Vec<(String, String)>);
 }
 
 impl SiteOptions {
@@ -54,6 +69,12 @@ impl SiteOptions {
     /// Sets the retry policy.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets where the site keeps what it learned between runs.
+    pub fn with_memo(mut self, memo: Arc<dyn SiteMemo>) -> Self {
+        self.memo = Some(memo);
         self
     }
 
@@ -318,7 +339,10 @@ pub fn open(url: &SiteUrl, opts: &SiteOptions) -> Result<Arc<dyn Backend>> {
                 token_path: Some(token_path),
             };
             Ok(Arc::new(crate::gdrive::DriveBackend::new(
-                &name, cfg, meter, opts.retry,
+                &name,
+                cfg,
+                meter,
+                (opts.retry, opts.memo.clone()),
             )))
         }
     }

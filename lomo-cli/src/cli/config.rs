@@ -475,6 +475,7 @@ mod tests {
             bandwidth_limit: None,
             parity: None,
             credentials: Default::default(),
+            memo: None,
         }
     }
 

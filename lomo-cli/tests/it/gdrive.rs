@@ -193,3 +193,128 @@ fn sign_in_refresh_and_use_a_drive_site() {
         "{report}"
     );
 }
+
+/// A Drive staging site with the fake's credentials, in a fresh `Env`.
+fn drive_env(fake: &DriveFake) -> Env {
+    let env = Env::new().with_env("LOMOB_PASSPHRASE", "pw");
+    let config_dir = env.path().join("config/lomob");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("gdrive-credentials.json"),
+        fake.credentials_json(),
+    )
+    .unwrap();
+    std::fs::write(config_dir.join("gdrive-token.json"), fake.token_json()).unwrap();
+    let url = format!("gdrive://lomorage?endpoint={}", fake.url());
+    env.add_site("drive", &url, &["--role", "staging"]);
+    env
+}
+
+/// The ids a run learned are kept in the catalog: the next process reads a
+/// photo with one request; an id gone stale behind lomob's back is looked
+/// up again.
+#[test]
+fn a_later_run_reads_a_photo_in_one_request_from_the_remembered_id() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(DriveFake::start());
+    let env = drive_env(&fake);
+    let pics = env.path().join("Pictures/2024");
+    std::fs::create_dir_all(&pics).unwrap();
+    for i in 0..12u8 {
+        std::fs::write(pics.join(format!("IMG {i:02}.jpg")), vec![i; 5000]).unwrap();
+    }
+    let out = env.json(
+        &["backup", env.path().join("Pictures").to_str().unwrap()],
+        0,
+    );
+    assert_eq!(
+        out.iter().find(|v| v["site"] == "drive").unwrap()["staged"],
+        12
+    );
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    let kept: i64 = db
+        .query_row(
+            "SELECT count(*) FROM site_memo WHERE site = 'drive' AND name LIKE 'f:%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(kept >= 12, "object ids kept: {kept}");
+    drop(db);
+
+    let to = env.path().join("r");
+    let before = fake.state.lock().unwrap().log.len();
+    env.ok(
+        &[
+            "restore",
+            "Pictures/2024/IMG 07.jpg",
+            "--to",
+            to.to_str().unwrap(),
+        ],
+        0,
+    );
+    let log: Vec<String> = fake.state.lock().unwrap().log[before..].to_vec();
+    assert_eq!(log.len(), 1, "one request: {log:?}");
+    assert!(
+        log[0].starts_with("GET /drive/v3/files/") && log[0].ends_with("alt=media"),
+        "{log:?}"
+    );
+    assert_eq!(
+        std::fs::read(to.join("Pictures/2024/IMG 07.jpg")).unwrap(),
+        vec![7u8; 5000]
+    );
+
+    // Every staged object re-made under a new id (another writer): the
+    // remembered ids 404, and lomob finds the objects again.
+    {
+        let mut s = fake.state.lock().unwrap();
+        let staged: Vec<String> = s
+            .files
+            .values()
+            .filter(|f| s.path_of(&f.id).contains("/staging/") && !f.data.is_empty())
+            .map(|f| f.id.clone())
+            .collect();
+        for id in staged {
+            let mut f = s.files.remove(&id).unwrap();
+            f.id = format!("{id}-new");
+            s.files.insert(f.id.clone(), f);
+        }
+    }
+    let to2 = env.path().join("r2");
+    let before = fake.state.lock().unwrap().log.len();
+    env.ok(&["restore", "Pictures", "--to", to2.to_str().unwrap()], 0);
+    let stale = fake.state.lock().unwrap().log.len() - before;
+    assert!(
+        stale > 12,
+        "each stale id met a 404 and was looked up: {stale}"
+    );
+    // Without the memo, a new process walks down from My Drive first.
+    db_forget(&env);
+    let before = fake.state.lock().unwrap().log.len();
+    let r3 = env.path().join("r3");
+    env.ok(
+        &[
+            "restore",
+            "Pictures/2024/IMG 03.jpg",
+            "--to",
+            r3.to_str().unwrap(),
+        ],
+        0,
+    );
+    let walked = fake.state.lock().unwrap().log[before..].to_vec();
+    assert!(
+        walked.len() > 1 && walked[0].contains("%27root%27"),
+        "{walked:?}"
+    );
+    for i in 0..12u8 {
+        let p = to2.join(format!("Pictures/2024/IMG {i:02}.jpg"));
+        assert_eq!(std::fs::read(p).unwrap(), vec![i; 5000]);
+    }
+}
+
+fn db_forget(env: &Env) {
+    rusqlite::Connection::open(env.db())
+        .unwrap()
+        .execute("DELETE FROM site_memo", [])
+        .unwrap();
+}

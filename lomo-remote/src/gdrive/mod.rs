@@ -8,6 +8,7 @@
 //! refresh on expiry.
 
 mod api;
+mod memo;
 mod oauth;
 mod resumable;
 mod tree;
@@ -39,6 +40,7 @@ use crate::error::{At, Op, Result};
 use crate::http::{Collected, HttpClient};
 use crate::meter::{Meter, Usage};
 use crate::objstore::check_key;
+use crate::open::SiteMemo;
 use crate::retry::RetryPolicy;
 
 const FOLDER: &str = "application/vnd.google-apps.folder";
@@ -194,6 +196,9 @@ struct Inner {
     mkdir: tokio::sync::Mutex<()>,
     /// Session URIs a 308 moved: first URI → current one.
     moved: std::sync::Mutex<HashMap<String, String>>,
+    /// Ids known from earlier runs and this one.
+    ids_of: memo::Remembered,
+    memo: Option<Arc<dyn SiteMemo>>,
     meter: Arc<Meter>,
     retry: RetryPolicy,
 }
@@ -225,8 +230,17 @@ impl fmt::Display for DriveBackend {
 }
 
 impl DriveBackend {
-    pub(crate) fn new(name: &str, cfg: DriveConfig, meter: Arc<Meter>, retry: RetryPolicy) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        cfg: DriveConfig,
+        meter: Arc<Meter>,
+        (retry, memo): (RetryPolicy, Option<Arc<dyn SiteMemo>>),
+    ) -> Self {
         let http = HttpClient::new(meter.clone(), retry);
+        let ids_of = memo
+            .as_deref()
+            .map(memo::Remembered::load)
+            .unwrap_or_default();
         Self {
             inner: Arc::new(Inner {
                 name: name.to_owned(),
@@ -247,9 +261,19 @@ impl DriveBackend {
                 ids: tokio::sync::Mutex::new(Vec::new()),
                 mkdir: tokio::sync::Mutex::new(()),
                 moved: std::sync::Mutex::new(HashMap::new()),
+                ids_of,
+                memo,
                 meter,
                 retry,
             }),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(m) = &self.memo {
+            self.ids_of.save(m.as_ref());
         }
     }
 }
@@ -269,11 +293,12 @@ impl Inner {
     async fn replaced(
         &self,
         at: At<'_>,
-        parent: &str,
+        (key, parent): (&str, &str),
         f: DriveFile,
         old: Vec<String>,
     ) -> Result<()> {
         let new = f.id.clone();
+        self.ids_of.set_file(key, &new);
         self.tree.lock().await.add(parent, f);
         let old: Vec<String> = old.into_iter().filter(|id| *id != new).collect();
         self.delete_ids(at, &old).await
@@ -325,19 +350,36 @@ impl Inner {
         self.finish(at, &upload).await
     }
 
-    /// The newest file at `key`; a cached id Drive no longer knows is
-    /// looked up again once.
-    async fn current(&self, at: At<'_>, key: &str, fresh: bool) -> Result<DriveFile> {
-        let found = if fresh {
-            self.resolve_fresh(at, key).await?
-        } else {
-            self.resolve(at, key).await?
-        };
-        found
+    /// The newest file at `key`, from the folders remembered or listed, or
+    /// from a walk down from My Drive when they hold none (they may be gone).
+    async fn current(&self, at: At<'_>, key: &str) -> Result<DriveFile> {
+        let mut found = self.resolve_remembered(at, key).await?;
+        if found.is_empty() {
+            found = self.resolve_fresh(at, key).await?;
+        }
+        self.first(at, key, found)
+    }
+
+    /// The file at `key` after Drive answered 404 to `stale`, its id: this
+    /// process's listings if they know another, else a fresh walk.
+    async fn relook(&self, at: At<'_>, key: &str, stale: &str) -> Result<DriveFile> {
+        self.ids_of.forget_file(key);
+        let mut found = self.resolve(at, key).await?;
+        found.retain(|(_, f)| f.id != stale);
+        if found.is_empty() {
+            found = self.resolve_fresh(at, key).await?;
+        }
+        self.first(at, key, found)
+    }
+
+    fn first(&self, at: At<'_>, key: &str, found: Vec<(String, DriveFile)>) -> Result<DriveFile> {
+        let f = found
             .into_iter()
             .next()
             .map(|(_, f)| f)
-            .ok_or_else(|| at.not_found())
+            .ok_or_else(|| at.not_found())?;
+        self.ids_of.set_file(key, &f.id);
+        Ok(f)
     }
 }
 
@@ -416,7 +458,7 @@ impl Backend for DriveBackend {
             s.put_resumable(at, (&parent, name), &data, opts).await?
         };
         stored_as_sent(at, &f, &data)?;
-        s.replaced(at, &parent, f, old).await?;
+        s.replaced(at, (key, &parent), f, old).await?;
         Ok(PutResult { etag: None })
     }
 
@@ -453,7 +495,7 @@ impl Backend for DriveBackend {
         let f = s.finish(at, upload_id).await?;
         let (parent, old, _) = s.target(at, key).await?;
         let parent = f.parents.first().cloned().unwrap_or(parent);
-        s.replaced(at, &parent, f, old).await?;
+        s.replaced(at, (key, &parent), f, old).await?;
         Ok(PutResult { etag: None })
     }
 
@@ -480,13 +522,16 @@ impl Backend for DriveBackend {
         let s = &self.inner;
         let at = At::new(&s.name, Op::Get, key);
         check_key(at, key, false)?;
-        let mut f = s.current(at, key, false).await?;
+        let mut id = match s.ids_of.file(key) {
+            Some(id) => id,
+            None => s.current(at, key).await?.id,
+        };
         if range.as_ref().is_some_and(|r| r.start >= r.end) {
             return Ok(futures::stream::empty().boxed());
         }
         let (mut refreshed, mut fresh) = (false, false);
         loop {
-            let url = format!("{}/drive/v3/files/{}?alt=media", s.api, api::enc(&f.id));
+            let url = format!("{}/drive/v3/files/{}?alt=media", s.api, api::enc(&id));
             let token = s.token(at).await?;
             let resp = s
                 .http
@@ -511,7 +556,7 @@ impl Backend for DriveBackend {
             if status == StatusCode::NOT_FOUND && !fresh {
                 // Deleted or replaced by another writer since it was listed.
                 fresh = true;
-                f = s.current(at, key, true).await?;
+                id = s.relook(at, key, &id).await?.id;
                 continue;
             }
             if !status.is_success() {
@@ -545,7 +590,7 @@ impl Backend for DriveBackend {
         let s = &self.inner;
         let at = At::new(&s.name, Op::Head, key);
         check_key(at, key, false)?;
-        Ok(s.current(at, key, false).await?.info(key.to_owned()))
+        Ok(s.current(at, key).await?.info(key.to_owned()))
     }
 
     fn list(&self, prefix: &str) -> BoxStream<'static, Result<ObjectInfo>> {

@@ -88,14 +88,16 @@ impl Inner {
         } else {
             None
         };
-        let mut ids = vec!["root".to_owned()];
-        let mut path = String::new();
-        for name in self
+        let full: Vec<&str> = self
             .root
             .iter()
             .map(String::as_str)
             .chain(dirs.iter().copied())
-        {
+            .collect();
+        let whole = full.join("/");
+        let mut ids = vec!["root".to_owned()];
+        let mut path = String::new();
+        for name in full {
             if !path.is_empty() {
                 path.push('/');
             }
@@ -131,6 +133,7 @@ impl Inner {
                 .dirs
                 .insert(path.clone(), ids.clone());
         }
+        self.ids_of.set_dir(&whole, &ids);
         Ok(ids)
     }
 
@@ -163,6 +166,27 @@ impl Inner {
         self.named(at, &folders, name).await
     }
 
+    /// As [`Self::resolve`], in the folders remembered from earlier runs
+    /// when there are any (no walk from My Drive); for reads, which look
+    /// again when nothing is found there.
+    pub(super) async fn resolve_remembered(
+        &self,
+        at: At<'_>,
+        key: &str,
+    ) -> Result<Vec<(String, DriveFile)>> {
+        let (dirs, name) = super::split(key);
+        let whole: Vec<&str> = self
+            .root
+            .iter()
+            .map(String::as_str)
+            .chain(dirs.iter().copied())
+            .collect();
+        match self.ids_of.dir(&whole.join("/")) {
+            Some(folders) => self.named(at, &folders, name).await,
+            None => self.resolve(at, key).await,
+        }
+    }
+
     /// [`Self::resolve`] after forgetting the cache: for a cached id that
     /// Drive no longer knows.
     pub(super) async fn resolve_fresh(
@@ -171,6 +195,7 @@ impl Inner {
         key: &str,
     ) -> Result<Vec<(String, DriveFile)>> {
         self.tree.lock().await.clear();
+        self.ids_of.forget_dirs();
         self.resolve(at, key).await
     }
 }
