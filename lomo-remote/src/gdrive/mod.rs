@@ -279,6 +279,15 @@ impl Drop for Inner {
 }
 
 impl Inner {
+    /// `key` from My Drive down (memo entries name whole paths, so that a
+    /// site pointed at another folder never reads the old one's ids).
+    fn whole_key(&self, key: &str) -> String {
+        let mut p = self.root.join("/");
+        p.push('/');
+        p.push_str(key);
+        p
+    }
+
     /// The folder new files at `key` go to (made if missing), the files at
     /// `key` now (replaced once the new one is in), and the file name.
     async fn target<'k>(&self, at: At<'_>, key: &'k str) -> Result<(String, Vec<String>, &'k str)> {
@@ -298,7 +307,7 @@ impl Inner {
         old: Vec<String>,
     ) -> Result<()> {
         let new = f.id.clone();
-        self.ids_of.set_file(key, &new);
+        self.ids_of.set_file(&self.whole_key(key), &new);
         self.tree.lock().await.add(parent, f);
         let old: Vec<String> = old.into_iter().filter(|id| *id != new).collect();
         self.delete_ids(at, &old).await
@@ -363,7 +372,7 @@ impl Inner {
     /// The file at `key` after Drive answered 404 to `stale`, its id: this
     /// process's listings if they know another, else a fresh walk.
     async fn relook(&self, at: At<'_>, key: &str, stale: &str) -> Result<DriveFile> {
-        self.ids_of.forget_file(key);
+        self.ids_of.forget_file(&self.whole_key(key));
         let mut found = self.resolve(at, key).await?;
         found.retain(|(_, f)| f.id != stale);
         if found.is_empty() {
@@ -378,7 +387,7 @@ impl Inner {
             .next()
             .map(|(_, f)| f)
             .ok_or_else(|| at.not_found())?;
-        self.ids_of.set_file(key, &f.id);
+        self.ids_of.set_file(&self.whole_key(key), &f.id);
         Ok(f)
     }
 }
@@ -522,7 +531,7 @@ impl Backend for DriveBackend {
         let s = &self.inner;
         let at = At::new(&s.name, Op::Get, key);
         check_key(at, key, false)?;
-        let mut id = match s.ids_of.file(key) {
+        let mut id = match s.ids_of.file(&s.whole_key(key)) {
             Some(id) => id,
             None => s.current(at, key).await?.id,
         };
@@ -664,6 +673,7 @@ impl Backend for DriveBackend {
             .into_iter()
             .map(|(_, f)| f.id)
             .collect();
+        s.ids_of.forget_file(&s.whole_key(key));
         s.delete_ids(at, &ids).await
     }
 

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use futures::TryStreamExt as _;
 use lomo_remote::testing::drive_fake::{DriveFake, FOLDER_MIME};
-use lomo_remote::{Backend, PutOptions};
+use lomo_remote::{Backend, PutOptions, SiteMemo as _};
 
 use crate::gdrive::{open, read, sign_in};
 
@@ -254,4 +254,61 @@ async fn a_full_drive_refuses_a_large_upload_before_it_starts() {
         !log.iter().any(|l| l.starts_with("PUT ")),
         "no chunk sent: {log:?}"
     );
+}
+
+/// A memo in memory, as a catalog keeps it between processes.
+#[derive(Debug, Default)]
+struct Memo(std::sync::Mutex<Vec<(String, String)>>);
+
+impl lomo_remote::SiteMemo for Memo {
+    fn load(&self) -> Vec<(String, String)> {
+        self.0.lock().unwrap().clone()
+    }
+    fn save(&self, entries: Vec<(String, String)>) {
+        *self.0.lock().unwrap() = entries;
+    }
+}
+
+/// Remembered ids serve the next process, and only for the folder they
+/// were learned in.
+#[tokio::test(flavor = "multi_thread")]
+async fn remembered_ids_serve_a_later_process_and_only_their_folder() {
+    let fake = DriveFake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cred, token) = sign_in(&fake, dir.path());
+    let memo = std::sync::Arc::new(Memo::default());
+    let at = |folder: &str| {
+        let url = format!("gdrive://{folder}?endpoint=http://127.0.0.1:{}", fake.port)
+            .parse()
+            .unwrap();
+        let opts = lomo_remote::SiteOptions::named("drive")
+            .with_credential("gdrive_credentials", cred.to_str().unwrap())
+            .with_credential("gdrive_token", token.to_str().unwrap())
+            .with_memo(memo.clone());
+        lomo_remote::open(&url, &opts).unwrap()
+    };
+    let first = at("lomorage");
+    first
+        .put(
+            "lomob/staging/ab/x",
+            Bytes::from("photo"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    drop(first);
+    assert!(!memo.load().is_empty(), "kept when the site is dropped");
+    let before = fake.state.lock().unwrap().log.len();
+    assert_eq!(
+        read(at("lomorage").as_ref(), "lomob/staging/ab/x", None).await,
+        b"photo"
+    );
+    assert_eq!(
+        fake.state.lock().unwrap().log.len() - before,
+        1,
+        "one request"
+    );
+    let other = at("elsewhere");
+    let e = other.get("lomob/staging/ab/x", None).await.err().unwrap();
+    assert!(e.is_not_found(), "another folder's ids are not used: {e}");
 }
