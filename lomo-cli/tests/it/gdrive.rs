@@ -318,3 +318,42 @@ fn db_forget(env: &Env) {
         .execute("DELETE FROM site_memo", [])
         .unwrap();
 }
+
+/// A second file of one name beside a staged object (Drive allows it) is
+/// reported by the staging check; the newest stands for the key.
+#[test]
+fn a_duplicate_name_on_drive_is_reported_by_the_staging_check() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(DriveFake::start());
+    let env = drive_env(&fake);
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    std::fs::write(pics.join("one.jpg"), vec![1u8; 4000]).unwrap();
+    env.json(&["backup", pics.to_str().unwrap()], 0);
+    let report = env.ok(&["check", "--staging", "--site", "drive"], 0);
+    assert!(
+        report.contains("1 staged objects, all present"),
+        "{report}"
+    );
+    let name = {
+        let mut s = fake.state.lock().unwrap();
+        let staged = s
+            .files
+            .values()
+            .find(|f| s.path_of(&f.id).contains("/staging/") && !f.data.is_empty())
+            .cloned()
+            .unwrap();
+        let mut twin = staged.clone();
+        twin.id = format!("{}-twin", staged.id);
+        s.files.insert(twin.id.clone(), twin);
+        staged.name
+    };
+    let lines = env.json(&["check", "--staging", "--site", "drive"], 1);
+    let dup = lines.iter().find(|l| l["kind"] == "duplicate").unwrap();
+    assert!(dup["key"].as_str().unwrap().ends_with(&name), "{dup}");
+    assert!(
+        dup["detail"].as_str().unwrap().contains("2 objects"),
+        "{dup}"
+    );
+    assert!(!lines.iter().any(|l| l["kind"] == "missing"), "{lines:?}");
+}
