@@ -40,6 +40,7 @@ mod ledger;
 mod memo;
 mod meta;
 mod path;
+mod protection;
 mod query;
 mod scan;
 mod schema;
@@ -54,6 +55,7 @@ pub use golomob::GoFile;
 pub use holds::HeldRoot;
 pub use ledger::{LedgerDay, Requests};
 pub use memo::{memo_load, memo_save};
+pub use protection::{LiveFile, MAX_MASK_SITES, SiteMasks, SiteTotals};
 pub use query::{DirEntry, DuplicateSet, EntryKind, FileEntry, FileQuery, Stats};
 pub use scan::{
     DEFAULT_IGNORE_DIRS, DEFAULT_IGNORE_FILES, IssueKind, NoProgress, ScanIssue, ScanOptions,

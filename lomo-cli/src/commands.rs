@@ -18,6 +18,7 @@ mod repair;
 mod restore;
 mod scan;
 mod site;
+mod status;
 mod upload;
 mod util;
 mod watch;
@@ -83,6 +84,8 @@ enum Command {
     /// After losing the home machine: rebuild catalog, key file and config
     /// from one site and the passphrase, then restore everything.
     Recover(recover::RecoverArgs),
+    /// Are my photos safe? Protection per root and per site, what is at risk, what is due (exit 1: needs attention).
+    Status(status::StatusArgs),
     /// What the sites cost: storage a month, uploads, checks, a full restore.
     Cost(cost::CostArgs),
     /// Compare the sites with the catalog (exit 1: differences; 2: a site could not be checked).
@@ -325,6 +328,7 @@ pub(crate) fn run(cli: Cli) -> Result<Outcome> {
         Command::Check(args) => check::run(&ctx, &args),
         Command::Repair(args) => repair::run(&ctx, &args),
         Command::Cost(args) => cost::run(&ctx, &args),
+        Command::Status(args) => status::run(&ctx, &args),
         Command::Watch(args) => watch::run(&ctx, &args),
         Command::Recover(args) => recover::run(&ctx, &args),
         Command::Alert(cmd) => alert::run(&ctx, &cmd),

@@ -286,9 +286,10 @@ fn holdings(
                     }
                 }
             }
-            let st = c.staged_on(&cfg.name)?;
-            h.staged = st.len() as u64;
-            h.staged_bytes = st.iter().map(|s| s.size).sum();
+            // Totals by SQL: a million staged objects are not loaded to count them.
+            let t = c.site_totals()?.remove(&cfg.name).unwrap_or_default();
+            h.staged = t.staged;
+            h.staged_bytes = t.staged_bytes;
             Ok(h)
         }
         _ => Ok(Holdings::default()),

@@ -75,6 +75,7 @@ mod scan;
 mod secrets;
 pub mod sites;
 mod snapmeta;
+pub mod status;
 mod target;
 pub mod units;
 mod upload;
@@ -100,6 +101,7 @@ pub use restore::{
 pub use scan::{RootFailure, ScanRun, ScanRunOptions, issue_kind_name, json_path, report_json};
 pub use secrets::{NoSecrets, Passphrase, Secret, Secrets};
 pub use sites::{ProbeReport, Role, SiteConfig};
+pub use status::{CheckStatus, Problem, RootStatus, SiteStatus, StatusReport, Verdict};
 pub use upload::{UploadFilesReport, UploadIsoOptions, UploadIsoReport};
 pub use watch::{Round, WatchOptions};
 

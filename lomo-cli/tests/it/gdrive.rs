@@ -195,7 +195,7 @@ fn sign_in_refresh_and_use_a_drive_site() {
 }
 
 /// A Drive staging site with the fake's credentials, in a fresh `Env`.
-fn drive_env(fake: &DriveFake) -> Env {
+pub(crate) fn drive_env(fake: &DriveFake) -> Env {
     let env = Env::new().with_env("LOMOB_PASSPHRASE", "pw");
     let config_dir = env.path().join("config/lomob");
     std::fs::create_dir_all(&config_dir).unwrap();
@@ -331,10 +331,7 @@ fn a_duplicate_name_on_drive_is_reported_by_the_staging_check() {
     std::fs::write(pics.join("one.jpg"), vec![1u8; 4000]).unwrap();
     env.json(&["backup", pics.to_str().unwrap()], 0);
     let report = env.ok(&["check", "--staging", "--site", "drive"], 0);
-    assert!(
-        report.contains("1 staged objects, all present"),
-        "{report}"
-    );
+    assert!(report.contains("1 staged objects, all present"), "{report}");
     let name = {
         let mut s = fake.state.lock().unwrap();
         let staged = s

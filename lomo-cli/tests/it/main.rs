@@ -32,6 +32,7 @@ mod repair;
 mod scan;
 mod secrets;
 mod site;
+mod status;
 mod upload;
 mod util;
 mod verify;

@@ -206,6 +206,13 @@ impl State {
         self.tokens.clear();
     }
 
+    /// Revokes every refresh token and access token (the user removed
+    /// the app's access in their Google account).
+    pub fn revoke_all(&mut self) {
+        self.tokens.clear();
+        self.refresh_tokens.clear();
+    }
+
     /// Makes every resumable session expire (as if a week had passed).
     pub fn expire_sessions(&mut self) {
         self.sessions.clear();
