@@ -49,9 +49,11 @@ fn set(v: &mut Vec<u64>, id: i64, bits: u64) {
     v[i] |= bits;
 }
 
-/// One live regular file, as status counts it.
+/// One version of a regular file, as status counts it.
 #[derive(Debug, Clone, Copy)]
 pub struct LiveFile {
+    /// Deleted or replaced since (a version kept in history).
+    pub deleted: bool,
     /// File row id.
     pub id: i64,
     /// Its root.
@@ -127,20 +129,22 @@ impl Catalog {
         Ok(m)
     }
 
-    /// Calls `f` with every live regular file.
-    pub fn for_each_live_file(&self, mut f: impl FnMut(LiveFile)) -> Result<()> {
+    /// Calls `f` with every version of every regular file, live and
+    /// deleted, in one pass.
+    pub fn for_each_file_version(&self, mut f: impl FnMut(LiveFile)) -> Result<()> {
         let mut st = self
             .conn
             .prepare(
-                "SELECT f.id, d.root_id, f.size, f.first_seen, f.content_id FROM files f \
-                 JOIN dirs d ON d.id = f.dir_id \
-                 WHERE f.deleted_at IS NULL AND f.kind = 0 AND f.content_id IS NOT NULL",
+                "SELECT f.id, d.root_id, f.size, f.first_seen, f.content_id, f.deleted_at IS NOT NULL \
+                 FROM files f JOIN dirs d ON d.id = f.dir_id \
+                 WHERE f.kind = 0 AND f.content_id IS NOT NULL",
             )
             .db(&self.path)?;
         let mut rows = st.query([]).db(&self.path)?;
         while let Some(r) = rows.next().db(&self.path)? {
             let size: i64 = r.get(2).db(&self.path)?;
             f(LiveFile {
+                deleted: r.get(5).db(&self.path)?,
                 id: r.get(0).db(&self.path)?,
                 root_id: r.get(1).db(&self.path)?,
                 size: u64::try_from(size).unwrap_or(0),
@@ -149,21 +153,6 @@ impl Catalog {
             });
         }
         Ok(())
-    }
-
-    /// Per root: versions of files deleted or replaced since, still listed
-    /// (restorable with `--as-of` while a copy of their content exists).
-    pub fn deleted_versions(&self) -> Result<HashMap<i64, u64>> {
-        Ok(self
-            .rows(
-                "SELECT d.root_id, count(*) FROM files f JOIN dirs d ON d.id = f.dir_id \
-                 WHERE f.deleted_at IS NOT NULL AND f.kind = 0 GROUP BY d.root_id",
-                [],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-            )?
-            .into_iter()
-            .map(|(root, n)| (root, u64::try_from(n).unwrap_or(0)))
-            .collect())
     }
 
     /// The path of file row `id`.

@@ -253,7 +253,10 @@ fn sealed(plain: u64) -> u64 {
 
 fn holdings(
     cfg: &SiteConfig,
-    catalog: Option<&Catalog>,
+    catalog: Option<(
+        &Catalog,
+        &std::collections::HashMap<String, lomo_catalog::SiteTotals>,
+    )>,
     what_if: Option<WhatIf>,
 ) -> Result<Holdings> {
     match (catalog, what_if) {
@@ -274,7 +277,7 @@ fn holdings(
                 ..Holdings::default()
             })
         }
-        (Some(c), None) => {
+        (Some((c, totals)), None) => {
             let mut h = Holdings::default();
             for a in c.archives()? {
                 for copy in c.archive_copies(a.id)? {
@@ -287,7 +290,7 @@ fn holdings(
                 }
             }
             // Totals by SQL: a million staged objects are not loaded to count them.
-            let t = c.site_totals()?.remove(&cfg.name).unwrap_or_default();
+            let t = totals.get(&cfg.name).cloned().unwrap_or_default();
             h.staged = t.staged;
             h.staged_bytes = t.staged_bytes;
             Ok(h)
@@ -314,12 +317,17 @@ pub fn estimate(
         Some(c) if opts.what_if.is_none() => c.ledger(&since)?,
         _ => Vec::new(),
     };
+    // Counted once for every site: a GROUP BY over the staged copies.
+    let totals = match catalog {
+        Some(c) if opts.what_if.is_none() => Some(c.site_totals()?),
+        _ => None,
+    };
     let mut out = Vec::new();
     for cfg in sites
         .iter()
         .filter(|s| opts.site.as_ref().is_none_or(|n| *n == s.name))
     {
-        let h = holdings(cfg, catalog, opts.what_if)?;
+        let h = holdings(cfg, catalog.zip(totals.as_ref()), opts.what_if)?;
         out.push(site_cost(
             cfg,
             &prices,

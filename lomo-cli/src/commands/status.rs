@@ -155,8 +155,7 @@ fn site_line(out: &mut Out, s: &SiteStatus, now: i64) -> std::io::Result<()> {
         contact,
         check_cell(s.staging_check.as_ref(), now),
         check_cell(s.archive_check.as_ref(), now),
-        s.cost_per_month
-            .map_or_else(|| "-".to_owned(), |c| format!("{c:.2}")),
+        s.cost_per_month.map_or_else(|| "-".to_owned(), dollars),
     ))?;
     if !class.is_empty() || s.uploading > 0 || s.parity.is_some() {
         let mut notes = Vec::new();

@@ -117,10 +117,14 @@ pub(super) fn roots(ctx: &Context, now: i64) -> Result<Vec<RootStatus>> {
     let have = catalog.site_masks(&names)?;
     let m = masks(ctx);
     let mut oldest: HashMap<i64, (i64, i64)> = HashMap::new();
-    catalog.for_each_live_file(|f| {
+    catalog.for_each_file_version(|f| {
         let Some(r) = by_id.get_mut(&f.root_id) else {
             return;
         };
+        if f.deleted {
+            r.deleted_versions += 1;
+            return;
+        }
         let (staged, archived) = (have.staged(f.content_id), have.archived(f.content_id));
         let any = staged | archived;
         r.files += 1;
@@ -155,11 +159,6 @@ pub(super) fn roots(ctx: &Context, now: i64) -> Result<Vec<RootStatus>> {
             }
         }
     })?;
-    for (root, n) in catalog.deleted_versions()? {
-        if let Some(r) = by_id.get_mut(&root) {
-            r.deleted_versions = n;
-        }
-    }
     for (root, (since, id)) in oldest {
         if let (Some(r), Some(path)) = (by_id.get_mut(&root), catalog.file_path(id)?) {
             r.oldest_only_here = Some(OldFile {

@@ -41,22 +41,17 @@ fn check(
     })
 }
 
-fn site(
-    ctx: &Context,
-    cfg: &SiteConfig,
-    now: i64,
-    costs: &[crate::SiteCost],
-) -> Result<SiteStatus> {
-    let totals = ctx
-        .catalog()
-        .site_totals()?
-        .remove(&cfg.name)
-        .unwrap_or_default();
-    let contact = ctx
-        .catalog()
-        .site_contacts()?
-        .into_iter()
-        .find(|c| c.site == cfg.name);
+/// What every site holds and when each last answered, read once.
+struct Known {
+    totals: std::collections::HashMap<String, lomo_catalog::SiteTotals>,
+    contacts: Vec<lomo_catalog::SiteContact>,
+    costs: Vec<crate::SiteCost>,
+}
+
+fn site(ctx: &Context, cfg: &SiteConfig, now: i64, known: &Known) -> Result<SiteStatus> {
+    let totals = known.totals.get(&cfg.name).cloned().unwrap_or_default();
+    let contact = known.contacts.iter().find(|c| c.site == cfg.name).cloned();
+    let costs = &known.costs;
     let schedule = ctx.opts.schedule;
     let holds = (totals.staged + totals.archives > 0)
         .then_some(totals.newest)
@@ -112,12 +107,16 @@ fn site(
 }
 
 pub(super) fn sites(ctx: &Context, now: i64) -> Result<Vec<SiteStatus>> {
-    // A price table without the site's class is no reason to fail a status.
-    let costs = ctx.cost(&crate::CostOptions::default()).unwrap_or_default();
+    let known = Known {
+        totals: ctx.catalog().site_totals()?,
+        contacts: ctx.catalog().site_contacts()?,
+        // A price table without the site's class is no reason to fail a status.
+        costs: ctx.cost(&crate::CostOptions::default()).unwrap_or_default(),
+    };
     ctx.opts
         .sites
         .iter()
-        .map(|s| site(ctx, s, now, &costs))
+        .map(|s| site(ctx, s, now, &known))
         .collect()
 }
 
