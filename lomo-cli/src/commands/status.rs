@@ -131,13 +131,13 @@ fn check_cell(c: Option<&CheckStatus>, now: i64) -> String {
         (None, 0) => "ok".to_owned(),
         (None, n) => format!("{n} diff"),
     };
-    format!("{how}, {} ago", age(now - last))
+    format!("{how}, {}", ago(now - last))
 }
 
 fn site_line(out: &mut Out, s: &SiteStatus, now: i64) -> std::io::Result<()> {
     let contact = match (s.failing_since, s.last_ok) {
         (Some(t), _) => format!("failing {}", age(now - t)),
-        (None, Some(t)) => format!("{} ago", age(now - t)),
+        (None, Some(t)) => ago(now - t),
         (None, None) => "never".to_owned(),
     };
     let class = s
@@ -178,5 +178,14 @@ fn dollars(c: f64) -> String {
         "<0.01".to_owned()
     } else {
         format!("{c:.2}")
+    }
+}
+
+/// "just now", or "3 days ago".
+fn ago(secs: i64) -> String {
+    if secs < 60 {
+        "just now".to_owned()
+    } else {
+        format!("{} ago", age(secs))
     }
 }

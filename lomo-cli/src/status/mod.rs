@@ -153,17 +153,30 @@ impl StatusReport {
     }
 }
 
-/// A duration in words: "3 days", "5 hours", "12 minutes".
+/// A duration in words: "3 days", "5 hours", "12 minutes", "1 minute",
+/// "less than a minute".
 pub fn age(secs: i64) -> String {
     let s = secs.max(0);
     let (n, unit) = if s >= 2 * 86_400 {
-        (s / 86_400, "days")
+        (s / 86_400, "day")
     } else if s >= 2 * 3600 {
-        (s / 3600, "hours")
-    } else if s >= 120 {
-        (s / 60, "minutes")
+        (s / 3600, "hour")
+    } else if s >= 60 {
+        (s / 60, "minute")
     } else {
-        return format!("{s} seconds");
+        return "less than a minute".to_owned();
     };
-    format!("{n} {unit}")
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ages_read_as_words() {
+        use super::age;
+        assert_eq!(age(5), "less than a minute");
+        assert_eq!(age(61), "1 minute");
+        assert_eq!(age(7199), "119 minutes");
+        assert_eq!(age(3 * 86_400 + 5), "3 days");
+    }
 }

@@ -249,8 +249,13 @@ pub(super) fn verdict(
                 || "not checked yet".to_owned(),
                 |t| format!("checked {} ago", age(now - t)),
             );
+        let advice = if off == 0 && files > 0 {
+            "; none is off-site: add a cloud or remote site (`lomob site add`) to survive losing the house"
+        } else {
+            ""
+        };
         format!(
-            "all {files} files are on every site they should be ({two} on two or more sites, {off} off-site), {checked}"
+            "all {files} files are on every site they should be ({two} on two or more sites, {off} off-site), {checked}{advice}"
         )
     } else {
         let first = &problems[0].detail;
