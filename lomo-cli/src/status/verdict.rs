@@ -254,9 +254,16 @@ pub(super) fn verdict(
         } else {
             ""
         };
-        format!(
-            "all {files} files are on every site they should be ({two} on two or more sites, {off} off-site), {checked}{advice}"
-        )
+        let waiting: u64 = roots.iter().map(|r| r.only_here).sum();
+        let done = if waiting == 0 {
+            format!("all {files} files are on every site they should be")
+        } else {
+            format!(
+                "{} of {files} files are on every site they should be, {waiting} new waiting for the next backup",
+                files - waiting
+            )
+        };
+        format!("{done} ({two} on two or more sites, {off} off-site), {checked}{advice}")
     } else {
         let first = &problems[0].detail;
         match problems.len() {

@@ -14,8 +14,8 @@ use std::process::Command;
 use bytes::Bytes;
 use lomo_remote::testing::drive_fake::{DriveFake, SCOPE_READONLY};
 
+use crate::gdrive::drive_env;
 use crate::golomob::{GO_SCHEMA, python_go_encryptor, sha256_hex};
-use crate::util::Env;
 
 /// (path under the root, where the Go tool put it on Drive, bytes).
 fn files() -> Vec<(&'static str, &'static str, Vec<u8>)> {
@@ -132,7 +132,8 @@ fn the_go_tools_drive_tree_restores_byte_identical_with_a_readonly_sign_in() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fake = rt.block_on(DriveFake::start());
-    let env = Env::new().with_env("LOMOB_PASSPHRASE", "pw");
+    // A Drive site signed in with lomob's default scope, drive.file.
+    let env = drive_env(&fake);
     let root = env.path().join("home/Pictures");
     let key = env.path().join("go-master-key");
     std::fs::write(&key, "my Go master key").unwrap();
@@ -144,20 +145,7 @@ fn the_go_tools_drive_tree_restores_byte_identical_with_a_readonly_sign_in() {
     let go_db = env.path().join("go-lomob.db");
     go_catalog(&go_db, &root);
 
-    let config_dir = env.path().join("config/lomob");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::write(
-        config_dir.join("gdrive-credentials.json"),
-        fake.credentials_json(),
-    )
-    .unwrap();
-    let token = config_dir.join("gdrive-token.json");
-    std::fs::write(&token, fake.token_json()).unwrap();
-    env.add_site(
-        "drive",
-        &format!("gdrive://lomorage?endpoint={}", fake.url()),
-        &["--role", "staging"],
-    );
+    let token = env.path().join("config/lomob/gdrive-token.json");
     let imported = env.json(
         &[
             "import-lomob",

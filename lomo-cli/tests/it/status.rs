@@ -350,3 +350,21 @@ fn walk_files(p: &std::path::Path) -> Vec<std::path::PathBuf> {
         .filter(|p| p.is_file())
         .collect()
 }
+
+/// A file scanned but not backed up yet waits, in words, without alarm.
+#[test]
+fn a_new_file_waits_for_the_next_backup() {
+    let env = Env::new().with_env("LOMOB_PASSPHRASE", "pw");
+    let pics = env.path().join("Pictures");
+    std::fs::create_dir_all(&pics).unwrap();
+    std::fs::write(pics.join("a.jpg"), b"photo").unwrap();
+    env.ok(&["scan", pics.to_str().unwrap()], 0);
+    let s = status(&env, 0);
+    let line = s["verdict"]["line"].as_str().unwrap();
+    assert!(
+        line.starts_with("0 of 1 files are on every site they should be, 1 new waiting"),
+        "{line}"
+    );
+    assert!(line.contains("none is off-site"), "{line}");
+    assert_eq!(s["roots"][0]["only_here"], 1);
+}
