@@ -515,7 +515,9 @@ impl Backend for DriveBackend {
             return Ok(());
         };
         // Drive drops unfinished sessions after a week; DELETE ends one now.
-        let r = s.call_plain(at, Method::DELETE, &sess.u).await?;
+        let r = s
+            .call_plain(at, Method::DELETE, &s.session_uri(&sess))
+            .await?;
         if r.status.is_server_error() {
             return Err(Inner::fail(at, &r));
         }

@@ -98,7 +98,7 @@ impl Inner {
     }
 
     /// The URI the session lives at now (a 308 may have moved it).
-    fn session_uri(&self, s: &Session) -> String {
+    pub(super) fn session_uri(&self, s: &Session) -> String {
         let moved = self
             .moved
             .lock()
