@@ -197,6 +197,12 @@ impl SiteConfig {
         })
     }
 
+    /// Whether the site is away from this machine: every kind but a
+    /// `file://` folder (which may be a disk in the same house).
+    pub fn is_off_site(&self) -> bool {
+        !self.url.starts_with("file:")
+    }
+
     /// Whether archives there sit in a cold storage class (a read needs a
     /// restore first).
     pub fn is_cold(&self) -> bool {

@@ -84,7 +84,7 @@ pub(super) fn masks(ctx: &Context) -> Masks {
         if s.role.archives() {
             m.archive |= bit;
         }
-        if !s.url.starts_with("file:") {
+        if s.is_off_site() {
             m.off_site |= bit;
         }
         if s.is_cold() {

@@ -84,7 +84,7 @@ fn site(ctx: &Context, cfg: &SiteConfig, now: i64, known: &Known) -> Result<Site
         site: cfg.name.clone(),
         kind: kind(&cfg.url),
         role: format!("{:?}", cfg.role).to_lowercase(),
-        off_site: !cfg.url.starts_with("file:"),
+        off_site: cfg.is_off_site(),
         storage_class: cfg.archive_class(),
         cold: cfg.is_cold(),
         staged: totals.staged,
@@ -154,15 +154,14 @@ fn root_problems(r: &RootStatus, now: i64, out: &mut Vec<Problem>) {
             ),
         ));
     }
-    let settled_missing = r.missing_copies;
-    if settled_missing > 0 {
+    if r.missing_copies > 0 {
         out.push(problem(
             "missing-copies",
             None,
             Some(&r.root),
             format!(
-                "{}: {settled_missing} files are not yet on every site they should be",
-                r.label
+                "{}: {} files are not yet on every site they should be",
+                r.label, r.missing_copies
             ),
         ));
     }

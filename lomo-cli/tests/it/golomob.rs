@@ -49,6 +49,22 @@ pub(crate) fn python_go_encryptor() -> Option<PathBuf> {
     Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../lomo-crypt/tests/vectors/go_lomob.py"))
 }
 
+/// Encrypts `src` into `dst` as the Go tool does (the Python implementation).
+pub(crate) fn go_encrypt_file(go_py: &Path, key: &Path, src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+    let out = Command::new("python3")
+        .arg(go_py)
+        .arg("encrypt")
+        .args([key, src, dst])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub(crate) fn sha256_hex(b: &[u8]) -> String {
     sha2::Sha256::digest(b)
         .iter()
@@ -87,22 +103,7 @@ fn go_world() -> Option<GoWorld> {
         }
     }
     let encrypt = |src: &Path, dst: &Path| {
-        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
-        let out = Command::new("python3")
-            .arg(&go_py)
-            .arg("encrypt")
-            .args([
-                &env.path().join("go-master-key"),
-                &src.to_path_buf(),
-                &dst.to_path_buf(),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        go_encrypt_file(&go_py, &env.path().join("go-master-key"), src, dst);
     };
     std::fs::write(env.path().join("go-master-key"), "my Go master key").unwrap();
     let drive = env.path().join("drive-folder");

@@ -9,13 +9,12 @@
 //! implementation of the Go format.
 
 use std::path::Path;
-use std::process::Command;
 
 use bytes::Bytes;
 use lomo_remote::testing::drive_fake::{DriveFake, SCOPE_READONLY};
 
 use crate::gdrive::drive_env;
-use crate::golomob::{GO_SCHEMA, python_go_encryptor, sha256_hex};
+use crate::golomob::{GO_SCHEMA, go_encrypt_file, python_go_encryptor, sha256_hex};
 
 /// (path under the root, where the Go tool put it on Drive, bytes).
 fn files() -> Vec<(&'static str, &'static str, Vec<u8>)> {
@@ -45,17 +44,7 @@ fn files() -> Vec<(&'static str, &'static str, Vec<u8>)> {
 fn go_encrypt(go_py: &Path, key: &Path, data: &[u8], dir: &Path) -> Vec<u8> {
     let (src, dst) = (dir.join("plain"), dir.join("sealed"));
     std::fs::write(&src, data).unwrap();
-    let out = Command::new("python3")
-        .arg(go_py)
-        .arg("encrypt")
-        .args([key, &src, &dst])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    go_encrypt_file(go_py, key, &src, &dst);
     std::fs::read(dst).unwrap()
 }
 
