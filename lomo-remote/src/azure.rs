@@ -80,6 +80,8 @@ impl AzureExtra {
             storage_class: tier,
             sha256: None,
             metadata: r.metadata("x-ms-meta-"),
+            lock: None,
+            version: None,
         })
     }
 
@@ -198,6 +200,8 @@ impl Pages for AzureExtra {
                     storage_class: p.access_tier,
                     sha256: None,
                     metadata: Default::default(),
+                    lock: None,
+                    version: None,
                 }
             })
             .collect();

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 use crate::error::{At, Op, Result};
+use crate::lock::{BucketLock, ObjectLock};
 use crate::meter::Usage;
 
 /// A stream of object bytes.
@@ -82,6 +83,23 @@ pub trait Backend: Debug + Display + Send + Sync + 'static {
             .unsupported("changing the storage class of a stored object"))
     }
 
+    /// What the bucket's Object Lock configuration says (S3's
+    /// GetObjectLockConfiguration). Sites without Object Lock answer
+    /// [`crate::Error::Unsupported`].
+    async fn object_lock(&self) -> Result<BucketLock> {
+        Err(At::new(self.name(), Op::Head, "").unsupported("Object Lock"))
+    }
+
+    /// Sets the retention of the current version of `key` (S3's
+    /// PutObjectRetention). S3 lets anyone extend a retention; shortening
+    /// a COMPLIANCE one is refused, a GOVERNANCE one needs the bypass
+    /// permission (never asked for here). Sites without Object Lock answer
+    /// [`crate::Error::Unsupported`].
+    async fn set_retention(&self, key: &str, lock: ObjectLock) -> Result<()> {
+        let _ = lock;
+        Err(At::new(self.name(), Op::SetRetention, key).unsupported("Object Lock"))
+    }
+
     /// Requests made and bytes moved since the site was opened.
     fn usage(&self) -> Usage;
 }
@@ -115,6 +133,9 @@ pub struct Capabilities {
     pub composite_checksum: bool,
     /// [`Backend::set_storage_class`] works (Azure's Set Blob Tier).
     pub set_class: bool,
+    /// Objects can carry an Object Lock retention ([`PutOptions::lock`],
+    /// [`Backend::object_lock`], [`Backend::set_retention`]): S3.
+    pub object_lock: bool,
 }
 
 /// Options for [`Backend::put`] and [`Backend::create_upload`].
@@ -131,6 +152,9 @@ pub struct PutOptions {
     /// Small key/value metadata stored with the object (S3 `x-amz-meta-*`,
     /// Drive `appProperties`), e.g. content hashes so checks need no download.
     pub metadata: BTreeMap<String, String>,
+    /// Object Lock retention to write the object with (S3, on a bucket
+    /// with Object Lock enabled; the write sends the checksum S3 requires).
+    pub lock: Option<ObjectLock>,
 }
 
 impl PutOptions {
@@ -149,6 +173,12 @@ impl PutOptions {
     /// Options with the total size of a multipart upload.
     pub fn with_size(mut self, size: u64) -> Self {
         self.size = Some(size);
+        self
+    }
+
+    /// Options with an Object Lock retention.
+    pub fn with_lock(mut self, lock: Option<ObjectLock>) -> Self {
+        self.lock = lock;
         self
     }
 
@@ -209,6 +239,10 @@ pub struct ObjectInfo {
     /// Metadata stored with the object, where the site returns it (HEAD on
     /// S3; HEAD and listings on Drive).
     pub metadata: BTreeMap<String, String>,
+    /// The Object Lock retention of this version (HEAD on S3).
+    pub lock: Option<ObjectLock>,
+    /// The version id, on a versioned bucket (HEAD on S3).
+    pub version: Option<String>,
 }
 
 /// Retrieval tier of a restore from a cold storage class.

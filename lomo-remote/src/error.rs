@@ -32,6 +32,8 @@ pub enum Op {
     Restore,
     /// Change a stored object's storage class (Azure: Set Blob Tier).
     SetClass,
+    /// Set an object's Object Lock retention.
+    SetRetention,
 }
 
 impl fmt::Display for Op {
@@ -50,6 +52,7 @@ impl fmt::Display for Op {
             Op::Delete => "delete",
             Op::Restore => "restore",
             Op::SetClass => "set storage class",
+            Op::SetRetention => "set retention",
         })
     }
 }
@@ -190,6 +193,22 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The object is under an Object Lock retention: it cannot be deleted
+    /// or replaced before the date, and lomob does not send the request.
+    #[error(
+        "site {site}: {op} {key}: refused: the object is locked ({lock}) by S3 Object Lock; \
+         it cannot be deleted or replaced before then"
+    )]
+    Locked {
+        /// Site name.
+        site: String,
+        /// Operation.
+        op: Op,
+        /// Object key.
+        key: String,
+        /// The retention in force.
+        lock: crate::lock::ObjectLock,
+    },
     /// A site URL could not be understood.
     #[error("invalid site URL {url:?}: {reason}")]
     InvalidUrl {
@@ -319,6 +338,15 @@ impl<'a> At<'a> {
             op: self.op,
             key: self.key.to_owned(),
             source,
+        }
+    }
+
+    pub(crate) fn locked(self, lock: crate::lock::ObjectLock) -> Error {
+        Error::Locked {
+            site: self.site.to_owned(),
+            op: self.op,
+            key: self.key.to_owned(),
+            lock,
         }
     }
 

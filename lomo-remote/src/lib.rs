@@ -56,11 +56,13 @@ mod error;
 pub mod gdrive;
 mod http;
 mod local;
+mod lock;
 mod meter;
 mod objstore;
 mod open;
 mod retry;
 mod s3;
+mod s3lock;
 mod spec;
 mod upload;
 
@@ -75,6 +77,7 @@ pub use backend::{
 };
 pub use error::{Error, Op, Result};
 pub use local::UPLOADS_DIR;
+pub use lock::{BucketLock, LockMode, ObjectLock};
 pub use meter::{RequestClass, Usage, classify};
 pub use open::{Credentials, SiteMemo, SiteOptions, open};
 pub use retry::RetryPolicy;

@@ -203,6 +203,7 @@ impl Backend for LocalBackend {
             sequential_parts: false,
             composite_checksum: false,
             set_class: false,
+            object_lock: false,
         }
     }
 

@@ -194,6 +194,8 @@ pub(crate) fn meta_info(
         sha256: None,
         restore,
         metadata: Default::default(),
+        lock: None,
+        version: None,
     }
 }
 
@@ -336,6 +338,7 @@ impl Backend for StoreBackend {
             sequential_parts: false,
             composite_checksum: self.service == Service::S3,
             set_class: matches!(self.extra, Extra::Azure(_)),
+            object_lock: self.service == Service::S3,
         }
     }
 
@@ -344,16 +347,18 @@ impl Backend for StoreBackend {
         let path = self.path(at, key)?;
         if let Some(s3) = self.extra.s3() {
             let class = opts.storage_class.as_ref().or(self.default_class.as_ref());
+            let replaced = s3.replaceable(at, path.as_ref()).await?;
             let etag = s3
-                .put(
-                    at,
-                    path.as_ref(),
-                    data,
-                    class.map(String::as_str),
-                    &opts.metadata,
-                )
+                .put(at, path.as_ref(), data, class.map(String::as_str), opts)
                 .await?;
+            if let crate::s3lock::Current::Version(old) = replaced {
+                s3.delete_version(At::new(&self.name, Op::Delete, key), path.as_ref(), &old)
+                    .await?;
+            }
             return Ok(PutResult { etag });
+        }
+        if opts.lock.is_some() {
+            return Err(at.unsupported("Object Lock retention"));
         }
         let put = object_store::PutOptions {
             attributes: self.attributes(opts),
@@ -370,6 +375,17 @@ impl Backend for StoreBackend {
     async fn create_upload(&self, key: &str, opts: &PutOptions) -> Result<String> {
         let at = At::new(&self.name, Op::CreateUpload, key);
         let path = self.path(at, key)?;
+        if let Some(s3) = self.extra.s3() {
+            s3.replaceable(at, path.as_ref()).await?;
+            if let Some(lock) = &opts.lock {
+                let class = opts.storage_class.as_ref().or(self.default_class.as_ref());
+                return s3
+                    .create_upload(at, path.as_ref(), class.map(String::as_str), opts, lock)
+                    .await;
+            }
+        } else if opts.lock.is_some() {
+            return Err(at.unsupported("Object Lock retention"));
+        }
         let mut attributes = self.attributes(opts);
         let mut tier = None;
         if self.service == Service::Azure {
@@ -546,6 +562,15 @@ impl Backend for StoreBackend {
     async fn delete(&self, key: &str) -> Result<()> {
         let at = At::new(&self.name, Op::Delete, key);
         let path = self.path(at, key)?;
+        if let Some(s3) = self.extra.s3().filter(|s| s.guards_locks()) {
+            use crate::s3lock::Current;
+            return match s3.replaceable(at, path.as_ref()).await? {
+                Current::Version(v) => s3.delete_version(at, path.as_ref(), &v).await,
+                // Nothing to delete: a DELETE would only leave a marker.
+                Current::Absent => Ok(()),
+                Current::Unknown => delete_quietly(self.store.as_ref(), at, &path).await,
+            };
+        }
         delete_quietly(self.store.as_ref(), at, &path).await
     }
 
@@ -571,6 +596,23 @@ impl Backend for StoreBackend {
                 .await
                 .map(|_| ()),
             _ => Err(at.unsupported("changing the storage class of a stored object")),
+        }
+    }
+
+    async fn object_lock(&self) -> Result<crate::lock::BucketLock> {
+        let at = At::new(&self.name, Op::Head, "");
+        match self.extra.s3() {
+            Some(s3) => s3.object_lock(at).await,
+            None => Err(at.unsupported("Object Lock")),
+        }
+    }
+
+    async fn set_retention(&self, key: &str, lock: crate::lock::ObjectLock) -> Result<()> {
+        let at = At::new(&self.name, Op::SetRetention, key);
+        let path = self.path(at, key)?;
+        match self.extra.s3() {
+            Some(s3) => s3.put_retention(at, path.as_ref(), lock).await,
+            None => Err(at.unsupported("Object Lock")),
         }
     }
 

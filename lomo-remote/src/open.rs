@@ -36,6 +36,14 @@ pub struct SiteOptions {
     pub retry: RetryPolicy,
     /// Where the site keeps what it learned of its layout between runs.
     pub memo: Option<Arc<dyn SiteMemo>>,
+    /// The site's bucket has S3 Object Lock: every delete and replacement
+    /// first reads the object's retention (one HEAD) and is refused with
+    /// [`crate::Error::Locked`] while it holds, before the request is
+    /// sent; a delete removes the object's current version (a plain
+    /// DELETE on a versioned bucket only hides it, and its bytes stay
+    /// billed), and a replaced version is removed once the new one is
+    /// stored.
+    pub object_lock: bool,
 }
 
 /// Where a site keeps what it learned of its own layout between runs, so
@@ -75,6 +83,12 @@ impl SiteOptions {
     /// Sets where the site keeps what it learned between runs.
     pub fn with_memo(mut self, memo: Arc<dyn SiteMemo>) -> Self {
         self.memo = Some(memo);
+        self
+    }
+
+    /// Sets whether the site's bucket has Object Lock (see [`SiteOptions::object_lock`]).
+    pub fn with_object_lock(mut self, on: bool) -> Self {
+        self.object_lock = on;
         self
     }
 
@@ -206,7 +220,8 @@ pub fn open(url: &SiteUrl, opts: &SiteOptions) -> Result<Arc<dyn Backend>> {
                 .map_err(|e| config_err(format!("cannot set up S3: {e}")))?;
             let creds: Arc<dyn CredentialProvider<Credential = _>> = s3.credentials().clone();
             let http = HttpClient::new(meter.clone(), opts.retry);
-            let extra = S3Extra::new(http, endpoint.as_deref(), bucket, &region, creds);
+            let extra = S3Extra::new(http, endpoint.as_deref(), bucket, &region, creds)
+                .guarding_locks(opts.object_lock);
             let s3 = Arc::new(s3);
             Ok(store_backend(
                 name,

@@ -39,6 +39,8 @@ pub(crate) struct S3Extra {
     /// The server answered RestoreObject with 501 Not Implemented: it has
     /// no cold classes (Garage, MinIO).
     no_cold_classes: std::sync::atomic::AtomicBool,
+    /// The bucket has Object Lock: writes and deletes check first.
+    guard_locks: bool,
 }
 
 impl S3Extra {
@@ -59,7 +61,25 @@ impl S3Extra {
             region: region.to_owned(),
             creds,
             no_cold_classes: std::sync::atomic::AtomicBool::new(false),
+            guard_locks: false,
         }
+    }
+
+    /// The same access, checking each replacement and delete against the
+    /// object's Object Lock retention first (see `replaceable`).
+    pub(crate) fn guarding_locks(mut self, on: bool) -> Self {
+        self.guard_locks = on;
+        self
+    }
+
+    /// Whether writes and deletes check the object's retention first.
+    pub(crate) fn guards_locks(&self) -> bool {
+        self.guard_locks
+    }
+
+    /// `{endpoint}/{bucket}`.
+    pub(crate) fn bucket_url(&self) -> &str {
+        &self.bucket_url
     }
 
     /// Whether the server said it has no cold classes (see `restore`).
@@ -109,11 +129,17 @@ impl S3Extra {
             sha256: h("x-amz-checksum-sha256"),
             restore,
             metadata: r.metadata("x-amz-meta-"),
+            lock: crate::s3lock::head_lock(
+                h("x-amz-object-lock-mode").as_deref(),
+                h("x-amz-object-lock-retain-until-date").as_deref(),
+            ),
+            version: h("x-amz-version-id").filter(|v| v != "null"),
         })
     }
 
     /// PUT of a whole object with its SHA-256 checksum, which S3 keeps and
-    /// reports on HEAD. Sent here rather than through object_store so the
+    /// reports on HEAD (and requires of a write with an Object Lock
+    /// retention). Sent here rather than through object_store so the
     /// `x-amz-sdk-checksum-algorithm` header is signed along with it (some
     /// S3 implementations store the checksum only when it is present).
     pub(crate) async fn put(
@@ -122,8 +148,9 @@ impl S3Extra {
         full_key: &str,
         data: Bytes,
         storage_class: Option<&str>,
-        metadata: &std::collections::BTreeMap<String, String>,
+        opts: &crate::backend::PutOptions,
     ) -> Result<Option<String>> {
+        let metadata = &opts.metadata;
         let url = format!("{}/{}", self.bucket_url, encode_path(full_key));
         let sha = crate::objstore::sha256_b64(&data);
         let mut headers = vec![
@@ -139,6 +166,8 @@ impl S3Extra {
             .map(|(k, v)| (format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.as_str()))
             .collect();
         headers.extend(meta.iter().map(|(k, v)| (k.as_str(), *v)));
+        let lock = opts.lock.as_ref().map(crate::s3lock::lock_headers);
+        headers.extend(lock.iter().flatten().map(|(k, v)| (*k, v.as_str())));
         let r = self.call(at, Method::PUT, &url, &headers, data).await?;
         if !r.status.is_success() {
             return Err(status_error(at, &r));
@@ -249,7 +278,7 @@ impl S3Extra {
         Ok(out)
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         at: At<'_>,
         method: Method,
@@ -326,6 +355,8 @@ impl Pages for S3Extra {
                 sha256: None,
                 restore: None,
                 metadata: Default::default(),
+                lock: None,
+                version: None,
             })
             .collect();
         let next = match (page.is_truncated, page.next_continuation_token) {
@@ -433,6 +464,7 @@ pub(crate) fn fuzz_xml(data: &[u8]) {
     let _ = error_code(data);
     let _ = quick_xml::de::from_reader::<_, ListUploads>(data);
     let _ = quick_xml::de::from_reader::<_, ListObjects>(data);
+    crate::s3lock::fuzz_xml(data);
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = parse_restore_header(s);
     }
@@ -456,7 +488,7 @@ pub(crate) fn error_code(body: &[u8]) -> Option<String> {
         .map(|e| e.code)
 }
 
-fn status_error(at: At<'_>, r: &Collected) -> Error {
+pub(crate) fn status_error(at: At<'_>, r: &Collected) -> Error {
     let code = error_code(&r.body).unwrap_or_default();
     let msg = format!("{} {}", r.status, code);
     match r.status {

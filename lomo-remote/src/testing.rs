@@ -7,6 +7,7 @@
 
 pub mod drive_fake;
 mod garage;
+pub mod lock;
 
 pub use crate::s3::signed_headers;
 pub use garage::{

@@ -439,6 +439,7 @@ mod tests {
             sequential_parts: false,
             composite_checksum: true,
             set_class: false,
+            object_lock: false,
         };
         assert_eq!(part_size_for(1 << 30, 1 << 20, &caps), 5 << 20);
         assert_eq!(

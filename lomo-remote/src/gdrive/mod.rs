@@ -128,6 +128,8 @@ impl DriveFile {
             sha256: self.sha256_checksum.as_deref().and_then(hex_to_b64),
             restore: Some(RestoreStatus::NotNeeded),
             metadata: self.app_properties.clone(),
+            lock: None,
+            version: None,
         }
     }
 }
@@ -453,6 +455,7 @@ impl Backend for DriveBackend {
             sequential_parts: true,
             composite_checksum: false,
             set_class: false,
+            object_lock: false,
         }
     }
 

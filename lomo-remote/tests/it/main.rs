@@ -21,4 +21,5 @@ mod local;
 mod proxy;
 mod resume;
 mod s3;
+mod s3_lock;
 mod sigv4;
