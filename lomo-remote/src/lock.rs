@@ -44,9 +44,7 @@ impl std::str::FromStr for LockMode {
         match s.to_ascii_lowercase().as_str() {
             "compliance" => Ok(LockMode::Compliance),
             "governance" => Ok(LockMode::Governance),
-            _ => Err(format!(
-                "unknown lock mode {s:?} (compliance, governance)"
-            )),
+            _ => Err(format!("unknown lock mode {s:?} (compliance, governance)")),
         }
     }
 }

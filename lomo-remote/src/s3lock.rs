@@ -32,9 +32,7 @@ impl S3Extra {
         }
         match self.head(at, full_key).await {
             Ok(info) => match (info.lock, info.version) {
-                (Some(l), _) if l.holds_at(jiff::Timestamp::now().as_second()) => {
-                    Err(at.locked(l))
-                }
+                (Some(l), _) if l.holds_at(jiff::Timestamp::now().as_second()) => Err(at.locked(l)),
                 (_, Some(v)) => Ok(Current::Version(v)),
                 (_, None) => Ok(Current::Unknown),
             },
@@ -53,13 +51,17 @@ impl S3Extra {
         let code = error_code(&r.body);
         match (r.status, code.as_deref()) {
             (s, _) if s.is_success() => {}
-            (_, Some("ObjectLockConfigurationNotFoundError")) | (StatusCode::NOT_IMPLEMENTED, _) => {
+            (_, Some("ObjectLockConfigurationNotFoundError"))
+            | (StatusCode::NOT_IMPLEMENTED, _) => {
                 return Ok(BucketLock::default());
             }
             _ => return Err(status_error(at, &r)),
         }
         let c: LockConfiguration = quick_xml::de::from_reader(r.body.as_ref()).map_err(|e| {
-            at.request(false, format!("unreadable GetObjectLockConfiguration answer: {e}"))
+            at.request(
+                false,
+                format!("unreadable GetObjectLockConfiguration answer: {e}"),
+            )
         })?;
         Ok(c.read())
     }
@@ -127,7 +129,10 @@ impl S3Extra {
             return Err(status_error(at, &r));
         }
         let created: Initiated = quick_xml::de::from_reader(r.body.as_ref()).map_err(|e| {
-            at.request(false, format!("unreadable CreateMultipartUpload answer: {e}"))
+            at.request(
+                false,
+                format!("unreadable CreateMultipartUpload answer: {e}"),
+            )
         })?;
         Ok(created.upload_id)
     }
@@ -199,14 +204,11 @@ struct DefaultRetention {
 
 impl LockConfiguration {
     fn read(self) -> BucketLock {
-        let default_retention = self
-            .rule
-            .and_then(|r| r.default_retention)
-            .and_then(|d| {
-                let mode = d.mode?.parse().ok()?;
-                let days = d.days.or(d.years.map(|y| y.saturating_mul(365)))?;
-                Some((mode, days))
-            });
+        let default_retention = self.rule.and_then(|r| r.default_retention).and_then(|d| {
+            let mode = d.mode?.parse().ok()?;
+            let days = d.days.or(d.years.map(|y| y.saturating_mul(365)))?;
+            Some((mode, days))
+        });
         BucketLock {
             enabled: self.object_lock_enabled.as_deref() == Some("Enabled"),
             default_retention,

@@ -8,11 +8,9 @@ use lomo_remote::testing::{self as servers, lock as moto};
 use lomo_remote::{Error, LockMode, ObjectLock, PutOptions, SiteUrl, Uploader};
 
 fn site(port: u16, bucket: &str, guard: bool) -> std::sync::Arc<dyn lomo_remote::Backend> {
-    let url: SiteUrl = format!(
-        "s3://{bucket}/p?region=us-east-1&endpoint=http://127.0.0.1:{port}"
-    )
-    .parse()
-    .unwrap();
+    let url: SiteUrl = format!("s3://{bucket}/p?region=us-east-1&endpoint=http://127.0.0.1:{port}")
+        .parse()
+        .unwrap();
     lomo_remote::open(&url, &servers::s3_options("locked").with_object_lock(guard)).unwrap()
 }
 
@@ -26,7 +24,10 @@ async fn a_locked_bucket_says_so_and_a_plain_one_does_not() {
     moto::create_locked_bucket(m.port, "lockcfg");
     servers::create_bucket(m.port, "plaincfg");
     let locked = site(m.port, "lockcfg", false).object_lock().await.unwrap();
-    assert!(locked.enabled && locked.default_retention.is_none(), "{locked:?}");
+    assert!(
+        locked.enabled && locked.default_retention.is_none(),
+        "{locked:?}"
+    );
     let plain = site(m.port, "plaincfg", false).object_lock().await.unwrap();
     assert!(!plain.enabled, "{plain:?}");
     // A locked write to a bucket without Object Lock is refused by S3.
@@ -61,16 +62,23 @@ async fn locked_objects_cannot_be_deleted_and_lomob_does_not_try() {
     let before = s.usage();
     for e in [
         s.delete("archives/a.lomo").await.unwrap_err(),
-        s.put("archives/a.lomo", Bytes::from_static(b"other"), &PutOptions::default())
-            .await
-            .unwrap_err(),
+        s.put(
+            "archives/a.lomo",
+            Bytes::from_static(b"other"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap_err(),
         s.create_upload("archives/a.lomo", &PutOptions::default())
             .await
             .unwrap_err(),
     ] {
         assert!(matches!(e, Error::Locked { .. }), "{e}");
         let text = e.to_string();
-        assert!(text.contains("archives/a.lomo") && text.contains("COMPLIANCE until"), "{text}");
+        assert!(
+            text.contains("archives/a.lomo") && text.contains("COMPLIANCE until"),
+            "{text}"
+        );
     }
     let after = s.usage();
     assert_eq!(after.free, before.free, "no DELETE was sent");
@@ -85,19 +93,29 @@ async fn unlocked_objects_on_a_locked_bucket_are_really_deleted() {
     moto::create_locked_bucket(m.port, "staging");
     let s = site(m.port, "staging", true);
     let hot = PutOptions::default();
-    s.put("staging/x", Bytes::from_static(b"one"), &hot).await.unwrap();
-    s.put("staging/x", Bytes::from_static(b"two"), &hot).await.unwrap();
+    s.put("staging/x", Bytes::from_static(b"one"), &hot)
+        .await
+        .unwrap();
+    s.put("staging/x", Bytes::from_static(b"two"), &hot)
+        .await
+        .unwrap();
     let left = moto::versions(m.port, "staging", "p/staging/");
     assert_eq!(left.len(), 1, "the replaced version is gone: {left:?}");
     assert_eq!(s.head("staging/x").await.unwrap().lock, None, "not locked");
     s.delete("staging/x").await.unwrap();
     s.delete("staging/never-there").await.unwrap();
     let left = moto::versions(m.port, "staging", "p/staging/");
-    assert!(left.is_empty(), "no version and no delete marker left: {left:?}");
+    assert!(
+        left.is_empty(),
+        "no version and no delete marker left: {left:?}"
+    );
 
     // Without the guard, a DELETE on a versioned bucket only hides it.
     let plain = site(m.port, "staging", false);
-    plain.put("staging/y", Bytes::from_static(b"y"), &hot).await.unwrap();
+    plain
+        .put("staging/y", Bytes::from_static(b"y"), &hot)
+        .await
+        .unwrap();
     plain.delete("staging/y").await.unwrap();
     let hidden = moto::versions(m.port, "staging", "p/staging/y");
     assert_eq!(hidden.iter().filter(|v| v.marker).count(), 1, "{hidden:?}");
@@ -115,7 +133,14 @@ async fn a_multipart_archive_gets_its_lock_and_a_shortened_one_is_extended() {
     let file = tempfile::tempfile().unwrap();
     std::os::unix::fs::FileExt::write_all_at(&file, &data, 0).unwrap();
     Uploader::new(s.clone())
-        .upload("archives/big.lomo", data.len() as u64, file, 5 << 20, &opts, |_| Ok(()))
+        .upload(
+            "archives/big.lomo",
+            data.len() as u64,
+            file,
+            5 << 20,
+            &opts,
+            |_| Ok(()),
+        )
         .await
         .unwrap();
     // moto ignores the lock headers of CreateMultipartUpload (AWS keeps
@@ -131,5 +156,8 @@ async fn a_multipart_archive_gets_its_lock_and_a_shortened_one_is_extended() {
     assert_eq!(s.head("archives/big.lomo").await.unwrap().lock, Some(soon));
     let longer = ObjectLock::new(LockMode::Compliance, in_days(3650));
     s.set_retention("archives/big.lomo", longer).await.unwrap();
-    assert_eq!(s.head("archives/big.lomo").await.unwrap().lock, Some(longer));
+    assert_eq!(
+        s.head("archives/big.lomo").await.unwrap().lock,
+        Some(longer)
+    );
 }
