@@ -16,7 +16,11 @@
 //! Backends: object_store for S3, GCS, Azure and local folders; a small
 //! SigV4-signed hyper + rustls client for what object_store lacks on S3
 //! (HEAD with the stored SHA-256 and restore status, RestoreObject, listing
-//! pending multipart uploads). Google Drive v3 ([`gdrive`]) is a hyper +
+//! pending multipart uploads, S3 Object Lock: locked PUTs and multipart
+//! creates, the bucket's lock configuration, PutObjectRetention; on a site
+//! opened with [`SiteOptions::with_object_lock`] a delete or overwrite of a
+//! locked object is refused as [`Error::Locked`] before it is sent, and
+//! deletes remove versions instead of leaving delete markers). Google Drive v3 ([`gdrive`]) is a hyper +
 //! rustls client of its own: OAuth 2.0 loopback flow with PKCE, token
 //! refresh, resumable uploads, a folder tree under a root folder.
 //!
