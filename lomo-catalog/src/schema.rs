@@ -252,6 +252,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (site, name)
     ) WITHOUT ROWID;
     ",
+    // 17 -> 18: a site's S3 Object Lock policy (`10y`, and its mode), so a
+    // catalog recovered from a snapshot goes on locking new archives.
+    r"
+    ALTER TABLE known_sites ADD COLUMN lock TEXT;
+    ALTER TABLE known_sites ADD COLUMN lock_mode TEXT;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -21,6 +21,10 @@ pub struct KnownSite {
     pub storage_class: Option<String>,
     /// Never overwrite or delete there.
     pub append_only: bool,
+    /// How long archives are locked there by S3 Object Lock (`10y`).
+    pub lock: Option<String>,
+    /// The lock's mode (`compliance`, `governance`).
+    pub lock_mode: Option<String>,
 }
 
 impl Catalog {
@@ -38,8 +42,8 @@ impl Catalog {
         tx.execute("DELETE FROM known_sites", []).db(&path)?;
         for s in sites {
             tx.execute(
-                "INSERT INTO known_sites (name, url, role, storage_class, append_only) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![s.name, s.url, s.role, s.storage_class, s.append_only],
+                "INSERT INTO known_sites (name, url, role, storage_class, append_only, lock, lock_mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![s.name, s.url, s.role, s.storage_class, s.append_only, s.lock, s.lock_mode],
             )
             .db(&path)?;
         }
@@ -49,7 +53,7 @@ impl Catalog {
     /// The recorded sites, by name.
     pub fn known_sites(&self) -> Result<Vec<KnownSite>> {
         self.rows(
-            "SELECT name, url, role, storage_class, append_only FROM known_sites ORDER BY name",
+            "SELECT name, url, role, storage_class, append_only, lock, lock_mode FROM known_sites ORDER BY name",
             [],
             |r| {
                 Ok(KnownSite {
@@ -58,6 +62,8 @@ impl Catalog {
                     role: r.get(2)?,
                     storage_class: r.get(3)?,
                     append_only: r.get(4)?,
+                    lock: r.get(5)?,
+                    lock_mode: r.get(6)?,
                 })
             },
         )
@@ -78,6 +84,8 @@ mod tests {
             role: "archive".into(),
             storage_class: Some("DEEP_ARCHIVE".into()),
             append_only: false,
+            lock: Some("10y".into()),
+            lock_mode: Some("governance".into()),
         };
         c.set_known_sites(std::slice::from_ref(&s)).unwrap();
         let snap = dir.path().join("snap.db");
