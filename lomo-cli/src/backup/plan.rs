@@ -33,8 +33,8 @@ pub struct PlanOptions {
     pub store: PathBuf,
     /// The image's name (only when everything fits in one).
     pub name: Option<String>,
-    /// Leave the last, partly filled group for later (a backup packs only
-    /// full images).
+    /// Leave the last group for later unless it is full (a backup packs
+    /// only full images; a file bigger than an image fills its own).
     pub full_only: bool,
     /// Write each image to a file in `store` (else it is streamed to the
     /// sites later, generated from its records).
@@ -75,8 +75,10 @@ impl<W: Write> Write for Hashing<'_, W> {
     }
 }
 
-/// Splits files (oldest first) into groups whose images stay within `max`.
-fn group(files: Vec<FileEntry>, max: u64) -> Vec<Vec<FileEntry>> {
+/// Splits files (oldest first) into groups whose images stay within `max`;
+/// with the last group's estimated size (it is full when that reaches
+/// `max`, e.g. one file bigger than an image).
+fn group(files: Vec<FileEntry>, max: u64) -> (Vec<Vec<FileEntry>>, u64) {
     let mut groups: Vec<Vec<FileEntry>> = Vec::new();
     let mut cur: Vec<FileEntry> = Vec::new();
     let mut used = FIXED;
@@ -103,7 +105,7 @@ fn group(files: Vec<FileEntry>, max: u64) -> Vec<Vec<FileEntry>> {
     if !cur.is_empty() {
         groups.push(cur);
     }
-    groups
+    (groups, used)
 }
 
 fn date(ns: i64) -> String {
@@ -200,8 +202,8 @@ impl Context {
             files.push(f);
             Ok::<_, lomo_catalog::Error>(())
         })?;
-        let mut groups = group(files, opts.max_size);
-        if opts.full_only {
+        let (mut groups, last) = group(files, opts.max_size);
+        if opts.full_only && last < opts.max_size {
             groups.pop();
         }
         if opts.name.is_some() && groups.len() > 1 {
@@ -362,10 +364,16 @@ mod tests {
             file(2, 3_000_000, 2),
             file(3, 3_000_000, 3),
         ];
-        let g = group(files, 8_000_000);
+        let (g, last) = group(files, 8_000_000);
         assert_eq!(g.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+        assert!(last < 8_000_000, "the last group is partly filled");
         let big = vec![file(1, 20_000_000, 1), file(2, 10, 2)];
-        let g = group(big, 8_000_000);
+        let (g, _) = group(big, 8_000_000);
         assert_eq!(g.len(), 2, "a file bigger than an image gets its own");
+        let (g, last) = group(vec![file(3, 20_000_000, 3)], 8_000_000);
+        assert!(
+            g.len() == 1 && last >= 8_000_000,
+            "and fills it: it is packed at once"
+        );
     }
 }
