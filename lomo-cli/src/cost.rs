@@ -223,11 +223,43 @@ pub struct SiteCost {
     /// Replacing an average archive the day it was stored (a repair of a
     /// damaged copy) is billed for the rest of that duration: dollars.
     pub early_replacement_per_archive: f64,
+    /// What Object Lock adds, on a site that locks its archives.
+    pub lock: Option<LockCost>,
     /// For a hypothetical library: one cold object per file instead, its
     /// PUTs (dollars), requests and per-object overhead a month.
     #[serde(skip)]
     pub one_object_per_file: Option<(f64, u64, f64)>,
 }
+
+/// What locking a site's archives changes (dollars).
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct LockCost {
+    /// COMPLIANCE or GOVERNANCE.
+    pub mode: lomo_remote::LockMode,
+    /// The policy in words (`COMPLIANCE for 10 years`).
+    pub policy: String,
+    /// How long each archive is locked, in days.
+    pub days: u64,
+    /// Bytes that cannot be deleted or replaced before their date.
+    pub locked_bytes: u64,
+    /// Early-deletion charges: none, since nothing locked is deleted
+    /// before its date and every lock outlasts the class's minimum.
+    pub early_deletion: f64,
+    /// Extending every archive's retention once per lock period (one
+    /// PUT-class request each), per year.
+    pub extensions_per_year: f64,
+    /// The locked, dated catalog copies (at most one per archive upload,
+    /// about the catalog's size each, in the hot class): bytes, counted
+    /// as one per archive.
+    pub catalog_copies_bytes: u64,
+    /// What those copies cost a month.
+    pub catalog_copies_per_month: f64,
+}
+
+/// A catalog's size per file it knows, for `--what-if` (a scan of 5,000
+/// files makes a 1.2 MB catalog; archive members and history add some).
+const CATALOG_BYTES_PER_FILE: u64 = 400;
 
 /// What a site holds, for pricing.
 #[derive(Default)]
@@ -237,6 +269,8 @@ struct Holdings {
     parts: u64,
     staged: u64,
     staged_bytes: u64,
+    /// The catalog's size: what each locked catalog copy weighs.
+    catalog_bytes: u64,
 }
 
 /// PUT-class requests of one archive upload of `stored` bytes: a create,
@@ -274,6 +308,7 @@ fn holdings(
                 archives: full + u64::from(rest > 0),
                 archive_bytes: w.bytes,
                 parts,
+                catalog_bytes: w.files * CATALOG_BYTES_PER_FILE,
                 ..Holdings::default()
             })
         }
@@ -289,6 +324,7 @@ fn holdings(
                     }
                 }
             }
+            h.catalog_bytes = std::fs::metadata(c.path()).map_or(0, |m| m.len());
             // Totals by SQL: a million staged objects are not loaded to count them.
             let t = totals.get(&cfg.name).cloned().unwrap_or_default();
             h.staged = t.staged;
@@ -404,7 +440,27 @@ fn site_cost(
         early_replacement_per_archive: h.archive_bytes.checked_div(h.archives).map_or(0.0, |avg| {
             gb(avg) * pa.storage_gb_month * f64::from(pa.min_days) / 30.0
         }),
+        lock: lock_cost(cfg, h, (&pa, &ps)),
         one_object_per_file,
+    })
+}
+
+/// What locking `cfg`'s archives adds to holding `h` (archive prices
+/// `pa`, hot `ps`); `None` on a site that does not lock.
+fn lock_cost(cfg: &SiteConfig, h: &Holdings, (pa, ps): (&Prices, &Prices)) -> Option<LockCost> {
+    let policy = cfg.lock_policy().ok().flatten()?;
+    let days = policy.duration.days();
+    let copies = h.archives * h.catalog_bytes;
+    Some(LockCost {
+        mode: policy.mode,
+        policy: policy.to_string(),
+        days,
+        locked_bytes: h.archive_bytes + copies,
+        early_deletion: 0.0,
+        extensions_per_year: h.archives as f64 * pa.put_per_1000 / 1000.0 * 365.0
+            / days.max(1) as f64,
+        catalog_copies_bytes: copies,
+        catalog_copies_per_month: gb(copies) * ps.storage_gb_month,
     })
 }
 

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::error::{CryptContext as _, Error, IoContext as _, Result, fail};
 use crate::progress::{Event, Progress};
 use crate::secrets::Secrets;
-use crate::sites::{CATALOG_PREFIX, KEYS_PREFIX, Role, SiteConfig};
+use crate::sites::{CATALOG_PREFIX, KEYS_PREFIX, LOCKED_PREFIX, Role, SiteConfig};
 use crate::snapmeta;
 
 /// Where to recover from, and into what.
@@ -119,10 +119,14 @@ impl Source<'_> {
     /// Every key file on the site the passphrase opens; each one that does
     /// not is reported by name (a planted or damaged one costs nothing:
     /// its parameters are checked before any work).
+    /// Locked dated copies (`lomob/locked/keys/ID-DATE.json`) come after
+    /// the unlocked ones, and one of a key already opened is not tried.
     fn keys(&self, secrets: &dyn Secrets) -> Result<Vec<Unlocked>> {
+        let locked = self.list(&format!("{LOCKED_PREFIX}/keys"))?;
         let objects: Vec<_> = self
             .list(KEYS_PREFIX)?
             .into_iter()
+            .chain(locked)
             .filter(|o| o.key.ends_with(".json"))
             .collect();
         if objects.is_empty() {
@@ -134,6 +138,11 @@ impl Source<'_> {
         let pass = secrets.passphrase()?;
         let (mut opened, mut bad) = (Vec::new(), Vec::new());
         for o in objects {
+            let name = o.key.rsplit('/').next().unwrap_or_default();
+            let known = |u: &Unlocked| name.starts_with(&format!("{}-", u.file.key_id()));
+            if o.key.starts_with(LOCKED_PREFIX) && opened.iter().any(known) {
+                continue;
+            }
             match self.unlock(&o, &pass) {
                 Ok(u) => opened.push(u),
                 Err(why) => bad.push(format!("{}: {why}", o.key)),
@@ -175,7 +184,9 @@ impl Source<'_> {
     /// it, checked against that note; failing any, the newest by name of
     /// those made before notes existed (said so).
     fn snapshot(&self, key: &lomo_crypt::MasterKey) -> Result<Option<Chosen>> {
-        let listing = self.rt.block_on(snapmeta::list(&self.site, key))?;
+        let listing = self
+            .rt
+            .block_on(snapmeta::list_for_recovery(&self.site, key))?;
         for (k, why) in &listing.rejected {
             self.notice(format!("catalog note {k}: {why}: ignored"));
         }
@@ -363,6 +374,8 @@ fn known_sites(catalog: &lomo_catalog::Catalog) -> Result<Vec<SiteConfig>> {
             role: s.role.parse().unwrap_or(Role::Both),
             storage_class: s.storage_class,
             append_only: s.append_only,
+            lock_mode: s.lock_mode.and_then(|m| m.parse().ok()),
+            lock: s.lock,
             ..SiteConfig::new(s.name, s.url)
         })
         .collect())

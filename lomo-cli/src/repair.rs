@@ -137,6 +137,10 @@ impl Context {
                     for f in classes.filter(|f| !by_key.contains_key(f.key.as_str())) {
                         actions.extend(self.repair_class(&s.site, f, opts.dry_run)?);
                     }
+                    let locks = s.findings.iter().filter(|f| f.kind == "lock");
+                    for f in locks.filter(|f| !by_key.contains_key(f.key.as_str())) {
+                        actions.extend(self.repair_lock(&s.site, f, opts.dry_run)?);
+                    }
                 }
             }
         }
@@ -171,6 +175,49 @@ impl Context {
         };
         if !dry_run {
             action.outcome = match self.rt.block_on(site.set_storage_class(&f.key, &want)) {
+                Ok(()) => RepairOutcome::Repaired,
+                Err(e) => RepairOutcome::Failed {
+                    error: e.to_string(),
+                },
+            };
+            self.record_usage(site_name, &site.usage());
+        }
+        Ok(Some(action))
+    }
+
+    /// An archive whose Object Lock retention is missing, shorter than the
+    /// site's setting, weaker, or about to run out: extended in place to
+    /// the full duration from now (PutObjectRetention, which S3 allows
+    /// for any lock; a retention is never shortened), then read back.
+    pub(crate) fn repair_lock(
+        &mut self,
+        site_name: &str,
+        f: &Finding,
+        dry_run: bool,
+    ) -> Result<Option<RepairAction>> {
+        let cfg = self.site(site_name)?.clone();
+        let Some(policy) = cfg.lock_policy()? else {
+            return Ok(None);
+        };
+        let site = self.open_site(&cfg)?;
+        let mut action = RepairAction {
+            site: site_name.to_owned(),
+            key: f.key.clone(),
+            what: f.path.clone().unwrap_or_default(),
+            problem: describe(&[f]),
+            source: Some(format!(
+                "the site itself (its retention extended: {} for {})",
+                policy.mode, policy.duration
+            )),
+            outcome: RepairOutcome::Planned,
+        };
+        if !dry_run {
+            let extended = self.rt.block_on(async {
+                let current = site.head(&f.key).await?.lock;
+                let want = policy.renewed(current, lomo_catalog::unix_now());
+                crate::sites::lock::ensure(&site, &f.key, want).await
+            });
+            action.outcome = match extended {
                 Ok(()) => RepairOutcome::Repaired,
                 Err(e) => RepairOutcome::Failed {
                     error: e.to_string(),
@@ -332,7 +379,7 @@ impl Context {
         let targets = [Target {
             cfg,
             site: site.clone(),
-            opts: PutOptions::default().with_storage_class(cfg.archive_class()),
+            opts: cfg.archive_options(None),
             force: true,
         }];
         let image = archive

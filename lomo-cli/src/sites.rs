@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::units::parse_size;
 
+pub mod lock;
 mod probe;
 
-pub use probe::{ProbeReport, ProbeStep, probe};
+pub use lock::{LOCKED_PREFIX, LockDuration, LockPolicy};
+pub use probe::{ProbeReport, ProbeStep, probe, probe_lock};
 
 /// Where staged objects live on a site.
 pub const STAGING_PREFIX: &str = "lomob/staging";
@@ -53,6 +55,16 @@ pub struct SiteConfig {
     /// disk with no second copy nearby).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parity: Option<String>,
+    /// S3 Object Lock for archives: each archive (and a dated copy of the
+    /// key file and catalog snapshot at each archive upload) is written
+    /// locked for this long, e.g. "10y" or "3650d"; the bucket must have
+    /// Object Lock enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
+    /// The lock's mode: compliance (the default: nobody can shorten it)
+    /// or governance (a user allowed to bypass it can).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_mode: Option<lomo_remote::LockMode>,
     /// Credentials and settings as object_store keys (`aws_access_key_id`,
     /// …), plus `gdrive_credentials`/`gdrive_token` file paths for Drive.
     /// They override the environment; they are never printed.
@@ -140,6 +152,8 @@ impl SiteConfig {
             encrypt: true,
             bandwidth_limit: None,
             parity: None,
+            lock: None,
+            lock_mode: None,
             credentials: BTreeMap::new(),
             memo: None,
         }
@@ -161,6 +175,26 @@ impl SiteConfig {
                 ))
             })?;
         Ok(Some(share / 100.0))
+    }
+
+    /// The site's Object Lock setting, if it locks archives; a bad
+    /// duration names the site.
+    pub fn lock_policy(&self) -> Result<Option<LockPolicy>> {
+        let Some(d) = &self.lock else {
+            return Ok(None);
+        };
+        let duration = LockDuration::parse(d)
+            .map_err(|e| Error::invalid(format!("site {:?}: lock: {e}", self.name)))?;
+        Ok(Some(LockPolicy {
+            mode: self.lock_mode.unwrap_or_default(),
+            duration,
+        }))
+    }
+
+    /// The retention an archive written now gets there, if the site locks.
+    pub fn archive_lock(&self) -> Option<lomo_remote::ObjectLock> {
+        let policy = self.lock_policy().ok().flatten()?;
+        Some(policy.from(jiff::Timestamp::now().as_second()))
     }
 
     /// A local folder site (a NAS mount, a removable disk).
@@ -222,9 +256,12 @@ impl SiteConfig {
     }
 
     /// Options for archives: the site's archive class (from the config or
-    /// the URL).
-    pub fn archive_options(&self) -> PutOptions {
-        PutOptions::default().with_storage_class(self.archive_class())
+    /// the URL), or `class` instead, and the lock an archive written now
+    /// gets there.
+    pub fn archive_options(&self, class: Option<String>) -> PutOptions {
+        PutOptions::default()
+            .with_storage_class(class.or_else(|| self.archive_class()))
+            .with_lock(self.archive_lock())
     }
 }
 
@@ -241,7 +278,9 @@ pub fn is_cold_class(class: &str) -> bool {
 /// answer quickly about a site that is down).
 pub fn open(site: &SiteConfig, retry: RetryPolicy) -> Result<Arc<dyn Backend>> {
     let url = site.parsed_url()?;
-    let mut opts = SiteOptions::named(&site.name).with_retry(retry);
+    let mut opts = SiteOptions::named(&site.name)
+        .with_retry(retry)
+        .with_object_lock(site.lock.is_some());
     if let Some(limit) = &site.bandwidth_limit {
         let bytes = parse_size(limit.trim_end_matches("/s"))
             .map_err(|e| Error::invalid(format!("site {:?}: bandwidth_limit: {e}", site.name)))?;
@@ -311,6 +350,18 @@ pub fn validate(configured: &[SiteConfig], site: &SiteConfig) -> Result<SiteUrl>
         return Err(Error::invalid(
             "--storage-class applies to cloud sites, not to a local folder",
         ));
+    }
+    if site.lock_policy()?.is_some() {
+        if !matches!(url.location(), Location::S3 { .. }) {
+            return Err(Error::invalid(
+                "--lock is S3 Object Lock: it applies to s3:// sites (AWS, or a server with Object Lock)",
+            ));
+        }
+        if !site.role.archives() {
+            return Err(Error::invalid(
+                "--lock locks archives: a staging-only site has none (staged objects are never locked)",
+            ));
+        }
     }
     Ok(url)
 }

@@ -88,9 +88,42 @@ pub(crate) struct Listing {
     pub(crate) rejected: Vec<(String, String)>,
 }
 
+/// The time (Unix seconds) in a snapshot's dated name
+/// (`…/20261202T190000Z.db.lomo`), if it has one.
+pub(crate) fn stamp_of(key: &str) -> Option<i64> {
+    let name = key.rsplit('/').next()?.strip_suffix(SNAPSHOT_SUFFIX)?;
+    let name = name.strip_suffix('Z')?;
+    jiff::Timestamp::strptime("%Y%m%dT%H%M%S%z", format!("{name}+0000"))
+        .ok()
+        .map(jiff::Timestamp::as_second)
+}
+
 /// Lists `CATALOG_PREFIX` on `site` and opens every note with `key`.
 pub(crate) async fn list(site: &Arc<dyn Backend>, key: &MasterKey) -> Result<Listing> {
-    let objects: Vec<lomo_remote::ObjectInfo> = site.list(CATALOG_PREFIX).try_collect().await?;
+    list_in(site, key, CATALOG_PREFIX).await
+}
+
+/// What a recovery may choose from: the snapshots under `CATALOG_PREFIX`
+/// and the locked ones under `lomob/locked/catalog`, newest first.
+pub(crate) async fn list_for_recovery(site: &Arc<dyn Backend>, key: &MasterKey) -> Result<Listing> {
+    let mut all = list(site, key).await?;
+    let locked = list_in(
+        site,
+        key,
+        &format!("{}/catalog", crate::sites::LOCKED_PREFIX),
+    )
+    .await?;
+    all.authentic.extend(locked.authentic);
+    all.authentic
+        .sort_by(|a, b| b.at.cmp(&a.at).then(b.snapshot.cmp(&a.snapshot)));
+    all.unvouched.extend(locked.unvouched);
+    all.rejected.extend(locked.rejected);
+    Ok(all)
+}
+
+/// Lists `prefix` on `site` and opens every note with `key`.
+async fn list_in(site: &Arc<dyn Backend>, key: &MasterKey, prefix: &str) -> Result<Listing> {
+    let objects: Vec<lomo_remote::ObjectInfo> = site.list(prefix).try_collect().await?;
     let names: std::collections::HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
     let mut out = Listing::default();
     let mut vouched = std::collections::HashSet::new();
@@ -127,4 +160,20 @@ pub(crate) async fn list(site: &Arc<dyn Backend>, key: &MasterKey) -> Result<Lis
         .collect();
     out.unvouched.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dated_names_give_their_time() {
+        let t = stamp_of("lomob/locked/catalog/20261202T190000Z.db.lomo");
+        assert_eq!(t, Some(1_796_238_000));
+        assert_eq!(stamp_of("lomob/catalog/latest.db.lomo"), None);
+        assert_eq!(
+            stamp_of("lomob/catalog/20261202T190000Z.db.lomo.meta"),
+            None
+        );
+    }
 }

@@ -268,7 +268,9 @@ impl Context {
                         (None, 0) => self.log(format!("{name} check: all good")),
                         (None, _) => {
                             self.log(format!("{name} check found differences (alerted)"));
-                            self.auto_repair();
+                            if !self.auto_repair() {
+                                self.extend_locks(&r);
+                            }
                         }
                     }
                 }
@@ -279,10 +281,10 @@ impl Context {
 }
 
 impl Context {
-    /// With `[repair] auto`, repairs what a check found.
-    fn auto_repair(&mut self) {
+    /// With `[repair] auto`, repairs what a check found (and says so).
+    fn auto_repair(&mut self) -> bool {
         if !self.opts.repair_auto {
-            return;
+            return false;
         }
         self.log("repair (scheduled: the check found differences)");
         match self.repair(&crate::RepairOptions::default()) {
@@ -298,6 +300,31 @@ impl Context {
                 ));
             }
             Err(e) => self.log(format!("repair: {e}")),
+        }
+        true
+    }
+
+    /// Without `[repair] auto`, still extends the Object Lock retention of
+    /// archives the check found missing, short or running out: it only
+    /// strengthens what protects them, so photos stay locked for as long
+    /// as `watch` runs.
+    fn extend_locks(&mut self, report: &crate::CheckReport) {
+        let locks = report.kinds.iter().flat_map(|k| &k.sites).flat_map(|s| {
+            s.findings
+                .iter()
+                .filter(|f| f.kind == "lock")
+                .map(|f| (s.site.clone(), f.clone()))
+        });
+        for (site, f) in locks.collect::<Vec<_>>() {
+            let outcome = match self.repair_lock(&site, &f, false) {
+                Ok(Some(a)) => match a.outcome {
+                    crate::RepairOutcome::Failed { error } => format!("failed: {error}"),
+                    _ => "extended".to_owned(),
+                },
+                Ok(None) => continue,
+                Err(e) => format!("failed: {e}"),
+            };
+            self.log(format!("lock {site}: {}: {outcome}", f.key));
         }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use lomo_catalog::{Archive, Catalog};
 use lomo_crypt::MasterKey;
-use lomo_remote::{Backend, PutOptions, UploadState};
+use lomo_remote::{Backend, UploadState};
 use serde::Serialize;
 
 use super::plan::PlanOptions;
@@ -262,15 +262,10 @@ impl<'a> Sender<'a> {
                 continue;
             };
             // The site's storage class (e.g. DEEP_ARCHIVE) applies to archives only.
-            let class = self
-                .send
-                .storage_class
-                .clone()
-                .or_else(|| cfg.archive_class());
             targets.push(Target {
                 cfg,
                 site,
-                opts: PutOptions::default().with_storage_class(class),
+                opts: cfg.archive_options(self.send.storage_class.clone()),
                 force: self.send.force && !cfg.append_only,
             });
         }

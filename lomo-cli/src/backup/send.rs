@@ -332,6 +332,8 @@ struct Sent {
     copy: ArchiveCopy,
     state: UploadState,
     hash: Option<Arc<OnceLock<[u8; 32]>>>,
+    /// The site, and the Object Lock the copy must hold once complete.
+    lock: Option<(Arc<dyn Backend>, lomo_remote::ObjectLock)>,
 }
 
 /// One site's parts of one copy, resumed from its recorded state.
@@ -377,6 +379,7 @@ async fn send_parts<P: ReadAt>(
             copy,
             state,
             hash,
+            lock: t.opts.lock.map(|l| (t.site.clone(), l)),
         }),
         Err(lomo_remote::Error::UploadGone { .. }) => {
             // The site dropped the upload (expired): start over next run.
@@ -400,8 +403,12 @@ async fn complete(
         mut copy,
         state,
         hash,
+        lock,
     } = sent;
     let v = up.complete(&state).await?;
+    if let Some((site, want)) = lock {
+        crate::sites::lock::ensure(&site, &copy.key, want).await?;
+    }
     copy.upload = None;
     copy.size = Some(v.size);
     copy.sha256 = v.sha256;

@@ -1,7 +1,11 @@
 //! What a site needs for recovery from it alone: the key file (protected by
 //! the passphrase) under `lomob/keys/`, and encrypted catalog snapshots
 //! (with the sites as configured) under `lomob/catalog/`, each with a
-//! sealed note of its time and hash (`snapmeta`), newest five kept.
+//! sealed note of its time and hash (`snapmeta`), newest five kept. A site
+//! that locks its archives also gets, after each new archive, locked
+//! copies of both under dated names (`lomob/locked/`), never pruned: the
+//! site alone then allows a recovery to the state of its newest archive,
+//! whatever happens to the unlocked ones.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +19,7 @@ use serde::Serialize;
 use super::sealed::SealedFile;
 use crate::context::Context;
 use crate::error::{IoContext as _, Result};
-use crate::sites::{CATALOG_PREFIX, KEYS_PREFIX, SiteConfig};
+use crate::sites::{CATALOG_PREFIX, KEYS_PREFIX, LOCKED_PREFIX, SiteConfig};
 use crate::snapmeta::{self, META_SUFFIX, SNAPSHOT_SUFFIX, SnapshotMeta};
 
 /// Snapshots kept per site.
@@ -27,6 +31,9 @@ const KEEP: usize = 5;
 pub struct SnapshotReport {
     /// Sites that hold the key file and the new snapshot.
     pub sites: usize,
+    /// Sites that also got a locked, dated copy of both this time (S3
+    /// Object Lock sites, after a new archive).
+    pub locked: Vec<String>,
     /// Why the others do not.
     pub problems: Vec<String>,
 }
@@ -41,6 +48,8 @@ fn known(sites: &[SiteConfig]) -> Vec<KnownSite> {
             role: s.role.as_str().to_owned(),
             storage_class: s.storage_class.clone(),
             append_only: s.append_only,
+            lock: s.lock.clone(),
+            lock_mode: s.lock_mode.map(|m| m.to_string().to_lowercase()),
         })
         .collect()
 }
@@ -77,17 +86,30 @@ impl Context {
                     continue;
                 }
             };
+            let newest_archive = self.newest_archive_on(&cfg.name)?;
             let sent = Publish {
                 site: &site,
                 cfg,
                 key,
                 key_json: &key_json,
             }
-            .send(self.rt(), &snap, &meta);
+            .send(self.rt(), &snap, &meta)
+            .and_then(|()| {
+                Publish {
+                    site: &site,
+                    cfg,
+                    key,
+                    key_json: &key_json,
+                }
+                .send_locked(self.rt(), &snap, &meta, newest_archive)
+            });
             match sent {
-                Ok(()) => {
+                Ok(locked) => {
                     self.record_contact(&cfg.name, None);
                     out.sites += 1;
+                    if locked {
+                        out.locked.push(cfg.name.clone());
+                    }
                 }
                 Err(e) => {
                     self.record_contact(&cfg.name, Some(&e.to_string()));
@@ -99,6 +121,19 @@ impl Context {
         }
         let _ = std::fs::remove_file(&snap);
         Ok(out)
+    }
+
+    /// When the newest archive copy on `site` was completed, if any.
+    fn newest_archive_on(&self, site: &str) -> Result<Option<i64>> {
+        let mut newest = None;
+        for a in self.catalog.archives()? {
+            for c in self.catalog.archive_copies(a.id)? {
+                if c.site == site {
+                    newest = newest.max(c.done_at);
+                }
+            }
+        }
+        Ok(newest)
     }
 }
 
@@ -144,6 +179,54 @@ impl Publish<'_> {
             self.prune(rt)?;
         }
         Ok(())
+    }
+
+    /// On a site that locks its archives: when its newest archive is newer
+    /// than its newest locked snapshot (by the dated name), the key file,
+    /// the snapshot and its note again under `lomob/locked/`, each written
+    /// locked as an archive is and its retention checked.
+    fn send_locked(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        snap: &Path,
+        meta: &SnapshotMeta,
+        newest_archive: Option<i64>,
+    ) -> Result<bool> {
+        let (Some(lock), Some(archived)) = (self.cfg.archive_lock(), newest_archive) else {
+            return Ok(false);
+        };
+        let folder = format!("{LOCKED_PREFIX}/catalog");
+        let listed = crate::sites::list_objects(rt, self.site, &folder)?;
+        let newest_locked = listed
+            .iter()
+            .filter_map(|o| snapmeta::stamp_of(&o.key))
+            .max();
+        if newest_locked.is_some_and(|t| t >= archived) {
+            return Ok(false);
+        }
+        let stamp = meta
+            .snapshot
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(SNAPSHOT_SUFFIX);
+        let name = format!("{folder}/{stamp}{SNAPSHOT_SUFFIX}");
+        let key_object = format!("{LOCKED_PREFIX}/keys/{}-{stamp}.json", self.key.id());
+        let opts = self.cfg.hot_options().with_lock(Some(lock));
+        let up = Uploader::new(self.site.clone());
+        rt.block_on(up.put(&key_object, Bytes::from(self.key_json.to_vec()), &opts))?;
+        let file = std::fs::File::open(snap).at("open", snap)?;
+        let len = file.metadata().at("read", snap)?.len();
+        let sealed = SealedFile::new(self.key, file, len);
+        rt.block_on(up.upload(&name, sealed.len(), sealed, 32 << 20, &opts, |_| Ok(())))?;
+        let mut note = meta.clone();
+        note.snapshot.clone_from(&name);
+        let note_key = format!("{name}{META_SUFFIX}");
+        rt.block_on(up.put(&note_key, Bytes::from(note.seal(self.key)), &opts))?;
+        for k in [&key_object, &name, &note_key] {
+            rt.block_on(crate::sites::lock::ensure(self.site, k, lock))?;
+        }
+        Ok(true)
     }
 
     /// Keeps the newest [`KEEP`] snapshots by their notes' time. Objects

@@ -15,7 +15,7 @@ use lomo_crypt::MasterKey;
 use lomo_remote::{Backend, ObjectInfo, RestoreRequest, RestoreStatus};
 
 use super::verify::{Proof, files_in, verify};
-use super::{CheckKind, CheckOptions, Finding, SiteCheck};
+use super::{ArchiveLock, CheckKind, CheckOptions, Finding, SiteCheck};
 use crate::context::Context;
 use crate::error::Result;
 use crate::progress::{Task, TaskKind};
@@ -59,6 +59,7 @@ impl Context {
             findings: Vec::new(),
             error: None,
             classes: Default::default(),
+            locks: Vec::new(),
         };
         let site = match self.open_site(cfg) {
             Ok(s) => s,
@@ -75,7 +76,7 @@ impl Context {
                 let held = self.held_on(&cfg.name)?;
                 out.checked = held.len() as u64;
                 out.classes = classes_of(&held, &objects);
-                let sound = self.compare_archives(&site, cfg, &held, objects, &mut out.findings)?;
+                let sound = self.compare_archives(&site, cfg, &held, objects, &mut out)?;
                 let sound: Vec<&Held> = sound.into_iter().map(|i| &held[i]).collect();
                 self.check_bytes(&site, cfg, &sound, (opts, key), &mut out.findings)?;
             }
@@ -85,6 +86,8 @@ impl Context {
             if f.kind == "class" {
                 f.repair = (set_class && cfg.archive_class().is_some())
                     .then(|| "repairable in place (its class set back)".to_owned());
+            } else if f.kind == "lock" {
+                f.repair = Some("repairable in place (its retention extended)".to_owned());
             } else if let Some(name) = f.path.clone().filter(|_| f.kind != "unexpected") {
                 f.repair = self.repair_sources(&name, &cfg.name)?;
             }
@@ -114,8 +117,9 @@ impl Context {
         cfg: &SiteConfig,
         held: &[Held],
         objects: Vec<ObjectInfo>,
-        items: &mut Vec<Finding>,
+        out: &mut SiteCheck,
     ) -> Result<Vec<usize>> {
+        let items = &mut out.findings;
         let mut found = super::by_key(objects, items);
         for (a, c) in held {
             if let Some(par) = &c.parity
@@ -140,9 +144,20 @@ impl Context {
                 )),
                 Some(o) => {
                     let before = items.len();
-                    items.extend(self.compare_copy(site, cfg, (a, c), &o));
-                    if items[before..].iter().all(|f| f.kind == "class") {
+                    let (found, lock) = self.compare_copy(site, cfg, (a, c), &o);
+                    items.extend(found);
+                    if items[before..]
+                        .iter()
+                        .all(|f| matches!(f.kind, "class" | "lock"))
+                    {
                         sound.push(i);
+                    }
+                    if let Some(l) = lock {
+                        out.locks.push(ArchiveLock {
+                            archive: a.name.clone(),
+                            mode: l.mode,
+                            until: l.retain_until,
+                        });
                     }
                 }
             }
@@ -160,20 +175,22 @@ impl Context {
         Ok(sound)
     }
 
-    /// One copy against its listed object: size, storage class, and the
-    /// checksum the site keeps (one HEAD) or the ETag it gave at upload.
+    /// One copy against its listed object: size, storage class, the
+    /// checksum the site keeps (one HEAD) or the ETag it gave at upload,
+    /// and on a site that locks archives its retention (the same HEAD),
+    /// which comes back beside the findings.
     fn compare_copy(
         &self,
         site: &Arc<dyn Backend>,
         cfg: &SiteConfig,
         (a, c): (&Archive, &ArchiveCopy),
         o: &ObjectInfo,
-    ) -> Vec<Finding> {
+    ) -> (Vec<Finding>, Option<lomo_remote::ObjectLock>) {
         let name = || Some(a.name.clone());
         let size = c.size.unwrap_or(a.size);
         if o.size != size {
             let detail = format!("{} bytes on the site, {size} recorded", o.size);
-            return vec![Finding::new("size", &c.key, name(), detail)];
+            return (vec![Finding::new("size", &c.key, name(), detail)], None);
         }
         let mut out = Vec::new();
         if let (Some(want), Some(got)) = (&cfg.archive_class(), &o.storage_class)
@@ -183,25 +200,39 @@ impl Context {
             out.push(Finding::new("class", &c.key, name(), detail));
         }
         let caps = site.capabilities();
-        if let (Some(recorded), true) = (&c.sha256, caps.stored_checksum) {
-            let why = match self.rt.block_on(site.head(&c.key)) {
-                Ok(h) => match h.sha256 {
-                    Some(stored) if stored.split('-').next() == recorded.split('-').next() => None,
-                    Some(_) => Some((
-                        "checksum",
-                        "the SHA-256 the site keeps differs from the one recorded at upload".into(),
-                    )),
-                    // Another client rewrote it (with another checksum, or none).
-                    None => Some((
-                        "checksum",
-                        "the site keeps no SHA-256 for it any more (one was recorded at upload): the object was replaced".into(),
-                    )),
-                },
-                Err(e) => Some(("unreadable", e.to_string())),
+        let policy = cfg.lock_policy().ok().flatten();
+        let head = ((c.sha256.is_some() && caps.stored_checksum) || policy.is_some())
+            .then(|| self.rt.block_on(site.head(&c.key)));
+        let head = match head {
+            Some(Err(e)) => {
+                out.push(Finding::new("unreadable", &c.key, name(), e.to_string()));
+                return (out, None);
+            }
+            Some(Ok(h)) => Some(h),
+            None => None,
+        };
+        if let (Some(p), Some(h)) = (policy, &head)
+            && let Some(why) = p.problem(h, lomo_catalog::unix_now(), self.check_period())
+        {
+            out.push(Finding::new("lock", &c.key, name(), why));
+        }
+        let lock = head.as_ref().and_then(|h| h.lock);
+        if let (Some(recorded), true, Some(h)) = (&c.sha256, caps.stored_checksum, head) {
+            let why: Option<(&'static str, String)> = match h.sha256 {
+                Some(stored) if stored.split('-').next() == recorded.split('-').next() => None,
+                Some(_) => Some((
+                    "checksum",
+                    "the SHA-256 the site keeps differs from the one recorded at upload".into(),
+                )),
+                // Another client rewrote it (with another checksum, or none).
+                None => Some((
+                    "checksum",
+                    "the site keeps no SHA-256 for it any more (one was recorded at upload): the object was replaced".into(),
+                )),
             };
             if let Some((kind, detail)) = why {
                 out.push(Finding::new(kind, &c.key, name(), detail));
-                return out;
+                return (out, lock);
             }
         }
         if let (Some(recorded), Some(now), true) = (&c.etag, &o.etag, caps.metered)
@@ -214,7 +245,15 @@ impl Context {
                 format!("the site's ETag is {now}, {recorded} at upload: the object was replaced"),
             ));
         }
-        out
+        (out, lock)
+    }
+
+    /// Seconds to the next archive check (its schedule; a month without one).
+    fn check_period(&self) -> i64 {
+        let every = self.opts.schedule.archive_check;
+        every.map_or(30 * 86_400, |d| {
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+        })
     }
 
     /// The bytes themselves: the due copies read whole on free sites;

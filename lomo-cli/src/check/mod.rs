@@ -132,6 +132,20 @@ pub struct SiteCheck {
     /// The copies by the storage class (Azure: access tier) the site lists
     /// them in, where it reports one.
     pub classes: std::collections::BTreeMap<String, u64>,
+    /// Each archive's Object Lock retention, on a site that locks them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locks: Vec<ArchiveLock>,
+}
+
+/// One archive's retention, as its site's HEAD reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArchiveLock {
+    /// The archive.
+    pub archive: String,
+    /// COMPLIANCE or GOVERNANCE.
+    pub mode: lomo_remote::LockMode,
+    /// Locked until (Unix seconds).
+    pub until: i64,
 }
 
 /// The check of one kind over its sites.

@@ -31,6 +31,7 @@ impl Context {
             findings: Vec::new(),
             error: None,
             classes: Default::default(),
+            locks: Vec::new(),
         };
         let site = match self.open_site(cfg) {
             Ok(s) => s,

@@ -204,9 +204,11 @@ impl Config {
         Ok(config)
     }
 
-    /// What the file format cannot say: site names are unique.
+    /// What the file format cannot say: site names are unique, lock
+    /// durations read.
     fn check(&self) -> Result<()> {
         for (i, s) in self.sites.iter().enumerate() {
+            s.lock_policy()?;
             if self.sites[..i].iter().any(|o| o.name == s.name) {
                 anyhow::bail!(
                     "two sites are named {:?}: site names must be unique",
@@ -333,6 +335,12 @@ pub(crate) fn add_to_file(path: &Path, site: &SiteConfig) -> Result<()> {
     }
     if let Some(p) = &site.parity {
         t["parity"] = toml_edit::value(p);
+    }
+    if let Some(l) = &site.lock {
+        t["lock"] = toml_edit::value(l);
+    }
+    if let Some(m) = site.lock_mode {
+        t["lock_mode"] = toml_edit::value(m.as_s3().to_ascii_lowercase());
     }
     let entry = doc
         .entry("site")
@@ -474,6 +482,8 @@ mod tests {
             encrypt: false,
             bandwidth_limit: None,
             parity: None,
+            lock: Some("10y".into()),
+            lock_mode: Some(lomob::lomo_remote::LockMode::Governance),
             credentials: Default::default(),
             memo: None,
         }

@@ -61,12 +61,24 @@ pub(crate) fn render(out: &mut Out, r: &BackupReport) -> std::io::Result<()> {
         staging_line(out, s)?;
     }
     if let Some(s) = &r.snapshot {
-        out.record_or_line(
-            &json!({"catalog_snapshots": s.sites}),
-            &format!("catalog snapshot and key file on {} site(s)", s.sites),
-        )?;
+        snapshot_line(out, s)?;
     }
     Ok(())
+}
+
+/// `catalog snapshot and key file on N site(s)`, and where locked copies went.
+pub(crate) fn snapshot_line(out: &mut Out, s: &lomob::SnapshotReport) -> std::io::Result<()> {
+    let mut line = format!("catalog snapshot and key file on {} site(s)", s.sites);
+    if !s.locked.is_empty() {
+        line.push_str(&format!(
+            "; locked, dated copies (for recovery from a locked site alone) on {}",
+            s.locked.join(", ")
+        ));
+    }
+    out.record_or_line(
+        &json!({"catalog_snapshots": s.sites, "locked_copies": s.locked}),
+        &line,
+    )
 }
 
 /// `archives: N new images, …`.

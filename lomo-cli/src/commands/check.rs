@@ -79,6 +79,13 @@ pub(crate) fn render(out: &mut Out, report: &CheckReport) -> std::io::Result<()>
                     ),
                 )?;
             }
+            for l in &s.locks {
+                let until = lomob::units::local_time(l.until);
+                let line = format!("{}: lock {} {} until {until}", s.site, l.archive, l.mode);
+                if !out.json() {
+                    out.line(&line)?;
+                }
+            }
             let problems = s.findings.len();
             let what = match k.kind {
                 CheckKind::Staging => "staged objects",
@@ -103,7 +110,8 @@ pub(crate) fn render(out: &mut Out, report: &CheckReport) -> std::io::Result<()>
             };
             out.record_or_line(
                 &json!({"site": s.site, "kind": k.kind.name(), "checked": s.checked,
-                        "problems": problems, "error": s.error, "classes": s.classes}),
+                        "problems": problems, "error": s.error, "classes": s.classes,
+                        "locks": s.locks}),
                 &text,
             )?;
         }

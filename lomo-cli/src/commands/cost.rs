@@ -53,6 +53,38 @@ pub(crate) fn run(ctx: &Ctx, args: &CostArgs) -> Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
+/// What Object Lock changes on a site that locks its archives.
+fn render_lock(out: &mut Out, c: &SiteCost, l: &lomob::cost::LockCost) -> std::io::Result<()> {
+    out.line(&format!(
+        "  object lock        {}: {} cannot be deleted or replaced before its date, by anyone{}",
+        l.policy,
+        human_bytes(l.locked_bytes),
+        if l.mode == lomob::lomo_remote::LockMode::Governance {
+            " without the bypass permission"
+        } else {
+            ""
+        }
+    ))?;
+    out.line(&format!(
+        "                     early deletion ${:.2}: nothing locked is deleted before its date{}",
+        l.early_deletion,
+        if c.min_storage_days > 0 && l.days >= u64::from(c.min_storage_days) {
+            format!(
+                ", and the lock outlasts the {}-day minimum",
+                c.min_storage_days
+            )
+        } else {
+            String::new()
+        }
+    ))?;
+    out.line(&format!(
+        "                     retention extensions ${:.6} a year (one PUT-class request per archive per lock period); locked catalog copies (up to one per archive) {} ≈ ${:.4} a month",
+        l.extensions_per_year,
+        human_bytes(l.catalog_copies_bytes),
+        l.catalog_copies_per_month
+    ))
+}
+
 fn render(out: &mut Out, c: &SiteCost, what_if: bool) -> std::io::Result<()> {
     out.line(&format!(
         "{} ({}): {} archives ({}), {} staged objects ({})",
@@ -79,11 +111,13 @@ fn render(out: &mut Out, c: &SiteCost, what_if: bool) -> std::io::Result<()> {
         "  full restore       ${:.2} bulk, ${:.2} standard (retrieval + requests + transfer out)",
         c.full_restore_bulk, c.full_restore_standard
     ))?;
-    if c.min_storage_days > 0 {
-        out.line(&format!(
+    match &c.lock {
+        Some(l) => render_lock(out, c, l)?,
+        None if c.min_storage_days > 0 => out.line(&format!(
             "  minimum storage    {} days: lomob never deletes an archive; replacing one early (a repair) costs up to ${:.4}",
             c.min_storage_days, c.early_replacement_per_archive
-        ))?;
+        ))?,
+        None => {}
     }
     if let Some((puts, files, overhead)) = c.one_object_per_file {
         out.line(&format!(

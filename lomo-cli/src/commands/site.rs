@@ -76,6 +76,15 @@ pub(crate) struct AddArgs {
     /// Store plain images that mount anywhere (no encryption)
     #[arg(long)]
     no_encrypt: bool,
+    /// Lock each archive with S3 Object Lock for this long (10y, 3650d):
+    /// nobody, these credentials included, can delete or overwrite it
+    /// before then. The bucket must have Object Lock enabled.
+    #[arg(long, value_name = "DURATION")]
+    lock: Option<String>,
+    /// The lock's mode: compliance (nobody can shorten it) or governance
+    /// (a user allowed to bypass governance can)
+    #[arg(long, value_name = "MODE", requires = "lock", value_parser = parse_lock_mode)]
+    lock_mode: Option<lomob::lomo_remote::LockMode>,
     /// Reed–Solomon parity beside each archive, e.g. 5%: that share of
     /// damaged chunks is rebuilt without any other copy (a lone disk)
     #[arg(long, value_name = "SHARE")]
@@ -103,7 +112,21 @@ fn add(ctx: &Ctx, a: &AddArgs) -> Result<Outcome> {
     site.encrypt = !a.no_encrypt;
     site.parity.clone_from(&a.parity);
     site.parity_share()?;
+    site.lock.clone_from(&a.lock);
+    site.lock_mode = a.lock_mode;
     let url = lomob::sites::validate(&ctx.config.sites, &site)?;
+    let lock_note = match site.lock_policy()? {
+        Some(policy) => {
+            // Never a site set to lock whose bucket would store archives unlocked.
+            let rt = lomob::sites::runtime()?;
+            let backend = lomob::sites::open(&site, quick_retry())?;
+            let note = lomob::sites::lock::check_bucket(&rt, &backend, &site)?;
+            Some(format!(
+                "archives locked {policy} from their upload; {note}"
+            ))
+        }
+        None => None,
+    };
     if let Location::Local { path } = url.location() {
         // Adding a folder site is the one moment lomob creates the folder:
         // later, a missing folder means an unmounted disk.
@@ -121,6 +144,9 @@ fn add(ctx: &Ctx, a: &AddArgs) -> Result<Outcome> {
         site.url,
         file.display()
     );
+    if let Some(note) = lock_note {
+        println!("{note}");
+    }
     Ok(Outcome::Clean)
 }
 
@@ -224,24 +250,34 @@ fn remove(ctx: &Ctx, name: &str) -> Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
-fn test(ctx: &Ctx, name: &str, size: u64) -> Result<Outcome> {
-    let all = ctx.sites(false)?;
-    let cfg = lomob::sites::find(&all, name)?;
-    // A probe should answer quickly about a site that is down.
-    let retry = lomob::lomo_remote::RetryPolicy {
+fn parse_lock_mode(s: &str) -> Result<lomob::lomo_remote::LockMode, String> {
+    s.parse()
+}
+
+/// A probe should answer quickly about a site that is down.
+fn quick_retry() -> lomob::lomo_remote::RetryPolicy {
+    lomob::lomo_remote::RetryPolicy {
         max_retries: 2,
         total_timeout: Duration::from_secs(20),
         request_timeout: Duration::from_secs(60),
         ..Default::default()
-    };
-    let site = lomob::sites::open(cfg, retry)?;
+    }
+}
+
+fn test(ctx: &Ctx, name: &str, size: u64) -> Result<Outcome> {
+    let all = ctx.sites(false)?;
+    let cfg = lomob::sites::find(&all, name)?;
+    let site = lomob::sites::open(cfg, quick_retry())?;
     let rt = lomob::sites::runtime()?;
     // On a site with an archive class (DEEP_ARCHIVE…), that class is tried too.
     let archive = cfg
         .archive_class()
         .filter(|_| site.capabilities().storage_classes)
-        .map(|_| cfg.archive_options());
-    let report = lomob::sites::probe(&rt, &site, size, (&cfg.hot_options(), archive.as_ref()));
+        .map(|_| cfg.archive_options(None).with_lock(None));
+    let mut report = lomob::sites::probe(&rt, &site, size, (&cfg.hot_options(), archive.as_ref()));
+    if report.error.is_none() && cfg.lock.is_some() {
+        lomob::sites::probe_lock(&rt, &site, cfg, &mut report);
+    }
     ctx.record_usage(name, &report.usage);
     let mut out = Out::new(ctx.global.json);
     if out.json() {

@@ -85,13 +85,7 @@ pub(crate) fn run(ctx: &Ctx, cmd: &UploadCommand) -> Result<Outcome> {
             (attention, r.snapshot)
         }
     };
-    out.record_or_line(
-        &json!({"catalog_snapshots": snapshot.sites}),
-        &format!(
-            "catalog snapshot and key file on {} site(s)",
-            snapshot.sites
-        ),
-    )?;
+    super::backup::snapshot_line(&mut out, &snapshot)?;
     out.flush()?;
     Ok(Outcome::from_attention(
         attention || !snapshot.problems.is_empty(),

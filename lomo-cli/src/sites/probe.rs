@@ -275,3 +275,73 @@ impl lomo_remote::PartSource for Zeros {
         Ok(())
     }
 }
+
+/// On a site set to lock archives: the bucket's Object Lock configuration
+/// (see [`super::lock::check_bucket`]), then a tiny object written
+/// locked GOVERNANCE for one day and its retention read back by HEAD. S3
+/// keeps that object until the day is over (nothing can delete it
+/// earlier); its cost is nil, and the next test deletes it once its day
+/// is over.
+pub fn probe_lock(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    cfg: &super::SiteConfig,
+    report: &mut ProbeReport,
+) {
+    let t = Instant::now();
+    match super::lock::check_bucket(rt, site, cfg) {
+        Ok(note) => step(&mut report.steps, "object lock".into(), t, note),
+        Err(e) => {
+            report.error = Some(e);
+            return;
+        }
+    }
+    let t = Instant::now();
+    let key = format!("lomob/probe/{:016x}.locked", rand::random::<u64>());
+    let until = jiff::Timestamp::now().as_second() + 86_400;
+    let lock = lomo_remote::ObjectLock::new(lomo_remote::LockMode::Governance, until);
+    let opts = cfg.hot_options().with_lock(Some(lock));
+    let body = Bytes::from_static(b"lomob object lock probe (1 day)");
+    let len = body.len();
+    let written = rt.block_on(async {
+        site.put(&key, body, &opts).await?;
+        site.head(&key).await
+    });
+    match written {
+        Ok(h) if h.lock.is_some_and(|l| l.retain_until + 60 >= until) => {
+            let swept = sweep_locked_probes(rt, site, &key);
+            let note = format!(
+                "put {key}, head: {} ({len} bytes, kept until then); {swept} earlier probe(s) past their date deleted",
+                h.lock.map(|l| l.to_string()).unwrap_or_default()
+            );
+            step(&mut report.steps, "locked write".into(), t, note);
+        }
+        Ok(h) => {
+            report.error = Some(Error::Site(format!(
+                "site {}: an object written with Object Lock {lock} is reported with {}: the server does not keep locks",
+                cfg.name,
+                h.lock
+                    .map_or_else(|| "no retention".to_owned(), |l| l.to_string())
+            )));
+        }
+        Err(e) => report.error = Some(e.into()),
+    }
+    report.usage = site.usage();
+}
+
+/// Deletes the locked probes of earlier tests whose day is over; those
+/// still locked are refused by lomo-remote before any DELETE is sent.
+fn sweep_locked_probes(rt: &tokio::runtime::Runtime, site: &Arc<dyn Backend>, keep: &str) -> usize {
+    rt.block_on(async {
+        let Ok(listed) = site.list("lomob/probe").try_collect::<Vec<_>>().await else {
+            return 0;
+        };
+        let mut swept = 0;
+        for o in listed {
+            if o.key.ends_with(".locked") && o.key != keep && site.delete(&o.key).await.is_ok() {
+                swept += 1;
+            }
+        }
+        swept
+    })
+}

@@ -232,7 +232,8 @@ fn alerting_env(smtp: &Smtp, hook: u16) -> Env {
         )
 }
 
-fn stop(mut daemon: std::process::Child) {
+/// Stops a `lomob watch` with SIGTERM and waits for it to exit.
+pub fn stop(mut daemon: std::process::Child) {
     let pid = daemon.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
     let t = Instant::now();

@@ -27,6 +27,7 @@ mod iso;
 mod keys;
 mod kill;
 mod killproxy;
+mod lock;
 mod recover;
 mod repair;
 mod scan;
