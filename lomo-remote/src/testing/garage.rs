@@ -225,14 +225,23 @@ impl Garage {
     }
 
     /// `garage repair --all-nodes --yes tables`, then `… blocks`, then waits
-    /// until node `i` holds as many bytes as node `like` again (or 60 s pass).
+    /// until node `i` holds as many bytes as node `like` again (or 120 s
+    /// pass). The resync runs without its default pauses (tranquility 0,
+    /// four workers), and the block repair is asked again every 30 s: on
+    /// a loaded two-core machine the first one may find little to do yet.
     pub fn repair_blocks(&self, i: usize, like: usize) {
+        self.cli(like, &["worker", "set", "-a", "resync-tranquility", "0"]);
+        self.cli(like, &["worker", "set", "-a", "resync-worker-count", "4"]);
         self.cli(like, &["repair", "--all-nodes", "--yes", "tables"]);
         self.cli(like, &["repair", "--all-nodes", "--yes", "blocks"]);
-        let start = Instant::now();
+        let (start, mut asked) = (Instant::now(), Instant::now());
         while self.data_bytes(i) < self.data_bytes(like)
-            && start.elapsed() < Duration::from_secs(60)
+            && start.elapsed() < Duration::from_secs(120)
         {
+            if asked.elapsed() > Duration::from_secs(30) {
+                self.cli(like, &["repair", "--all-nodes", "--yes", "blocks"]);
+                asked = Instant::now();
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
