@@ -100,6 +100,23 @@ pub trait Backend: Debug + Display + Send + Sync + 'static {
         Err(At::new(self.name(), Op::SetRetention, key).unsupported("Object Lock"))
     }
 
+    /// Brings back `key` where a plain DELETE only hid it: on a versioned
+    /// bucket (S3 Object Lock) the delete markers above its newest real
+    /// version are removed, by their version ids. `Ok(true)` when the
+    /// object is visible again, `Ok(false)` when it was not hidden or no
+    /// version is left behind the markers (among the first 1000 listed).
+    /// Sites without versions answer [`crate::Error::Unsupported`].
+    async fn undelete(&self, key: &str) -> Result<bool> {
+        Err(At::new(self.name(), Op::Delete, key).unsupported("bringing back a hidden object"))
+    }
+
+    /// Keys under `prefix` that a delete marker hides while a real version
+    /// stays behind it (see [`Backend::undelete`]). Sites without versions
+    /// answer [`crate::Error::Unsupported`].
+    async fn hidden(&self, prefix: &str) -> Result<Vec<String>> {
+        Err(At::new(self.name(), Op::List, prefix).unsupported("listing hidden objects"))
+    }
+
     /// Requests made and bytes moved since the site was opened.
     fn usage(&self) -> Usage;
 }

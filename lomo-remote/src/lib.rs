@@ -66,6 +66,7 @@ mod objstore;
 mod open;
 mod retry;
 mod s3;
+mod s3hidden;
 mod s3lock;
 mod spec;
 mod upload;

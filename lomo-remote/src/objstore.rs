@@ -616,6 +616,27 @@ impl Backend for StoreBackend {
         }
     }
 
+    async fn undelete(&self, key: &str) -> Result<bool> {
+        let at = At::new(&self.name, Op::Delete, key);
+        let path = self.path(at, key)?;
+        match self.extra.s3() {
+            Some(s3) => s3.undelete(at, path.as_ref()).await,
+            None => Err(at.unsupported("bringing back a hidden object")),
+        }
+    }
+
+    async fn hidden(&self, prefix: &str) -> Result<Vec<String>> {
+        let at = At::new(&self.name, Op::List, prefix);
+        check_key(at, prefix, true)?;
+        match self.extra.s3() {
+            Some(s3) => {
+                let full = join(&self.prefix, prefix);
+                crate::s3hidden::hidden_keys(s3, at, &full, &self.strip_prefix()).await
+            }
+            None => Err(at.unsupported("listing hidden objects")),
+        }
+    }
+
     fn usage(&self) -> Usage {
         self.meter.usage()
     }

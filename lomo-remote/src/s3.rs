@@ -465,6 +465,7 @@ pub(crate) fn fuzz_xml(data: &[u8]) {
     let _ = quick_xml::de::from_reader::<_, ListUploads>(data);
     let _ = quick_xml::de::from_reader::<_, ListObjects>(data);
     crate::s3lock::fuzz_xml(data);
+    let _ = crate::s3hidden::parse_versions(data);
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = parse_restore_header(s);
     }
