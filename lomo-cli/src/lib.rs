@@ -77,6 +77,7 @@ pub mod sites;
 mod snapmeta;
 pub mod status;
 mod target;
+mod unhide;
 pub mod units;
 mod upload;
 mod watch;
@@ -102,6 +103,7 @@ pub use scan::{RootFailure, ScanRun, ScanRunOptions, issue_kind_name, json_path,
 pub use secrets::{NoSecrets, Passphrase, Secret, Secrets};
 pub use sites::{ProbeReport, Role, SiteConfig};
 pub use status::{CheckStatus, Problem, RootStatus, SiteStatus, StatusReport, Verdict};
+pub use unhide::Unhidden;
 pub use upload::{UploadFilesReport, UploadIsoOptions, UploadIsoReport};
 pub use watch::{Round, WatchOptions};
 

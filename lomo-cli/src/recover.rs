@@ -112,6 +112,24 @@ impl Source<'_> {
         Ok(objects)
     }
 
+    /// Brings back the locked key files and snapshots a delete marker
+    /// hides (ransomware's DELETE cannot remove a locked version, only hide
+    /// it). Sites without versions have none.
+    fn unhide_locked(&self) -> Result<()> {
+        let hidden = match self.rt.block_on(self.site.hidden(LOCKED_PREFIX)) {
+            Err(lomo_remote::Error::Unsupported { .. }) => return Ok(()),
+            other => other?,
+        };
+        for key in hidden {
+            if self.rt.block_on(self.site.undelete(&key))? {
+                self.notice(format!(
+                    "brought back {key}: its locked version was hidden by a delete marker"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn notice(&self, text: String) {
         self.progress.event(&Event::Notice(text));
     }
@@ -269,6 +287,7 @@ pub fn rebuild(
         rt: crate::sites::runtime()?,
         progress,
     };
+    source.unhide_locked()?;
     let (unlocked, chosen) = source.choose(secrets)?;
     let key_path = opts
         .key_file
@@ -339,7 +358,7 @@ fn make_way(db: &Path, chosen: &Chosen, allow_older: bool) -> Result<Option<Path
         let when =
             |t: Option<i64>| t.map_or("an unknown time".to_owned(), crate::units::local_time);
         fail!(
-            "the catalog at {} was last snapshotted at {}; the newest snapshot on the site ({}) is from {}:              not newer, so nothing was replaced (pass --allow-older to replace it anyway, or --db for a new place)",
+            "the catalog at {} was last snapshotted at {}; the newest snapshot on the site ({}) is from {}: not newer, so nothing was replaced (pass --allow-older to replace it anyway, or --db for a new place)",
             db.display(),
             when(existing),
             chosen.name,

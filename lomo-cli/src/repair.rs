@@ -262,6 +262,19 @@ impl Context {
             };
             return Ok(action);
         }
+        if !dry_run && cfg.lock.is_some() && found.iter().all(|f| f.kind == "missing") {
+            // On a locked site "missing" is most often hidden by a delete marker.
+            match self.unhide_copy(&cfg, key, copy.size.unwrap_or(archive.size)) {
+                Ok(true) => {
+                    action.source =
+                        Some("the site itself (its locked version was hidden by a delete marker, now removed)".into());
+                    action.outcome = RepairOutcome::Repaired;
+                    return Ok(action);
+                }
+                Ok(false) => {}
+                Err(e) => self.warn(format!("repair of {key} on site {site_name}: {e}")),
+            }
+        }
         let sources = self.archive_sources(&archive, &copy, found)?;
         for source in sources {
             action.source = Some(source.describe());

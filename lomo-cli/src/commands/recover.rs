@@ -68,6 +68,12 @@ pub(crate) fn run(ctx: &Ctx, args: &RecoverArgs) -> Result<Outcome> {
         config,
     };
     let mut engine = ctx.engine(Open::EXISTING)?;
+    for u in engine.unhide_archives()? {
+        bars.say(&format!(
+            "brought back {} on {}: its locked version was hidden by a delete marker ({})",
+            u.archive, u.site, u.key
+        ));
+    }
     let mut opts = RestoreOptions::everything(&args.to);
     opts.tier = args.tier.unwrap_or_default();
     let report = engine.restore(&opts)?;

@@ -220,12 +220,35 @@ fn check_finds_a_shortened_lock_and_repair_extends_it(env: &Env, port: u16) {
     assert_eq!(mode, "GOVERNANCE");
     assert!(until >= now() + 10 * YEAR - 86_400, "extended: {until}");
     env.ok(&["check", "--archives"], 0);
+
+    // A plain DELETE hides the archive behind a delete marker: `repair`
+    // removes the marker (no re-upload), and the locked version is back.
+    hide(port, "govvault", &target);
+    let found = env.json(&["check", "--archives"], 1);
+    assert!(found.iter().any(|f| f["kind"] == "missing"), "{found:?}");
+    let done = env.json(&["repair"], 0);
+    let acts: Vec<_> = done.iter().filter(|a| a.get("outcome").is_some()).collect();
+    assert_eq!(acts.len(), 1, "{done:?}");
+    assert_eq!(acts[0]["outcome"], "repaired", "{done:?}");
+    let source = acts[0]["source"].as_str().unwrap();
+    assert!(source.contains("delete marker"), "{source}");
+    let versions = moto::versions(port, "govvault", &target);
+    assert!(versions.iter().all(|v| !v.marker), "{versions:?}");
+    env.ok(&["check", "--archives"], 0);
 }
 
-/// Ransomware hides every unlocked snapshot and key file (delete markers)
-/// and the home machine is gone: the locked copies bring everything back.
+/// Ransomware deletes everything it can (a plain DELETE of every object:
+/// the unlocked snapshots and key files go, the locked archives and their
+/// dated copies are only hidden behind delete markers) and the home
+/// machine is gone: `recover` brings the hidden ones back and restores.
 fn recover_from_the_locked_site_alone(env: &Env, port: u16, pics: &std::path::Path) {
-    for prefix in ["home/lomob/catalog/", "home/lomob/keys/"] {
+    let prefixes = [
+        "home/lomob/catalog/",
+        "home/lomob/keys/",
+        "home/lomob/locked/",
+        "home/lomob/archives/",
+    ];
+    for prefix in prefixes {
         let keys = current(port, "vault", prefix);
         assert!(!keys.is_empty(), "{prefix}");
         for key in keys {
@@ -251,6 +274,11 @@ fn recover_from_the_locked_site_alone(env: &Env, port: u16, pics: &std::path::Pa
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("lomob/locked/catalog/"), "{err}");
+    assert!(
+        err.contains("brought back lomob/locked/keys/")
+            && err.contains("its locked version was hidden by a delete marker (lomob/archives/"),
+        "{err}"
+    );
     same_tree(pics, &to.join("Pictures"));
     // The rebuilt config goes on locking: the next archive is locked too.
     let config = std::fs::read_to_string(env.path().join("config/lomob/config.toml")).unwrap();
