@@ -97,6 +97,20 @@ const ARCHIVE_DAMAGE: &[&str] = &[
 /// Findings that mean a staged object must be staged again.
 const STAGED_DAMAGE: &[&str] = &["missing", "size", "checksum", "corrupt"];
 
+impl RepairAction {
+    /// A repair of `f` done on the site itself (`how`), planned.
+    fn in_place(site: &str, f: &Finding, how: &str) -> RepairAction {
+        RepairAction {
+            site: site.to_owned(),
+            key: f.key.clone(),
+            what: f.path.clone().unwrap_or_default(),
+            problem: describe(&[f]),
+            source: Some(format!("the site itself ({how})")),
+            outcome: RepairOutcome::Planned,
+        }
+    }
+}
+
 impl Context {
     /// Checks the sites, then repairs what the check found.
     pub fn repair(&mut self, opts: &RepairOptions) -> Result<RepairReport> {
@@ -165,14 +179,7 @@ impl Context {
         if !site.capabilities().set_class {
             return Ok(None);
         }
-        let mut action = RepairAction {
-            site: site_name.to_owned(),
-            key: f.key.clone(),
-            what: f.path.clone().unwrap_or_default(),
-            problem: describe(&[f]),
-            source: Some(format!("the site itself (its class set to {want})")),
-            outcome: RepairOutcome::Planned,
-        };
+        let mut action = RepairAction::in_place(site_name, f, &format!("its class set to {want}"));
         if !dry_run {
             action.outcome = match self.rt.block_on(site.set_storage_class(&f.key, &want)) {
                 Ok(()) => RepairOutcome::Repaired,
@@ -200,17 +207,14 @@ impl Context {
             return Ok(None);
         };
         let site = self.open_site(&cfg)?;
-        let mut action = RepairAction {
-            site: site_name.to_owned(),
-            key: f.key.clone(),
-            what: f.path.clone().unwrap_or_default(),
-            problem: describe(&[f]),
-            source: Some(format!(
-                "the site itself (its retention extended: {} for {})",
+        let mut action = RepairAction::in_place(
+            site_name,
+            f,
+            &format!(
+                "its retention extended: {} for {}",
                 policy.mode, policy.duration
-            )),
-            outcome: RepairOutcome::Planned,
-        };
+            ),
+        );
         if !dry_run {
             let extended = self.rt.block_on(async {
                 let current = site.head(&f.key).await?.lock;
