@@ -114,20 +114,26 @@ impl Source<'_> {
 
     /// Brings back the locked key files and snapshots a delete marker
     /// hides (ransomware's DELETE cannot remove a locked version, only hide
-    /// it). Sites without versions have none.
-    fn unhide_locked(&self) -> Result<()> {
+    /// it). Sites without versions have none; a server that cannot list
+    /// versions (Garage) is no reason to stop, and is only said.
+    fn unhide_locked(&self) {
         let hidden = match self.rt.block_on(self.site.hidden(LOCKED_PREFIX)) {
-            Err(lomo_remote::Error::Unsupported { .. }) => return Ok(()),
-            other => other?,
+            Ok(keys) => keys,
+            Err(lomo_remote::Error::Unsupported { .. }) => return,
+            Err(e) => {
+                self.notice(format!("looking for hidden locked copies: {e}"));
+                return;
+            }
         };
         for key in hidden {
-            if self.rt.block_on(self.site.undelete(&key))? {
-                self.notice(format!(
+            match self.rt.block_on(self.site.undelete(&key)) {
+                Ok(true) => self.notice(format!(
                     "brought back {key}: its locked version was hidden by a delete marker"
-                ));
+                )),
+                Ok(false) => {}
+                Err(e) => self.notice(format!("bringing back {key}: {e}")),
             }
         }
-        Ok(())
     }
 
     fn notice(&self, text: String) {
@@ -287,7 +293,7 @@ pub fn rebuild(
         rt: crate::sites::runtime()?,
         progress,
     };
-    source.unhide_locked()?;
+    source.unhide_locked();
     let (unlocked, chosen) = source.choose(secrets)?;
     let key_path = opts
         .key_file

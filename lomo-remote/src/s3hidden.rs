@@ -32,6 +32,9 @@ impl S3Extra {
             encode_query(full_key)
         );
         let r = self.call(at, Method::GET, &url, &[], Bytes::new()).await?;
+        if r.status == http::StatusCode::NOT_IMPLEMENTED {
+            return Err(at.unsupported("listing object versions"));
+        }
         if !r.status.is_success() {
             return Err(status_error(at, &r));
         }
@@ -72,6 +75,10 @@ pub(crate) async fn hidden_keys(
             ));
         }
         let r = s3.call(at, Method::GET, &url, &[], Bytes::new()).await?;
+        if r.status == http::StatusCode::NOT_IMPLEMENTED {
+            // Garage keeps no versions: nothing can be hidden there.
+            return Err(at.unsupported("listing object versions"));
+        }
         if !r.status.is_success() {
             return Err(status_error(at, &r));
         }

@@ -78,3 +78,32 @@ async fn garage_keeps_checksums_and_has_no_cold_classes() {
     );
     assert_eq!(v.sha256.as_deref(), Some(composite.as_str()));
 }
+
+/// Garage keeps no object versions: a deleted object is gone, nothing is
+/// ever hidden behind a delete marker, and asking says so cleanly
+/// (unsupported, or nothing hidden) — never an error that would stop a
+/// `recover`.
+#[tokio::test(flavor = "multi_thread")]
+async fn garage_hides_nothing_behind_delete_markers() {
+    use lomo_remote::{Error, PutOptions};
+    let Some(garage) = servers::garage() else {
+        return;
+    };
+    garage.create_bucket("markers");
+    let site = servers::garage_site(garage.s3_port(0), "markers", "p");
+    let opts = PutOptions::default();
+    site.put("gone", bytes::Bytes::from_static(b"x"), &opts)
+        .await
+        .unwrap();
+    site.delete("gone").await.unwrap();
+    match site.hidden("").await {
+        Ok(keys) => assert!(keys.is_empty(), "{keys:?}"),
+        Err(Error::Unsupported { .. }) => {}
+        Err(e) => panic!("listing hidden objects on Garage: {e}"),
+    }
+    match site.undelete("gone").await {
+        Ok(back) => assert!(!back),
+        Err(Error::Unsupported { .. }) => {}
+        Err(e) => panic!("undelete on Garage: {e}"),
+    }
+}
