@@ -268,7 +268,12 @@ impl Context {
         }
         if !dry_run && cfg.lock.is_some() && found.iter().all(|f| f.kind == "missing") {
             // On a locked site "missing" is most often hidden by a delete marker.
-            match self.unhide_copy(&cfg, key, copy.size.unwrap_or(archive.size)) {
+            let hidden = self.open_site(&cfg).and_then(|site| {
+                let back = self.unhide_copy(&site, key, copy.size.unwrap_or(archive.size));
+                self.record_usage(site_name, &site.usage());
+                back
+            });
+            match hidden {
                 Ok(true) => {
                     action.source =
                         Some("the site itself (its locked version was hidden by a delete marker, now removed)".into());

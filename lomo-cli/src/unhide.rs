@@ -4,7 +4,10 @@
 //! reads. Markers are not locked; removing them brings the archive back.
 //! `recover` does this before it restores, `repair` for a missing copy.
 
+use std::sync::Arc;
+
 use futures::TryStreamExt as _;
+use lomo_remote::Backend;
 use serde::Serialize;
 
 use crate::context::Context;
@@ -54,7 +57,7 @@ impl Context {
                 if c.site != cfg.name || c.done_at.is_none() || present.contains(&c.key) {
                     continue;
                 }
-                if self.unhide_copy(cfg, &c.key, c.size.unwrap_or(a.size))? {
+                if self.unhide_copy(&site, &c.key, c.size.unwrap_or(a.size))? {
                     out.push(Unhidden {
                         site: cfg.name.clone(),
                         archive: a.name.clone(),
@@ -67,11 +70,15 @@ impl Context {
         Ok(out)
     }
 
-    /// Removes the delete markers hiding `key` on `cfg`'s site; whether
-    /// the object is back, at the recorded `size` (else an error naming
-    /// it: something other than lomob's archive is behind the markers).
-    pub(crate) fn unhide_copy(&self, cfg: &SiteConfig, key: &str, size: u64) -> Result<bool> {
-        let site = self.open_site(cfg)?;
+    /// Removes the delete markers hiding `key` on `site`; whether the
+    /// object is back, at the recorded `size` (else an error naming it:
+    /// something other than lomob's archive is behind the markers).
+    pub(crate) fn unhide_copy(
+        &self,
+        site: &Arc<dyn Backend>,
+        key: &str,
+        size: u64,
+    ) -> Result<bool> {
         let back = self.rt.block_on(async {
             if !site.undelete(key).await? {
                 return Ok(None);
@@ -83,7 +90,8 @@ impl Context {
             Some(info) if info.size == size => Ok(true),
             Some(info) => Err(Error::failed(format!(
                 "site {}: {key} brought back from behind its delete marker is {} bytes, {size} recorded",
-                cfg.name, info.size
+                site.name(),
+                info.size
             ))),
         }
     }
