@@ -104,7 +104,7 @@ pub trait Backend: Debug + Display + Send + Sync + 'static {
     /// bucket (S3 Object Lock) the delete markers above its newest real
     /// version are removed, by their version ids. `Ok(true)` when the
     /// object is visible again, `Ok(false)` when it was not hidden or no
-    /// version is left behind the markers (among the first 1000 listed).
+    /// version is left behind the markers.
     /// Sites without versions answer [`crate::Error::Unsupported`].
     async fn undelete(&self, key: &str) -> Result<bool> {
         Err(At::new(self.name(), Op::Delete, key).unsupported("bringing back a hidden object"))

@@ -26,39 +26,38 @@ impl S3Extra {
     /// `full_key`; whether any was there (and the object is back). A key
     /// with no real version behind its markers is left as it is.
     pub(crate) async fn undelete(&self, at: At<'_>, full_key: &str) -> Result<bool> {
-        let url = format!(
-            "{}?versions&prefix={}",
-            self.bucket_url(),
-            encode_query(full_key)
-        );
-        let r = self.call(at, Method::GET, &url, &[], Bytes::new()).await?;
-        if r.status == http::StatusCode::NOT_IMPLEMENTED {
-            return Err(at.unsupported("listing object versions"));
-        }
-        if !r.status.is_success() {
-            return Err(status_error(at, &r));
-        }
-        let entries = parse_versions(&r.body)
-            .map_err(|e| at.request(false, format!("unreadable ListObjectVersions answer: {e}")))?;
+        let entries = list_versions(self, at, full_key).await?;
         let markers = markers_above_data(&entries, full_key);
-        if markers.is_empty() {
-            return Ok(false);
-        }
         for m in &markers {
             self.delete_version(at, full_key, m).await?;
         }
-        Ok(true)
+        Ok(!markers.is_empty())
     }
 }
 
 /// Keys under `full_prefix` hidden by a delete marker with a real version
-/// behind it, `strip` taken off their front; all pages read.
+/// behind it, `strip` taken off their front.
 pub(crate) async fn hidden_keys(
     s3: &S3Extra,
     at: At<'_>,
     full_prefix: &str,
     strip: &str,
 ) -> Result<Vec<String>> {
+    let entries = list_versions(s3, at, full_prefix).await?;
+    let mut keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(keys
+        .into_iter()
+        .filter(|k| !markers_above_data(&entries, k).is_empty())
+        .map(|k| k.strip_prefix(strip).unwrap_or(k).to_owned())
+        .collect())
+}
+
+/// Every version and delete marker under `full_prefix`, all pages read
+/// (ListObjectVersions); a server without versions (Garage: 501) is
+/// [`crate::Error::Unsupported`].
+async fn list_versions(s3: &S3Extra, at: At<'_>, full_prefix: &str) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
     let mut from: Option<(String, String)> = None;
     loop {
@@ -76,7 +75,6 @@ pub(crate) async fn hidden_keys(
         }
         let r = s3.call(at, Method::GET, &url, &[], Bytes::new()).await?;
         if r.status == http::StatusCode::NOT_IMPLEMENTED {
-            // Garage keeps no versions: nothing can be hidden there.
             return Err(at.unsupported("listing object versions"));
         }
         if !r.status.is_success() {
@@ -84,21 +82,12 @@ pub(crate) async fn hidden_keys(
         }
         let page = parse_versions(&r.body)
             .map_err(|e| at.request(false, format!("unreadable ListObjectVersions answer: {e}")))?;
-        let next = next_markers(&r.body);
         entries.extend(page);
-        match next {
+        match next_markers(&r.body) {
             Some(n) if from.as_ref() != Some(&n) => from = Some(n),
-            _ => break,
+            _ => return Ok(entries),
         }
     }
-    let mut keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    Ok(keys
-        .into_iter()
-        .filter(|k| !markers_above_data(&entries, k).is_empty())
-        .map(|k| k.strip_prefix(strip).unwrap_or(k).to_owned())
-        .collect())
 }
 
 /// `NextKeyMarker` and `NextVersionIdMarker` of a truncated answer.
