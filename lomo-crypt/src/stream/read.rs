@@ -27,20 +27,35 @@ fn read_header(r: &mut impl Read, key: &MasterKey) -> Result<ObjectCipher> {
     ObjectCipher::new(key, &header)
 }
 
+/// Chunks a [`DecryptReader`] opens at once at most (on all cores with the
+/// `parallel` feature): 64 × 64 KiB. It starts with one and grows by four
+/// each time, so a small object costs one chunk's buffer.
+const BATCH: usize = 64;
+
 /// Decrypts an object from any `Read`, authenticating every chunk before its
 /// plaintext is returned. Truncation and trailing data are errors at the end.
+/// Chunks are read and opened in batches, on all cores with the `parallel`
+/// feature.
 pub struct DecryptReader<R> {
     inner: R,
     cipher: ObjectCipher,
-    /// One chunk of ciphertext plus one byte of look-ahead; decrypted in place.
+    slot: usize,
+    /// The batch's sealed chunks (`buf[..take]`, opened in place), then
+    /// look-ahead bytes up to `len`.
     buf: Vec<u8>,
-    /// Valid bytes in `buf`.
     len: usize,
-    /// The current chunk's plaintext is `buf[pos..end]`; look-ahead follows at `take`.
-    pos: usize,
-    end: usize,
     take: usize,
+    /// Plaintext length of each opened chunk of the batch.
+    lens: Vec<usize>,
+    /// Reading chunk `cur` of the batch at plaintext offset `pos`.
+    cur: usize,
+    pos: usize,
+    /// What stops the reader after the batch's good chunks.
+    failed: Option<Error>,
+    poisoned: bool,
+    /// Object index of the next batch's first chunk, and its size in chunks.
     index: u64,
+    batch: usize,
     done: bool,
 }
 
@@ -51,16 +66,21 @@ impl<R: Read> DecryptReader<R> {
     /// Not a lomob object, wrong key, altered header, or I/O.
     pub fn new(key: &MasterKey, mut inner: R) -> Result<Self> {
         let cipher = read_header(&mut inner, key)?;
-        let chunk = cipher.header().chunk_size();
+        let slot = cipher.header().chunk_size() + TAG_LEN;
         Ok(DecryptReader {
             inner,
             cipher,
-            buf: vec![0; chunk + TAG_LEN + 1],
+            slot,
+            buf: Vec::new(),
             len: 0,
-            pos: 0,
-            end: 0,
             take: 0,
+            lens: Vec::new(),
+            cur: 0,
+            pos: 0,
+            failed: None,
+            poisoned: false,
             index: 0,
+            batch: 1,
             done: false,
         })
     }
@@ -70,45 +90,105 @@ impl<R: Read> DecryptReader<R> {
         self.cipher.header()
     }
 
-    fn next_chunk(&mut self) -> Result<()> {
-        // keep the look-ahead byte(s) of the previous read
+    /// Reads the next batch (keeping one byte of look-ahead to know whether
+    /// it ends the object) and opens its chunks.
+    fn next_batch(&mut self) -> io::Result<()> {
         self.buf.copy_within(self.take..self.len, 0);
         self.len -= self.take;
-        let want = self.buf.len();
-        self.len += read_full(&mut self.inner, &mut self.buf[self.len..])?;
+        let want = self.batch * self.slot + 1;
+        self.buf.resize(want, 0);
+        self.len += read_full(&mut self.inner, &mut self.buf[self.len..want])?;
         let last = self.len < want;
-        let take = if last { self.len } else { want - 1 };
-        if take < TAG_LEN || (last && take == TAG_LEN && self.index > 0) {
-            return Err(if take == 0 {
+        self.take = if last { self.len } else { want - 1 };
+        self.done = last;
+        self.batch = (self.batch * 4).min(BATCH);
+        let (n, rem) = match self.take {
+            0 => (0, 0),
+            t => (
+                t.div_ceil(self.slot),
+                t - (t.div_ceil(self.slot) - 1) * self.slot,
+            ),
+        };
+        let final_index = self.index + n as u64;
+        // the final chunk must hold a tag, and only an empty object ends in
+        // an empty chunk
+        let bad_end = n == 0 || rem < TAG_LEN || (last && rem == TAG_LEN && final_index > 1);
+        let opened = if bad_end { n.saturating_sub(1) } else { n };
+        self.open_batch(opened, last && !bad_end);
+        if bad_end && self.failed.is_none() {
+            self.failed = Some(if n == 0 {
                 Error::Truncated
             } else {
-                Error::ChunkAuth { index: self.index }
+                Error::ChunkAuth {
+                    index: final_index - 1,
+                }
             });
         }
-        let n = self
-            .cipher
-            .open_chunk_in_place(self.index, last, &mut self.buf[..take])?;
-        self.take = take;
-        self.pos = 0;
-        self.end = n;
-        self.index += 1;
-        self.done = last;
+        self.index = final_index;
         Ok(())
+    }
+
+    /// Opens the batch's first `n` chunks; `last` when the n-th ends the object.
+    fn open_batch(&mut self, n: usize, last: bool) {
+        let (cipher, first) = (&self.cipher, self.index);
+        let open = |(k, s): (usize, &mut [u8])| {
+            cipher.open_chunk_in_place(first + k as u64, last && k + 1 == n, s)
+        };
+        let end = self.take.min(n * self.slot);
+        let sealed = &mut self.buf[..end];
+        #[cfg(feature = "parallel")]
+        let results: Vec<Result<usize>> = {
+            use rayon::prelude::*;
+            sealed
+                .par_chunks_mut(self.slot)
+                .enumerate()
+                .map(open)
+                .collect()
+        };
+        #[cfg(not(feature = "parallel"))]
+        let results: Vec<Result<usize>> =
+            sealed.chunks_mut(self.slot).enumerate().map(open).collect();
+        self.lens.clear();
+        self.cur = 0;
+        self.pos = 0;
+        for r in results {
+            match r {
+                Ok(len) => self.lens.push(len),
+                Err(e) => {
+                    self.failed = Some(e);
+                    break;
+                }
+            }
+        }
     }
 }
 
 impl<R: Read> Read for DecryptReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.end {
+        loop {
+            if self.poisoned {
+                return Err(io::Error::other("lomob stream: read after a failed chunk"));
+            }
+            if let Some(&len) = self.lens.get(self.cur) {
+                if self.pos == len {
+                    (self.cur, self.pos) = (self.cur + 1, 0);
+                    continue;
+                }
+                let at = self.cur * self.slot + self.pos;
+                let n = out.len().min(len - self.pos);
+                out[..n].copy_from_slice(&self.buf[at..at + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if let Some(e) = self.failed.take() {
+                self.poisoned = true;
+                return Err(e.into_io());
+            }
             if self.done {
                 return Ok(0);
             }
-            self.next_chunk().map_err(Error::into_io)?;
+            self.next_batch()?;
         }
-        let n = out.len().min(self.end - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 

@@ -24,6 +24,8 @@ pub struct EncryptWriter<W: Write> {
     buf: Vec<u8>,
     /// Plaintext bytes in `buf`.
     filled: usize,
+    /// Leading chunks of `buf` sealed already (more data followed them).
+    sealed: usize,
     index: u64,
     header_written: bool,
     header: [u8; super::HEADER_LEN],
@@ -53,6 +55,7 @@ impl<W: Write> EncryptWriter<W> {
             chunk,
             buf: Vec::new(),
             filled: 0,
+            sealed: 0,
             index: 0,
             header_written: false,
             header,
@@ -67,29 +70,30 @@ impl<W: Write> EncryptWriter<W> {
         Ok(())
     }
 
-    /// Seals every chunk in `buf` (the final one as the object's last when
-    /// `last`) and writes them.
+    /// Seals the chunks in `buf` not sealed yet (the final one as the
+    /// object's last when `last`) and writes the batch.
     fn seal_and_write(&mut self, last: bool) -> io::Result<()> {
         self.write_header()?;
         let n = self.filled.div_ceil(self.chunk).max(1);
         let slot = self.chunk + TAG_LEN;
         let total = (n - 1) * slot + (self.filled - (n - 1) * self.chunk) + TAG_LEN;
         self.buf.resize(self.buf.len().max(total), 0);
-        let (first, cipher) = (self.index, &self.cipher);
-        let seal = |(j, s): (usize, &mut [u8])| {
-            let i = first + j as u64;
-            cipher.seal_chunk_in_place(i, last && j + 1 == n, s);
+        let (done, cipher, first) = (self.sealed, &self.cipher, self.index);
+        let seal = |(k, s): (usize, &mut [u8])| {
+            let j = done + k;
+            cipher.seal_chunk_in_place(first + j as u64, last && j + 1 == n, s);
         };
-        let sealed = &mut self.buf[..total];
+        let open = &mut self.buf[done * slot..total];
         #[cfg(feature = "parallel")]
         {
             use rayon::prelude::*;
-            sealed.par_chunks_mut(slot).enumerate().for_each(seal);
+            open.par_chunks_mut(slot).enumerate().for_each(seal);
         }
         #[cfg(not(feature = "parallel"))]
-        sealed.chunks_mut(slot).enumerate().for_each(seal);
-        self.inner.write_all(sealed)?;
+        open.chunks_mut(slot).enumerate().for_each(seal);
+        self.inner.write_all(&self.buf[..total])?;
         self.filled = 0;
+        self.sealed = 0;
         self.index += n as u64;
         Ok(())
     }
@@ -111,21 +115,87 @@ impl<W: Write> Write for EncryptWriter<W> {
             // More data follows full chunks: none of them was the last one.
             self.seal_and_write(false)?;
         }
-        let (j, within) = (self.filled / self.chunk, self.filled % self.chunk);
-        let n = data.len().min(self.chunk - within);
-        let at = j * (self.chunk + TAG_LEN) + within;
-        if self.buf.len() < at + n {
+        let n = data.len().min(self.chunk * BATCH - self.filled);
+        let end = slot_offset(self.filled + n, self.chunk);
+        if self.buf.len() < end {
             // Grown as the data comes (a small object needs little), kept
             // for the next batches.
-            self.buf.resize(at + n, 0);
+            self.buf.resize(end, 0);
         }
-        self.buf[at..at + n].copy_from_slice(&data[..n]);
+        let fill = Fill {
+            cipher: &self.cipher,
+            first: self.index,
+            chunk: self.chunk,
+            from: self.filled,
+            sealed: self.sealed,
+        };
+        self.sealed = fill.copy(&mut self.buf, &data[..n]);
         self.filled += n;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Where plaintext offset `pos` of a batch lies in its slot layout (each
+/// chunk's plaintext followed by room for its tag).
+fn slot_offset(pos: usize, chunk: usize) -> usize {
+    pos / chunk * (chunk + TAG_LEN) + pos % chunk
+}
+
+/// One write's copy into a batch's slots.
+struct Fill<'a> {
+    cipher: &'a ObjectCipher,
+    /// Object index of the batch's first chunk.
+    first: u64,
+    chunk: usize,
+    /// Batch plaintext offset the write starts at.
+    from: usize,
+    /// Chunks of the batch sealed already.
+    sealed: usize,
+}
+
+impl Fill<'_> {
+    /// Copies `data` into its slots and returns how many of the batch's
+    /// chunks are sealed now. A write of several chunks is copied on all
+    /// cores (with `parallel`), and each chunk more data follows in the same
+    /// write is sealed by the thread that copied it, while it is in that
+    /// core's cache; the chunk the write ends in waits for the batch's seal.
+    fn copy(&self, buf: &mut [u8], data: &[u8]) -> usize {
+        let (chunk, slot) = (self.chunk, self.chunk + TAG_LEN);
+        let to = self.from + data.len();
+        let first = self.sealed.min(self.from / chunk);
+        let last = to.div_ceil(chunk);
+        let end = buf.len().min(last * slot);
+        let slots = &mut buf[first * slot..end];
+        #[cfg(feature = "parallel")]
+        if last - first >= 4 {
+            use rayon::prelude::*;
+            let each = slots.par_chunks_mut(slot).enumerate();
+            each.for_each(|(k, s)| self.copy_one(first + k, s, data, true));
+            return self.sealed.max((to - 1) / chunk);
+        }
+        let each = slots.chunks_mut(slot).enumerate();
+        each.for_each(|(k, s)| self.copy_one(first + k, s, data, false));
+        self.sealed
+    }
+
+    /// Copies the part of `data` chunk `j` holds into its slot, and seals
+    /// the chunk when `seal` and more data follows it in this write.
+    fn copy_one(&self, j: usize, s: &mut [u8], data: &[u8], seal: bool) {
+        let (chunk, to) = (self.chunk, self.from + data.len());
+        let lo = (j * chunk).max(self.from);
+        let hi = ((j + 1) * chunk).min(to);
+        if lo < hi {
+            s[lo - j * chunk..hi - j * chunk]
+                .copy_from_slice(&data[lo - self.from..hi - self.from]);
+        }
+        if seal && j >= self.sealed && (j + 1) * chunk < to {
+            self.cipher
+                .seal_chunk_in_place(self.first + j as u64, false, s);
+        }
     }
 }
 
@@ -264,12 +334,28 @@ mod tests {
                 .unwrap()
                 .read_to_end(&mut want)
                 .unwrap();
-            for piece in [1000usize, c, 3 * c + 5] {
+            // small pieces (copied and sealed by batch), pieces of many
+            // chunks (sealed as they are copied), and the two mixed
+            let mixed = [1000, 17 * c + 3, 5, 2 * c, BATCH * c + 9];
+            for pieces in [
+                &[1000][..],
+                &[c],
+                &[3 * c + 5],
+                &[17 * c + 3],
+                &[2 * BATCH * c],
+                &mixed,
+            ] {
                 let mut w = EncryptWriter::with_header(&key, &header, Vec::new()).unwrap();
-                for p in plain.chunks(piece) {
-                    w.write_all(p).unwrap();
+                let mut rest = &plain[..];
+                for &p in pieces.iter().cycle() {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (now, later) = rest.split_at(p.min(rest.len()));
+                    w.write_all(now).unwrap();
+                    rest = later;
                 }
-                assert!(w.finish().unwrap() == want, "len {len}, pieces of {piece}");
+                assert!(w.finish().unwrap() == want, "len {len}, pieces {pieces:?}");
             }
         }
     }

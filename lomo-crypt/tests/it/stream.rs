@@ -151,6 +151,45 @@ fn chunks_swapped_reordered_or_moved_between_objects_fail() {
     );
 }
 
+/// The reader opens chunks in growing batches (1, 4, 16, then 64 at a time):
+/// lengths around every batch edge round-trip, a bad chunk deep in a batch
+/// still lets exactly the chunks before it through, and a cut at a chunk
+/// boundary inside a late batch is truncation.
+#[test]
+fn the_batched_reader_keeps_every_edge_and_error() {
+    let k = key();
+    let h = Header::with_salt(&k, [3; 32], LOG);
+    for chunks in [1usize, 5, 21, 85, 86, 149] {
+        for len in [chunks * C - 1, chunks * C, chunks * C + 1] {
+            let plain = data(len, chunks as u8);
+            let ct = seal(&k, &h, &plain);
+            let mut got = Vec::new();
+            let mut r = DecryptReader::new(&k, &ct[..]).unwrap();
+            let mut piece = vec![0u8; 3 * C + 7];
+            while let n @ 1.. = r.read(&mut piece).unwrap() {
+                got.extend_from_slice(&piece[..n]);
+            }
+            assert!(got == plain, "{len} bytes");
+        }
+    }
+    let plain = data(100 * C, 9);
+    let ct = seal(&k, &h, &plain);
+    let l = Layout::new(plain.len() as u64, LOG);
+    let mut flipped = ct.clone();
+    flipped[l.cipher_range(40).start as usize + 9] ^= 4;
+    let mut r = DecryptReader::new(&k, &flipped[..]).unwrap();
+    let mut got = Vec::new();
+    let err = r.read_to_end(&mut got).unwrap_err();
+    assert_eq!(got.len(), 40 * C, "the 40 good chunks before the bad one");
+    assert!(err.to_string().contains("40"), "{err}");
+    assert!(
+        r.read(&mut [0u8; 10]).is_err(),
+        "no reading on past a bad chunk"
+    );
+    let cut = &ct[..l.cipher_range(29).end as usize];
+    assert!(matches!(open(&k, cut), Err(Error::Truncated)));
+}
+
 #[test]
 fn wrong_key_and_garbage_get_clear_errors() {
     let k = key();
