@@ -84,8 +84,8 @@ mod watch;
 
 pub use alert::{Alert, AlertSettings, send as send_alert};
 pub use backup::{
-    BackupOptions, BackupReport, PackReport, PlanOptions, PlannedImage, SnapshotReport,
-    StagingReport,
+    BackupOptions, BackupPlan, BackupReport, PackReport, PlanOptions, PlannedImage, SnapshotReport,
+    StagingPlan, StagingReport,
 };
 pub use check::{CheckKind, CheckOptions, CheckReport, Finding, KindCheck, SiteCheck};
 pub use context::{Context, ContextOptions, Schedule, default_key_file};

@@ -13,6 +13,7 @@
 mod blocks;
 pub(crate) use blocks::BLOCK;
 mod changes;
+mod dryrun;
 mod image;
 mod pack;
 mod plan;
@@ -28,6 +29,7 @@ use serde::Serialize;
 use serde_json::json;
 
 pub(crate) use blocks::RemoteCopy;
+pub use dryrun::{BackupPlan, StagingPlan};
 pub use pack::PackReport;
 pub use plan::{PlanOptions, PlannedImage};
 pub(crate) use send::{DEFAULT_PART, Job, SendOptions, Target, archive_part_size, send_archive};
@@ -60,6 +62,9 @@ pub struct BackupOptions {
     /// Roots whose mass change (many files deleted or changed) the owner
     /// accepts: they are backed up again.
     pub accept_changes: Vec<PathBuf>,
+    /// Scan and plan only: say what would be packed and staged, record and
+    /// upload nothing (the catalog learns the scan, as `lomob scan` does).
+    pub dry_run: bool,
 }
 
 impl Default for BackupOptions {
@@ -71,6 +76,7 @@ impl Default for BackupOptions {
             keep_iso: false,
             changed: None,
             accept_changes: Vec::new(),
+            dry_run: false,
         }
     }
 }
@@ -103,6 +109,8 @@ pub struct BackupReport {
     pub staging: Vec<StagingReport>,
     /// The key file and catalog snapshot on the sites.
     pub snapshot: Option<SnapshotReport>,
+    /// With [`BackupOptions::dry_run`]: what the backup would do.
+    pub plan: Option<BackupPlan>,
     /// Why the backup stopped before sending anything, if it did.
     pub stopped: Option<String>,
     /// Everything that needs attention, in plain words.
@@ -169,29 +177,15 @@ impl Context {
 
     fn backup_steps(&mut self, opts: &BackupOptions, report: &mut BackupReport) -> Result<()> {
         let _lock = self.backup_lock()?;
-        let key = self.key_or_create()?;
-        report.scan = self.scan(&ScanRunOptions {
-            roots: opts.roots.clone(),
-            changed: opts.changed.clone(),
-            options: None,
-        })?;
-        if !report.scan.failed.is_empty() {
-            let why = format!(
-                "{} of {} folders could not be scanned",
-                report.scan.failed.len(),
-                report.scan.roots
-            );
-            report.stopped = Some(why);
+        if opts.dry_run {
+            if self.scan_step(opts, report)? {
+                report.plan = Some(self.plan_backup(opts.pack_size)?);
+            }
             return Ok(());
         }
-        if report.scan.skipped_entries() {
-            report
-                .problems
-                .push("the scan reported unreadable or changing files (see `lomob scan`)".into());
-        }
-        for held in self.review_changes(&report.scan.reports, &opts.accept_changes)? {
-            self.warn(held.clone());
-            report.problems.push(held);
+        let key = self.key_or_create()?;
+        if !self.scan_step(opts, report)? {
+            return Ok(());
         }
         let sites = self.opts.sites.clone();
         // Full images first, so staging carries only the remainder.
@@ -221,6 +215,34 @@ impl Context {
                 .push(format!("site {name} has been unreachable too long"));
         }
         Ok(())
+    }
+
+    /// Scans the roots; false when the backup must stop (folders unreadable).
+    fn scan_step(&mut self, opts: &BackupOptions, report: &mut BackupReport) -> Result<bool> {
+        report.scan = self.scan(&ScanRunOptions {
+            roots: opts.roots.clone(),
+            changed: opts.changed.clone(),
+            options: None,
+        })?;
+        if !report.scan.failed.is_empty() {
+            let why = format!(
+                "{} of {} folders could not be scanned",
+                report.scan.failed.len(),
+                report.scan.roots
+            );
+            report.stopped = Some(why);
+            return Ok(false);
+        }
+        if report.scan.skipped_entries() {
+            report
+                .problems
+                .push("the scan reported unreadable or changing files (see `lomob scan`)".into());
+        }
+        for held in self.review_changes(&report.scan.reports, &opts.accept_changes)? {
+            self.warn(held.clone());
+            report.problems.push(held);
+        }
+        Ok(true)
     }
 
     /// Stages what `cfg`'s site lacks, warning about what was skipped.

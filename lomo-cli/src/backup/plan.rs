@@ -78,7 +78,7 @@ impl<W: Write> Write for Hashing<'_, W> {
 /// Splits files (oldest first) into groups whose images stay within `max`;
 /// with the last group's estimated size (it is full when that reaches
 /// `max`, e.g. one file bigger than an image).
-fn group(files: Vec<FileEntry>, max: u64) -> (Vec<Vec<FileEntry>>, u64) {
+pub(super) fn group(files: Vec<FileEntry>, max: u64) -> (Vec<Vec<FileEntry>>, u64) {
     let mut groups: Vec<Vec<FileEntry>> = Vec::new();
     let mut cur: Vec<FileEntry> = Vec::new();
     let mut used = FIXED;

@@ -29,6 +29,10 @@ pub(crate) struct BackupArgs {
     /// Keep the local image of each archive (in `<catalog>.pack/`) after upload
     #[arg(long)]
     keep_iso: bool,
+    /// Scan, then say what would be packed and staged; upload and record
+    /// nothing
+    #[arg(long)]
+    dry_run: bool,
     /// The many files deleted or changed in this root are right: back it up
     /// again (a mass change holds a root's backups until accepted)
     #[arg(long, value_name = "ROOT")]
@@ -41,6 +45,7 @@ pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Outcome> {
     opts.part_size = args.part_size;
     opts.keep_iso = args.keep_iso;
     opts.accept_changes.clone_from(&args.accept_changes);
+    opts.dry_run = args.dry_run;
     let report = engine.backup(&opts)?;
     let mut out = Out::new(ctx.global.json);
     render(&mut out, &report)?;
@@ -54,6 +59,9 @@ pub(crate) fn run(ctx: &Ctx, args: &BackupArgs) -> Result<Outcome> {
 /// A backup's lines: the scan's, the archives', each staging site's, the snapshot's.
 pub(crate) fn render(out: &mut Out, r: &BackupReport) -> std::io::Result<()> {
     super::scan::render(out, &r.scan)?;
+    if let Some(p) = &r.plan {
+        plan_lines(out, p)?;
+    }
     if let Some(p) = &r.archives {
         archives_line(out, p)?;
     }
@@ -64,6 +72,39 @@ pub(crate) fn render(out: &mut Out, r: &BackupReport) -> std::io::Result<()> {
         snapshot_line(out, s)?;
     }
     Ok(())
+}
+
+/// What `backup --dry-run` found to do.
+fn plan_lines(out: &mut Out, p: &lomob::BackupPlan) -> std::io::Result<()> {
+    if !p.archive_sites.is_empty() {
+        out.record_or_line(
+            &json!({"would_pack": p.images, "files": p.image_files, "bytes": p.image_bytes,
+                    "sites": p.archive_sites, "waiting": p.waiting_files}),
+            &format!(
+                "would pack about {} image(s) of {} files ({}) for {}; {} file(s) wait for a fuller image",
+                p.images,
+                p.image_files,
+                human_bytes(p.image_bytes),
+                p.archive_sites.join(", "),
+                p.waiting_files
+            ),
+        )?;
+    }
+    for s in &p.staging {
+        out.record_or_line(
+            &json!({"site": s.site, "would_stage": s.files, "bytes": s.bytes}),
+            &format!(
+                "{}: would stage {} file(s) ({})",
+                s.site,
+                s.files,
+                human_bytes(s.bytes)
+            ),
+        )?;
+    }
+    out.record_or_line(
+        &json!({"dry_run": true}),
+        "nothing was uploaded or recorded (--dry-run)",
+    )
 }
 
 /// `catalog snapshot and key file on N site(s)`, and where locked copies went.

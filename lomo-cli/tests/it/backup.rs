@@ -436,3 +436,71 @@ fn a_big_archived_file_restores_in_pieces() {
             == std::fs::read(pics.join("a.mp4")).unwrap()
     );
 }
+
+/// `backup --dry-run` says what a backup would pack and stage — the same
+/// numbers the backup then does — and sends, records and creates nothing.
+#[test]
+fn a_dry_run_plans_what_the_backup_then_does_and_changes_nothing() {
+    let env = env();
+    let pics = env.path().join("Pictures");
+    let args = ["--photos", "30", "--photo-mb", "1", "--small", "10"];
+    if make_dataset(&pics, &args).is_none() {
+        return;
+    }
+    let (nas, usb) = (env.path().join("nas"), env.path().join("usb"));
+    let url = |p: &std::path::Path| format!("file://{}", p.display());
+    env.add_site("nas", &url(&nas), &["--role", "archive"]);
+    env.add_site("usb", &url(&usb), &["--role", "staging"]);
+    let pics = pics.to_str().unwrap();
+    let plan = env.json(&["backup", pics, "--pack-size", "10MB", "--dry-run"], 0);
+    let find = |lines: &[serde_json::Value], field: &str| {
+        lines
+            .iter()
+            .find(|v| v.get(field).is_some())
+            .cloned()
+            .unwrap()
+    };
+    let packed = find(&plan, "would_pack");
+    let staged = find(&plan, "would_stage");
+    assert!(packed["would_pack"].as_u64().unwrap() >= 2, "{plan:?}");
+    assert!(staged["would_stage"].as_u64().unwrap() >= 1, "{plan:?}");
+    assert_eq!(find(&plan, "dry_run")["dry_run"], true);
+    assert!(
+        walk(&nas).is_empty() && walk(&usb).is_empty(),
+        "nothing sent"
+    );
+    assert!(!env.path().join("lomob.db.key").exists(), "no key made");
+    let status = &env.json(&["status"], 0)[0];
+    for site in status["sites"].as_array().unwrap() {
+        assert_eq!(
+            (&site["archives"], &site["staged"]),
+            (&0.into(), &0.into()),
+            "{site}"
+        );
+    }
+    assert_eq!(status["roots"][0]["only_here"], status["roots"][0]["files"]);
+    // the backup then does what the dry run said
+    let done = env.json(&["backup", pics, "--pack-size", "10MB"], 0);
+    assert_eq!(
+        find(&done, "packed")["packed"],
+        packed["would_pack"],
+        "{done:?}"
+    );
+    let site = done
+        .iter()
+        .find(|v| v["site"] == "usb" && v.get("staged").is_some())
+        .unwrap();
+    assert_eq!(site["staged"], staged["would_stage"], "{done:?}");
+    // the plan counts the files' bytes, the backup the sealed objects'
+    let (sealed, plain) = (
+        site["bytes"].as_u64().unwrap(),
+        staged["bytes"].as_u64().unwrap(),
+    );
+    assert!(
+        sealed > plain && sealed < plain + plain / 100 + 1000,
+        "{sealed} {plain}"
+    );
+    let again = env.json(&["backup", pics, "--pack-size", "10MB", "--dry-run"], 0);
+    assert_eq!(find(&again, "would_pack")["would_pack"], 0);
+    assert_eq!(find(&again, "would_stage")["would_stage"], 0);
+}
