@@ -9,6 +9,7 @@
 mod alert;
 mod archive;
 mod backup;
+mod big;
 mod changes;
 mod check;
 mod cmd;
