@@ -183,6 +183,25 @@ impl Catalog {
         Ok(())
     }
 
+    /// The file rows `ids`, in that order (rows that are gone are left out):
+    /// a planner that kept only ids loads one group's entries at a time.
+    pub fn files_by_id(&self, ids: &[i64]) -> Result<Vec<FileEntry>> {
+        use rusqlite::OptionalExtension as _;
+        let sql = format!("SELECT {FILE_COLUMNS} WHERE f.id = ?1");
+        let mut st = self.conn.prepare_cached(&sql).db(&self.path)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if let Some(f) = st
+                .query_row([id], file_from_row)
+                .optional()
+                .db(&self.path)?
+            {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
     /// Calls `f` with every live directory and the totals of its own files.
     pub fn for_each_dir<E: From<Error>>(
         &self,

@@ -78,34 +78,62 @@ impl<W: Write> Write for Hashing<'_, W> {
 /// Splits files (oldest first) into groups whose images stay within `max`;
 /// with the last group's estimated size (it is full when that reaches
 /// `max`, e.g. one file bigger than an image).
-pub(super) fn group(files: Vec<FileEntry>, max: u64) -> (Vec<Vec<FileEntry>>, u64) {
-    let mut groups: Vec<Vec<FileEntry>> = Vec::new();
-    let mut cur: Vec<FileEntry> = Vec::new();
-    let mut used = FIXED;
-    let mut seen: HashSet<[u8; 32]> = HashSet::new();
+#[cfg(test)]
+fn group(files: Vec<FileEntry>, max: u64) -> (Vec<Vec<FileEntry>>, u64) {
+    let mut groups = Vec::new();
+    let mut g = Grouper::new(max);
     for f in files {
-        let new_content = f.hash.is_some_and(|h| !seen.contains(&h));
-        let cost = PER_FILE
-            + if new_content {
-                f.size.div_ceil(SECTOR) * SECTOR
-            } else {
-                0
-            };
-        if !cur.is_empty() && used + cost > max {
-            groups.push(std::mem::take(&mut cur));
-            used = FIXED;
-            seen.clear();
-        }
-        if let Some(h) = f.hash {
-            seen.insert(h);
-        }
-        used += PER_FILE + f.size.div_ceil(SECTOR) * SECTOR;
-        cur.push(f);
+        let (size, hash) = (f.size, f.hash);
+        groups.extend(g.push(f, size, hash));
     }
-    if !cur.is_empty() {
-        groups.push(cur);
-    }
+    let (last, used) = g.finish();
+    groups.extend(last);
     (groups, used)
+}
+
+/// The grouping of [`group`], one file at a time: what a planner that keeps
+/// only a little of each file (`T`) needs to walk a million files.
+pub(super) struct Grouper<T> {
+    max: u64,
+    used: u64,
+    seen: HashSet<[u8; 32]>,
+    cur: Vec<T>,
+}
+
+impl<T> Grouper<T> {
+    pub(super) fn new(max: u64) -> Grouper<T> {
+        Grouper {
+            max,
+            used: FIXED,
+            seen: HashSet::new(),
+            cur: Vec::new(),
+        }
+    }
+
+    /// Adds a file of `size` bytes and content `hash`; returns the group it
+    /// closed, if it did not fit there.
+    pub(super) fn push(&mut self, item: T, size: u64, hash: Option<[u8; 32]>) -> Option<Vec<T>> {
+        let new_content = hash.is_some_and(|h| !self.seen.contains(&h));
+        let data = size.div_ceil(SECTOR) * SECTOR;
+        let cost = PER_FILE + if new_content { data } else { 0 };
+        let mut closed = None;
+        if !self.cur.is_empty() && self.used + cost > self.max {
+            closed = Some(std::mem::take(&mut self.cur));
+            self.used = FIXED;
+            self.seen.clear();
+        }
+        if let Some(h) = hash {
+            self.seen.insert(h);
+        }
+        self.used += PER_FILE + data;
+        self.cur.push(item);
+        closed
+    }
+
+    /// The last group (if any file is in it) and its estimated size.
+    pub(super) fn finish(self) -> (Option<Vec<T>>, u64) {
+        ((!self.cur.is_empty()).then_some(self.cur), self.used)
+    }
 }
 
 fn date(ns: i64) -> String {
@@ -191,19 +219,8 @@ impl Context {
     /// [`PlanOptions`]). Nothing to pack is an empty list.
     pub fn plan_images(&mut self, opts: &PlanOptions) -> Result<Vec<PlannedImage>> {
         let labels = self.catalog.root_labels()?;
-        let mut files = Vec::new();
-        let q = FileQuery {
-            unarchived: true,
-            oldest_first: true,
-            skip_held: true,
-            ..FileQuery::default()
-        };
-        self.catalog.for_each_file(&q, |f| {
-            files.push(f);
-            Ok::<_, lomo_catalog::Error>(())
-        })?;
-        let (mut groups, last) = group(files, opts.max_size);
-        if opts.full_only && last < opts.max_size {
+        let mut groups = self.group_ids(opts.max_size)?;
+        if opts.full_only && groups.last().is_some_and(|(_, used)| *used < opts.max_size) {
             groups.pop();
         }
         if opts.name.is_some() && groups.len() > 1 {
@@ -227,8 +244,18 @@ impl Context {
             .map(|a| a.name)
             .collect();
         let mut made: Vec<PlannedImage> = Vec::new();
-        let mut queue: VecDeque<Vec<FileEntry>> = groups.into();
-        while let Some(files) = queue.pop_front() {
+        // one group's entries in memory at a time (and what spilled over)
+        let mut queue: VecDeque<Vec<FileEntry>> = VecDeque::new();
+        let mut pending = groups.into_iter().map(|(ids, _)| ids);
+        loop {
+            if queue.is_empty()
+                && let Some(ids) = pending.next()
+            {
+                queue.push_back(self.catalog.files_by_id(&ids)?);
+            }
+            let Some(files) = queue.pop_front() else {
+                break;
+            };
             let name = self.image_name(opts, &files, &taken, &made);
             let (files, entries, layout) = fit(files, &labels, &name, opts.max_size, &mut queue)?;
             let members = members_of(&files, &entries, &layout);
@@ -253,6 +280,29 @@ impl Context {
             made.push(image);
         }
         Ok(made)
+    }
+
+    /// The unarchived files' ids (oldest first) in groups of at most
+    /// `max`, with each group's estimated size: a million files' entries
+    /// would not fit the memory budget, their ids do.
+    fn group_ids(&self, max: u64) -> Result<Vec<(Vec<i64>, u64)>> {
+        let q = FileQuery {
+            unarchived: true,
+            oldest_first: true,
+            skip_held: true,
+            ..FileQuery::default()
+        };
+        let mut groups = Vec::new();
+        let mut g = Grouper::new(max);
+        self.catalog.for_each_file(&q, |f| {
+            // a closed group was full
+            groups.extend(g.push(f.id, f.size, f.hash).map(|ids| (ids, max)));
+            Ok::<_, lomo_catalog::Error>(())
+        })?;
+        if let (Some(ids), used) = g.finish() {
+            groups.push((ids, used));
+        }
+        Ok(groups)
     }
 
     /// `OLDEST--NEWEST.iso` (or the name asked for), made unique.
