@@ -95,25 +95,42 @@ impl Catalog {
     pub fn archives(&self) -> Result<Vec<Archive>> {
         let mut st = self
             .conn
-            .prepare("SELECT id, name, size, files, blake3, created_at, location FROM archives ORDER BY id")
+            .prepare(&format!(
+                "SELECT {ARCHIVE_COLUMNS} FROM archives ORDER BY id"
+            ))
             .db(&self.path)?;
-        st.query_map([], |r| {
-            let hash: Vec<u8> = r.get(4)?;
-            let loc: Option<Vec<u8>> = r.get(6)?;
-            Ok(Archive {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                size: r.get::<_, i64>(2)? as u64,
-                files: r.get::<_, i64>(3)? as u64,
-                blake3: hash.try_into().unwrap_or([0; 32]),
-                created_at: r.get(5)?,
-                location: loc.map(|l| PathBuf::from(bytes_to_os(&l))),
-            })
-        })
-        .db(&self.path)?
-        .collect::<rusqlite::Result<_>>()
-        .db(&self.path)
+        st.query_map([], archive_from_row)
+            .db(&self.path)?
+            .collect::<rusqlite::Result<_>>()
+            .db(&self.path)
     }
+
+    /// Archive `id`, if it is recorded (one cached statement: asked once per
+    /// file when a restore of a million files is planned).
+    pub fn archive_by_id(&self, id: i64) -> Result<Option<Archive>> {
+        use rusqlite::OptionalExtension as _;
+        let sql = format!("SELECT {ARCHIVE_COLUMNS} FROM archives WHERE id = ?1");
+        let mut st = self.conn.prepare_cached(&sql).db(&self.path)?;
+        st.query_row([id], archive_from_row)
+            .optional()
+            .db(&self.path)
+    }
+}
+
+const ARCHIVE_COLUMNS: &str = "id, name, size, files, blake3, created_at, location";
+
+fn archive_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Archive> {
+    let hash: Vec<u8> = r.get(4)?;
+    let loc: Option<Vec<u8>> = r.get(6)?;
+    Ok(Archive {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        size: r.get::<_, i64>(2)? as u64,
+        files: r.get::<_, i64>(3)? as u64,
+        blake3: hash.try_into().unwrap_or([0; 32]),
+        created_at: r.get(5)?,
+        location: loc.map(|l| PathBuf::from(bytes_to_os(&l))),
+    })
 }
 
 /// One file of an archive as the image holds it.
@@ -204,7 +221,7 @@ impl Catalog {
     pub fn archive_copies(&self, archive_id: i64) -> Result<Vec<ArchiveCopy>> {
         let mut st = self
             .conn
-            .prepare(
+            .prepare_cached(
                 "SELECT archive_id, site, key, header, upload, size, sha256, done_at, etag, verified_at, parity
                  FROM archive_copies WHERE archive_id = ?1 ORDER BY site",
             )
@@ -247,7 +264,7 @@ impl Catalog {
         let ids: Vec<(i64, i64, i64)> = {
             let mut st = self
                 .conn
-                .prepare(
+                .prepare_cached(
                     "SELECT m.archive_id, MIN(m.offset), c.size FROM archive_members m
                      JOIN contents c ON c.id = m.content_id
                      WHERE c.hash = ?1 GROUP BY m.archive_id ORDER BY m.archive_id",
@@ -258,17 +275,17 @@ impl Catalog {
                 .collect::<rusqlite::Result<_>>()
                 .db(&self.path)?
         };
-        let all = self.archives()?;
-        Ok(ids
-            .into_iter()
-            .filter_map(|(id, off, size)| {
-                all.iter().find(|a| a.id == id).map(|a| ArchivedAt {
-                    archive: a.clone(),
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, off, size) in ids {
+            if let Some(archive) = self.archive_by_id(id)? {
+                out.push(ArchivedAt {
+                    archive,
                     offset: u64::try_from(off).unwrap_or(0),
                     size: u64::try_from(size).unwrap_or(0),
-                })
-            })
-            .collect())
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The files of an archive in the order they were recorded (the order

@@ -124,7 +124,7 @@ impl Catalog {
     pub fn staged_copies(&self, hash: &[u8; 32]) -> Result<Vec<StagedCopy>> {
         let mut st = self
             .conn
-            .prepare(
+            .prepare_cached(
                 "SELECT s.content_id, s.site, s.key, s.size, s.sha256, s.staged_at, s.etag
                  FROM staged s JOIN contents c ON c.id = s.content_id
                  WHERE c.hash = ?1 ORDER BY s.staged_at, s.site",
