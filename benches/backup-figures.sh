@@ -17,12 +17,17 @@ bytes=$(du -sb "$work/Pictures" | cut -f1)
 find "$work/Pictures" -type f -print0 | xargs -0 cat >/dev/null   # warm the cache
 echo "backup of $(numfmt --to=si "$bytes")B ($(find "$work/Pictures" -type f | wc -l) files) to a local folder site — $(date -u +%F), $(nproc) cores"
 
-start=$(date +%s.%N)
-find "$work/Pictures" -type f -print0 | xargs -0 cat >"$work/cat.out"
-sync "$work/cat.out"
-cat_s=$(echo "$(date +%s.%N) - $start" | bc -l)
-rm -f "$work/cat.out"
-printf 'cat of the files into one file (+sync): %.2f s, %.0f MB/s\n' "$cat_s" "$(echo "$bytes / $cat_s / 1000000" | bc -l)"
+# The disk of a shared machine is noisy: cat's figure is the best of three.
+cat_s=999999
+for _ in 1 2 3; do
+    start=$(date +%s.%N)
+    find "$work/Pictures" -type f -print0 | xargs -0 cat >"$work/cat.out"
+    sync "$work/cat.out"
+    s=$(echo "$(date +%s.%N) - $start" | bc -l)
+    rm -f "$work/cat.out"
+    cat_s=$(echo "if ($s < $cat_s) $s else $cat_s" | bc -l)
+done
+printf 'cat of the files into one file (+sync), best of 3: %.2f s, %.0f MB/s\n' "$cat_s" "$(echo "$bytes / $cat_s / 1000000" | bc -l)"
 
 export LOMOB_PASSPHRASE=bench XDG_DATA_HOME="$work/data" XDG_CONFIG_HOME="$work/config"
 # The key's Argon2 (about a second) is not the backup's: make the key first.
@@ -50,4 +55,6 @@ run_after_scan() { # label, extra backup args
 }
 run "staging only (scan + encrypt + one object per file, fsync)"
 run "packing (256 MB images generated, sealed, written; rest staged)" --pack-size 256MB
-run_after_scan "packing (pack + encrypt + write, 256 MB images; rest staged)" --pack-size 256MB
+for round in 1 2 3; do
+    run_after_scan "packing (pack + encrypt + write, 256 MB images; rest staged), run $round" --pack-size 256MB
+done
