@@ -4,10 +4,8 @@
 
 use std::collections::HashSet;
 
-use lomo_catalog::FileQuery;
 use serde::Serialize;
 
-use super::plan::Grouper;
 use crate::context::Context;
 use crate::error::Result;
 
@@ -53,33 +51,16 @@ impl Context {
             .map(|s| s.name.clone())
             .collect();
         if !archive_sites.is_empty() {
-            // one file at a time, keeping only sizes and hashes: a million
-            // files' entries would not fit the memory budget
-            let keep = sites.iter().any(|s| s.role.stages());
-            let mut count = |g: Vec<(u64, Option<[u8; 32]>)>| {
+            // sizes and hashes only: a million files' entries would not fit
+            let mut groups = self.group_unarchived(pack_size, |f| (f.size, f.hash))?;
+            if groups.last().is_some_and(|(_, used)| *used < pack_size) {
+                plan.waiting_files = groups.pop().map_or(0, |(g, _)| g.len());
+            }
+            for (g, _) in &groups {
                 plan.images += 1;
                 plan.image_files += g.len();
                 plan.image_bytes += g.iter().map(|(size, _)| size).sum::<u64>();
-                if keep {
-                    packed.extend(g.iter().filter_map(|(_, h)| *h));
-                }
-            };
-            let mut grouper = Grouper::new(pack_size);
-            let q = FileQuery {
-                unarchived: true,
-                oldest_first: true,
-                skip_held: true,
-                ..FileQuery::default()
-            };
-            self.catalog.for_each_file(&q, |f| {
-                if let Some(g) = grouper.push((f.size, f.hash), f.size, f.hash) {
-                    count(g);
-                }
-                Ok::<_, lomo_catalog::Error>(())
-            })?;
-            match grouper.finish() {
-                (Some(g), used) if used >= pack_size => count(g),
-                (last, _) => plan.waiting_files = last.map_or(0, |g| g.len()),
+                packed.extend(g.iter().filter_map(|(_, h)| *h));
             }
             plan.archive_sites = archive_sites;
         }

@@ -93,7 +93,7 @@ fn group(files: Vec<FileEntry>, max: u64) -> (Vec<Vec<FileEntry>>, u64) {
 
 /// The grouping of [`group`], one file at a time: what a planner that keeps
 /// only a little of each file (`T`) needs to walk a million files.
-pub(super) struct Grouper<T> {
+struct Grouper<T> {
     max: u64,
     used: u64,
     seen: HashSet<[u8; 32]>,
@@ -101,7 +101,7 @@ pub(super) struct Grouper<T> {
 }
 
 impl<T> Grouper<T> {
-    pub(super) fn new(max: u64) -> Grouper<T> {
+    fn new(max: u64) -> Grouper<T> {
         Grouper {
             max,
             used: FIXED,
@@ -112,7 +112,7 @@ impl<T> Grouper<T> {
 
     /// Adds a file of `size` bytes and content `hash`; returns the group it
     /// closed, if it did not fit there.
-    pub(super) fn push(&mut self, item: T, size: u64, hash: Option<[u8; 32]>) -> Option<Vec<T>> {
+    fn push(&mut self, item: T, size: u64, hash: Option<[u8; 32]>) -> Option<Vec<T>> {
         let new_content = hash.is_some_and(|h| !self.seen.contains(&h));
         let data = size.div_ceil(SECTOR) * SECTOR;
         let cost = PER_FILE + if new_content { data } else { 0 };
@@ -131,7 +131,7 @@ impl<T> Grouper<T> {
     }
 
     /// The last group (if any file is in it) and its estimated size.
-    pub(super) fn finish(self) -> (Option<Vec<T>>, u64) {
+    fn finish(self) -> (Option<Vec<T>>, u64) {
         ((!self.cur.is_empty()).then_some(self.cur), self.used)
     }
 }
@@ -219,7 +219,7 @@ impl Context {
     /// [`PlanOptions`]). Nothing to pack is an empty list.
     pub fn plan_images(&mut self, opts: &PlanOptions) -> Result<Vec<PlannedImage>> {
         let labels = self.catalog.root_labels()?;
-        let mut groups = self.group_ids(opts.max_size)?;
+        let mut groups = self.group_unarchived(opts.max_size, |f| f.id)?;
         if opts.full_only && groups.last().is_some_and(|(_, used)| *used < opts.max_size) {
             groups.pop();
         }
@@ -282,10 +282,15 @@ impl Context {
         Ok(made)
     }
 
-    /// The unarchived files' ids (oldest first) in groups of at most
-    /// `max`, with each group's estimated size: a million files' entries
-    /// would not fit the memory budget, their ids do.
-    fn group_ids(&self, max: u64) -> Result<Vec<(Vec<i64>, u64)>> {
+    /// The unarchived files (oldest first) in groups of at most `max`, each
+    /// file kept as `keep` makes it, with each group's estimated size (a
+    /// closed group is full): a million files' entries would not fit the
+    /// memory budget, their ids or sizes do.
+    pub(super) fn group_unarchived<T>(
+        &self,
+        max: u64,
+        keep: impl Fn(&FileEntry) -> T,
+    ) -> Result<Vec<(Vec<T>, u64)>> {
         let q = FileQuery {
             unarchived: true,
             oldest_first: true,
@@ -295,12 +300,11 @@ impl Context {
         let mut groups = Vec::new();
         let mut g = Grouper::new(max);
         self.catalog.for_each_file(&q, |f| {
-            // a closed group was full
-            groups.extend(g.push(f.id, f.size, f.hash).map(|ids| (ids, max)));
+            groups.extend(g.push(keep(&f), f.size, f.hash).map(|kept| (kept, max)));
             Ok::<_, lomo_catalog::Error>(())
         })?;
-        if let (Some(ids), used) = g.finish() {
-            groups.push((ids, used));
+        if let (Some(kept), used) = g.finish() {
+            groups.push((kept, used));
         }
         Ok(groups)
     }
