@@ -56,7 +56,9 @@ struct Check {
     entry: usize,
     offset: u64,
     size: u64,
-    hasher: blake3::Hasher,
+    /// Made when the file's first byte passes and dropped once it is
+    /// checked: a hasher is 2 KB, and an image may hold 200,000 files.
+    hasher: Option<Box<blake3::Hasher>>,
     /// Bytes of the file hashed so far.
     pos: u64,
     checked: bool,
@@ -120,7 +122,7 @@ impl ImageSource {
                 entry: x.entry,
                 offset: x.offset,
                 size: x.size,
-                hasher: blake3::Hasher::new(),
+                hasher: None,
                 pos: 0,
                 checked: false,
             })
@@ -156,11 +158,11 @@ impl ImageSource {
 
     pub(crate) fn generate(&mut self, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
         let mut out = Vec::with_capacity((end - start) as usize);
-        let sources: Vec<Option<PathBuf>> = self.entries.iter().map(|e| e.source.clone()).collect();
+        let entries = &self.entries;
         let written = self.layout.write_range(start..end, &mut out, |i| {
-            let p = sources
+            let p = entries
                 .get(i)
-                .and_then(Option::as_ref)
+                .and_then(|e| e.source.as_ref())
                 .ok_or_else(|| std::io::Error::other("no source for this entry"))?;
             File::open(p)
         });
@@ -214,11 +216,16 @@ impl ImageSource {
     /// hashers; a file whose last byte passes is compared with the catalog.
     fn verify(&mut self, start: u64, bytes: &[u8]) -> std::io::Result<()> {
         let end = start + bytes.len() as u64;
-        for i in 0..self.checks.len() {
+        // Sorted by offset and disjoint: the files with bytes here are a run.
+        let first = self.checks.partition_point(|c| c.offset + c.size <= start);
+        for i in first..self.checks.len() {
             let (offset, size, pos) = {
                 let c = &self.checks[i];
                 (c.offset, c.size, c.pos)
             };
+            if offset >= end {
+                break;
+            }
             let (lo, hi) = (start.max(offset), end.min(offset + size));
             if lo >= hi || self.checks[i].checked {
                 continue;
@@ -230,25 +237,28 @@ impl ImageSource {
                 let mut f = File::open(&path)?;
                 f.seek(SeekFrom::Start(pos))?;
                 let mut rest = f.take(from - pos);
-                std::io::copy(&mut rest, &mut self.checks[i].hasher)?;
+                let hasher = self.checks[i].hasher.get_or_insert_with(Box::default);
+                std::io::copy(&mut rest, hasher.as_mut())?;
                 self.checks[i].pos = from;
             }
             let c = &mut self.checks[i];
             if c.pos < to {
                 let a = (offset + c.pos - start) as usize;
                 let b = (hi - start) as usize;
+                let hasher = c.hasher.get_or_insert_with(Box::default);
                 // big pieces (a video's share of a block) on all cores
                 if b - a >= 1 << 20 {
-                    c.hasher.update_rayon(&bytes[a..b]);
+                    hasher.update_rayon(&bytes[a..b]);
                 } else {
-                    c.hasher.update(&bytes[a..b]);
+                    hasher.update(&bytes[a..b]);
                 }
                 c.pos = to;
             }
             if c.pos == c.size {
                 c.checked = true;
                 let want = self.entries[c.entry].hash;
-                if *c.hasher.finalize().as_bytes() != want {
+                let got = c.hasher.take().map(|h| *h.finalize().as_bytes());
+                if got != Some(want) {
                     let path = self.entries[c.entry]
                         .source
                         .as_ref()
