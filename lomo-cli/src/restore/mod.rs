@@ -165,29 +165,18 @@ impl Context {
     /// `dry_run`, says what that would read and cost, asking nothing of
     /// any site but HEADs).
     pub fn restore(&mut self, opts: &RestoreOptions) -> Result<RestoreReport> {
-        let sel = select::select(&self.catalog, opts)?;
-        let mut sites = self.opts.sites.clone();
-        if let Some(scheme) = &opts.only_scheme {
-            sites.retain(|s| s.url.starts_with(&format!("{scheme}://")));
-            if sites.is_empty() {
-                return Err(Error::Site(format!(
-                    "no {scheme}:// site is configured (`lomob site list`)"
-                )));
-            }
+        if opts.dry_run {
+            return self.restore_plan(opts);
         }
-        let key = if sel.files.is_empty() || opts.dry_run {
+        let sel = select::select(&self.catalog, opts)?;
+        let sites = self.restore_sites(opts)?;
+        let key = if sel.files.is_empty() {
             None
         } else {
             Some(self.key()?)
         };
         let mut r = self.restorer(&sites, cold::Thaws::new(opts.tier, opts.wait));
         r.workers = opts.parallel;
-        if opts.dry_run {
-            let plan = r.plan(&sel.files)?;
-            let mut report = RestoreReport::new(opts.to.clone(), Vec::new());
-            report.plan = Some(plan);
-            return Ok(report);
-        }
         let target = Target::open(&opts.to)?;
         let mut results = r.files(key.as_ref(), sel.files, &target)?;
         let go = go::GoRestore {
@@ -204,6 +193,32 @@ impl Context {
             }
         }
         Ok(RestoreReport::new(opts.to.clone(), results))
+    }
+
+    /// The dry run: each selected file counted as it is read from the
+    /// catalog (nothing is held per file), no key and nothing but HEADs.
+    fn restore_plan(&mut self, opts: &RestoreOptions) -> Result<RestoreReport> {
+        let sites = self.restore_sites(opts)?;
+        let mut r = self.restorer(&sites, cold::Thaws::new(opts.tier, opts.wait));
+        let mut tally = plan::Tally::default();
+        select::select_each(&self.catalog, opts, |_, f| r.tally(&mut tally, &f))?;
+        let mut report = RestoreReport::new(opts.to.clone(), Vec::new());
+        report.plan = Some(r.plan(tally));
+        Ok(report)
+    }
+
+    /// The configured sites, or those of `opts.only_scheme`.
+    fn restore_sites(&self, opts: &RestoreOptions) -> Result<Vec<SiteConfig>> {
+        let mut sites = self.opts.sites.clone();
+        if let Some(scheme) = &opts.only_scheme {
+            sites.retain(|s| s.url.starts_with(&format!("{scheme}://")));
+            if sites.is_empty() {
+                return Err(Error::Site(format!(
+                    "no {scheme}:// site is configured (`lomob site list`)"
+                )));
+            }
+        }
+        Ok(sites)
     }
 }
 
@@ -558,48 +573,52 @@ impl Restorer<'_> {
         }
     }
 
-    /// The dry run: each file's first candidate on a site that opens,
-    /// counted per site; cold objects found with one HEAD each.
-    fn plan(&mut self, files: &[(PathBuf, FileEntry)]) -> Result<RestorePlan> {
-        let mut per_site: std::collections::BTreeMap<String, plan::SitePlan> = Default::default();
-        let mut seen = std::collections::HashSet::new();
-        let mut probe = plan::ColdProbe {
-            rt: self.rt,
-            known: HashMap::new(),
+    /// Counts `f` into a dry run's tally: its first candidate on a site
+    /// that opens; a cold object found with one HEAD, once.
+    fn tally(&mut self, t: &mut plan::Tally, f: &FileEntry) -> Result<()> {
+        if f.kind == EntryKind::Symlink {
+            return Ok(());
+        }
+        let chosen = plan::candidates(self.catalog, self.sites, f)?
+            .into_iter()
+            .find_map(|c| self.site(c.site()).map(|s| (s, c)));
+        let Some((site, c)) = chosen else {
+            t.unavailable += 1;
+            return Ok(());
         };
-        let mut out = RestorePlan::default();
-        for (_, f) in files.iter().filter(|(_, f)| f.kind != EntryKind::Symlink) {
-            let chosen = plan::candidates(self.catalog, self.sites, f)?
-                .into_iter()
-                .find_map(|c| self.site(c.site()).map(|s| (s, c)));
-            let Some((site, c)) = chosen else {
-                out.unavailable += 1;
-                continue;
-            };
-            let p = per_site
-                .entry(c.site().to_owned())
-                .or_insert_with(|| plan::SitePlan {
-                    site: c.site().to_owned(),
-                    ..Default::default()
-                });
-            p.files += 1;
-            p.bytes += c.read_size();
-            if seen.insert((c.site().to_owned(), c.key().to_owned())) {
-                p.objects += 1;
-                if probe.is_cold(&site, c.site(), c.key()) {
-                    p.thaw_objects += 1;
-                    p.thaw_bytes += c.object_size();
-                }
+        let p = t
+            .per_site
+            .entry(c.site().to_owned())
+            .or_insert_with(|| plan::SitePlan {
+                site: c.site().to_owned(),
+                ..Default::default()
+            });
+        p.files += 1;
+        p.bytes += c.read_size();
+        if t.seen.insert((c.site().to_owned(), c.key().to_owned())) {
+            p.objects += 1;
+            if plan::is_cold(self.rt, &site, &c) {
+                p.thaw_objects += 1;
+                p.thaw_bytes += c.object_size();
             }
         }
-        for (name, mut p) in per_site {
+        Ok(())
+    }
+
+    /// The dry run's plan from its tally, priced per site.
+    fn plan(&self, t: plan::Tally) -> RestorePlan {
+        let mut out = RestorePlan {
+            unavailable: t.unavailable,
+            ..RestorePlan::default()
+        };
+        for (name, mut p) in t.per_site {
             let cfg = self.sites.iter().find(|s| s.name == name);
             let hours = |tier| cfg.map_or(0, |cfg| crate::cost::thaw_hours(cfg, tier));
             let hours = [hours(RestoreTier::Bulk), hours(RestoreTier::Standard)];
             p.price(&self.prices_of(&name), hours);
             out.sites.push(p);
         }
-        Ok(out)
+        out
     }
 }
 

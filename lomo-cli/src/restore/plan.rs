@@ -3,7 +3,7 @@
 //! for a dry run what reading them costs — bytes to thaw, requests,
 //! transfer out, the wait — per site, before anything is asked of a site.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use lomo_catalog::{ArchiveCopy, ArchivedAt, Catalog, FileEntry};
@@ -146,31 +146,31 @@ pub struct RestorePlan {
     pub unavailable: u64,
 }
 
-/// Whether `key` on `site` needs a thaw, asked with one HEAD where the
-/// site has cold tiers (answers cached per object).
-pub(crate) struct ColdProbe<'a> {
-    pub(crate) rt: &'a tokio::runtime::Runtime,
-    pub(crate) known: HashMap<(String, String), bool>,
+/// A dry run's counts, gathered one file at a time.
+#[derive(Default)]
+pub(crate) struct Tally {
+    /// Per site read.
+    pub(crate) per_site: BTreeMap<String, SitePlan>,
+    /// (site, key) of every object counted.
+    pub(crate) seen: HashSet<(String, String)>,
+    /// Files no site holds.
+    pub(crate) unavailable: u64,
 }
 
-impl ColdProbe<'_> {
-    pub(crate) fn is_cold(&mut self, site: &Arc<dyn Backend>, name: &str, key: &str) -> bool {
-        if !site.capabilities().restore {
-            return false;
-        }
-        let rt = self.rt;
-        *self
-            .known
-            .entry((name.to_owned(), key.to_owned()))
-            .or_insert_with(|| {
-                matches!(
-                    rt.block_on(site.head(key)).map(|h| h.restore),
-                    Ok(Some(
-                        RestoreStatus::NotRequested | RestoreStatus::InProgress
-                    ))
-                )
-            })
-    }
+/// Whether `c`'s object needs a thaw: one HEAD where the site has cold
+/// tiers (a dry run asks once per object).
+pub(crate) fn is_cold(
+    rt: &tokio::runtime::Runtime,
+    site: &Arc<dyn Backend>,
+    c: &Candidate,
+) -> bool {
+    site.capabilities().restore
+        && matches!(
+            rt.block_on(site.head(c.key())).map(|h| h.restore),
+            Ok(Some(
+                RestoreStatus::NotRequested | RestoreStatus::InProgress
+            ))
+        )
 }
 
 /// The prices of a site's archive class (what a thaw of it costs).

@@ -83,9 +83,29 @@ fn selected(name: &Path, abs: &Path, wanted: &[String]) -> bool {
 
 /// The files `opts` selects; an error when nothing matches.
 pub(crate) fn select(catalog: &Catalog, opts: &RestoreOptions) -> Result<Selection> {
+    let mut files = Vec::new();
+    let go = select_each(catalog, opts, |name, f| {
+        files.push((name, f));
+        Ok(())
+    })?;
+    Ok(Selection { files, go })
+}
+
+/// Hands lomob's files that `opts` selects to `sink` one at a time, in
+/// path order (nothing is held: a million-file plan stays small), and
+/// returns the Go tool's files that lomob has nothing at; an error when
+/// nothing matches.
+pub(crate) fn select_each(
+    catalog: &Catalog,
+    opts: &RestoreOptions,
+    mut sink: impl FnMut(PathBuf, FileEntry) -> Result<()>,
+) -> Result<Vec<GoWanted>> {
     let labels = catalog.root_labels()?;
     let paths = &opts.paths;
-    let mut files = Vec::new();
+    let go_files = catalog.go_files()?;
+    // lomob's names, only where imported files could be shadowed by them.
+    let mut mine: HashSet<PathBuf> = HashSet::new();
+    let mut count = 0u64;
     let q = FileQuery {
         symlinks: true,
         as_of: opts.as_of,
@@ -95,13 +115,16 @@ pub(crate) fn select(catalog: &Catalog, opts: &RestoreOptions) -> Result<Selecti
         if let Some(name) = restore_name(&f, &labels)
             && selected(&name, &f.path, paths)
         {
-            files.push((name, f));
+            if !go_files.is_empty() {
+                mine.insert(name.clone());
+            }
+            count += 1;
+            sink(name, f)?;
         }
         Ok::<_, Error>(())
     })?;
-    let mine: HashSet<PathBuf> = files.iter().map(|(n, _)| n.clone()).collect();
     let mut go = Vec::new();
-    for g in catalog.go_files()? {
+    for g in go_files {
         let label = labels
             .get(&g.root)
             .cloned()
@@ -113,7 +136,7 @@ pub(crate) fn select(catalog: &Catalog, opts: &RestoreOptions) -> Result<Selecti
             go.push(GoWanted { name, file: g });
         }
     }
-    if files.is_empty() && go.is_empty() {
+    if count == 0 && go.is_empty() {
         return Err(Error::invalid(format!(
             "nothing in the catalog matches {} (names look like {:?})",
             paths.join(", "),
@@ -123,7 +146,7 @@ pub(crate) fn select(catalog: &Catalog, opts: &RestoreOptions) -> Result<Selecti
                 .map_or("Pictures/2019".to_owned(), |l| format!("{l}/…"))
         )));
     }
-    Ok(Selection { files, go })
+    Ok(go)
 }
 
 #[cfg(test)]
