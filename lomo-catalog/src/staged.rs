@@ -4,7 +4,19 @@
 use rusqlite::{OptionalExtension as _, params};
 
 use crate::catalog::Catalog;
-use crate::error::{DbContext, Result};
+use crate::error::{DbContext, Error, Result};
+
+/// The ids of one live file per content that a site should stage (see
+/// [`Catalog::to_stage`]); `?1` is the site.
+const TO_STAGE_IDS: &str = "SELECT MIN(f2.id) FROM files f2
+    WHERE f2.deleted_at IS NULL AND f2.content_id IS NOT NULL AND f2.kind = 0
+      AND NOT EXISTS (SELECT 1 FROM dirs d2 JOIN roots r2 ON r2.id = d2.root_id
+            WHERE d2.id = f2.dir_id AND r2.held_at IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.content_id = f2.content_id AND s.site = ?1)
+      AND NOT EXISTS (SELECT 1 FROM archive_members m WHERE m.content_id = f2.content_id
+            AND (EXISTS (SELECT 1 FROM archive_copies c WHERE c.archive_id = m.archive_id AND c.done_at IS NOT NULL)
+                 OR NOT EXISTS (SELECT 1 FROM archive_copies c WHERE c.archive_id = m.archive_id)))
+    GROUP BY f2.content_id";
 use crate::query::{FILE_COLUMNS, FileEntry, file_from_row};
 use crate::scan::unix_now;
 
@@ -43,35 +55,45 @@ impl Catalog {
     /// one live file to read. Contents of an archive still being uploaded
     /// stay staged. Files under held roots are left out.
     pub fn to_stage(&self, site: &str) -> Result<Vec<ToStage>> {
-        let sql = format!(
-            "SELECT {FILE_COLUMNS} WHERE f.id IN (
-                SELECT MIN(f2.id) FROM files f2
-                WHERE f2.deleted_at IS NULL AND f2.content_id IS NOT NULL AND f2.kind = 0
-                  AND NOT EXISTS (SELECT 1 FROM dirs d2 JOIN roots r2 ON r2.id = d2.root_id
-                        WHERE d2.id = f2.dir_id AND r2.held_at IS NOT NULL)
-                  AND NOT EXISTS (SELECT 1 FROM staged s WHERE s.content_id = f2.content_id AND s.site = ?1)
-                  AND NOT EXISTS (SELECT 1 FROM archive_members m WHERE m.content_id = f2.content_id
-                        AND (EXISTS (SELECT 1 FROM archive_copies c WHERE c.archive_id = m.archive_id AND c.done_at IS NOT NULL)
-                             OR NOT EXISTS (SELECT 1 FROM archive_copies c WHERE c.archive_id = m.archive_id)))
-                GROUP BY f2.content_id)
-             ORDER BY f.content_id"
-        );
+        let mut out = Vec::new();
+        self.for_each_to_stage(site, |t| {
+            out.push(t);
+            Ok::<_, Error>(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Catalog::to_stage`] one content at a time, holding none of them
+    /// (a first backup of a million files); stops at `f`'s first error.
+    pub fn for_each_to_stage<E: From<Error>>(
+        &self,
+        site: &str,
+        mut f: impl FnMut(ToStage) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let sql =
+            format!("SELECT {FILE_COLUMNS} WHERE f.id IN ({TO_STAGE_IDS}) ORDER BY f.content_id");
         let mut st = self.conn.prepare(&sql).db(&self.path)?;
-        let rows = st
-            .query_map([site], file_from_row)
-            .db(&self.path)?
-            .collect::<rusqlite::Result<Vec<FileEntry>>>()
-            .db(&self.path)?;
-        let mut out = Vec::with_capacity(rows.len());
-        let mut q = self
+        let mut content = self
             .conn
             .prepare("SELECT content_id FROM files WHERE id = ?1")
             .db(&self.path)?;
-        for file in rows {
-            let content_id: i64 = q.query_row([file.id], |r| r.get(0)).db(&self.path)?;
-            out.push(ToStage { content_id, file });
+        let mut rows = st.query([site]).db(&self.path)?;
+        while let Some(row) = rows.next().db(&self.path)? {
+            let file = file_from_row(row).db(&self.path)?;
+            let content_id: i64 = content.query_row([file.id], |r| r.get(0)).db(&self.path)?;
+            f(ToStage { content_id, file })?;
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// How many contents [`Catalog::to_stage`] would list.
+    pub fn to_stage_count(&self, site: &str) -> Result<usize> {
+        let sql = format!("SELECT COUNT(*) FROM ({TO_STAGE_IDS})");
+        let n: i64 = self
+            .conn
+            .query_row(&sql, [site], |r| r.get(0))
+            .db(&self.path)?;
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     /// Bytes of distinct contents of live files that no archive holds.

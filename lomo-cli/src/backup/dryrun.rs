@@ -4,10 +4,11 @@
 
 use std::collections::HashSet;
 
+use lomo_catalog::FileEntry;
 use serde::Serialize;
 
 use crate::context::Context;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What a backup would do now.
 #[derive(Debug, Default, Serialize)]
@@ -27,6 +28,16 @@ pub struct BackupPlan {
     pub staging: Vec<StagingPlan>,
 }
 
+impl BackupPlan {
+    /// Counts one full image of `(size, hash)` files, keeping the hashes.
+    fn pack(&mut self, files: Vec<(u64, Option<[u8; 32]>)>, packed: &mut HashSet<[u8; 32]>) {
+        self.images += 1;
+        self.image_files += files.len();
+        self.image_bytes += files.iter().map(|(size, _)| size).sum::<u64>();
+        packed.extend(files.into_iter().filter_map(|(_, h)| h));
+    }
+}
+
 /// One staging site's share of a planned backup.
 #[derive(Debug, Default, Serialize)]
 #[non_exhaustive]
@@ -44,6 +55,10 @@ impl Context {
     pub fn plan_backup(&mut self, pack_size: u64) -> Result<BackupPlan> {
         let sites = self.opts.sites.clone();
         let mut plan = BackupPlan::default();
+        // What the images take, which staging then skips: one group's
+        // sizes and hashes at a time (the last may wait for a fuller
+        // image), and the packed hashes only where a site stages.
+        let stages = sites.iter().any(|s| s.role.stages());
         let mut packed: HashSet<[u8; 32]> = HashSet::new();
         let archive_sites: Vec<String> = sites
             .iter()
@@ -51,16 +66,18 @@ impl Context {
             .map(|s| s.name.clone())
             .collect();
         if !archive_sites.is_empty() {
-            // sizes and hashes only: a million files' entries would not fit
-            let mut groups = self.group_unarchived(pack_size, |f| (f.size, f.hash))?;
-            if groups.last().is_some_and(|(_, used)| *used < pack_size) {
-                plan.waiting_files = groups.pop().map_or(0, |(g, _)| g.len());
-            }
-            for (g, _) in &groups {
-                plan.images += 1;
-                plan.image_files += g.len();
-                plan.image_bytes += g.iter().map(|(size, _)| size).sum::<u64>();
-                packed.extend(g.iter().filter_map(|(_, h)| *h));
+            let mut last = None;
+            let keep = |f: &FileEntry| (f.size, f.hash.filter(|_| stages));
+            self.each_unarchived_group(pack_size, keep, |g, used| {
+                if let Some(full) = last.replace((g, used)) {
+                    plan.pack(full.0, &mut packed);
+                }
+                Ok(())
+            })?;
+            match last {
+                Some((g, used)) if used < pack_size => plan.waiting_files = g.len(),
+                Some((g, _)) => plan.pack(g, &mut packed),
+                None => {}
             }
             plan.archive_sites = archive_sites;
         }
@@ -69,12 +86,13 @@ impl Context {
                 site: cfg.name.clone(),
                 ..StagingPlan::default()
             };
-            for t in self.catalog.to_stage(&cfg.name)? {
+            self.catalog.for_each_to_stage(&cfg.name, |t| {
                 if t.file.hash.is_none_or(|h| !packed.contains(&h)) {
                     site.files += 1;
                     site.bytes += t.file.size;
                 }
-            }
+                Ok::<_, Error>(())
+            })?;
             plan.staging.push(site);
         }
         Ok(plan)

@@ -262,7 +262,7 @@ impl Context {
                 return Ok(StagingReport {
                     site: cfg.name.clone(),
                     offline: Some(e.to_string()),
-                    left: self.catalog.to_stage(&cfg.name)?.len(),
+                    left: self.catalog.to_stage_count(&cfg.name)?,
                     ..StagingReport::default()
                 });
             }

@@ -291,22 +291,38 @@ impl Context {
         max: u64,
         keep: impl Fn(&FileEntry) -> T,
     ) -> Result<Vec<(Vec<T>, u64)>> {
+        let mut groups = Vec::new();
+        self.each_unarchived_group(max, keep, |g, used| {
+            groups.push((g, used));
+            Ok(())
+        })?;
+        Ok(groups)
+    }
+
+    /// [`Context::group_unarchived`], each group handed to `f` as soon as
+    /// it is closed (the last one, full or not, at the end).
+    pub(super) fn each_unarchived_group<T>(
+        &self,
+        max: u64,
+        keep: impl Fn(&FileEntry) -> T,
+        mut f: impl FnMut(Vec<T>, u64) -> Result<()>,
+    ) -> Result<()> {
         let q = FileQuery {
             unarchived: true,
             oldest_first: true,
             skip_held: true,
             ..FileQuery::default()
         };
-        let mut groups = Vec::new();
         let mut g = Grouper::new(max);
-        self.catalog.for_each_file(&q, |f| {
-            groups.extend(g.push(keep(&f), f.size, f.hash).map(|kept| (kept, max)));
-            Ok::<_, lomo_catalog::Error>(())
-        })?;
-        if let (Some(kept), used) = g.finish() {
-            groups.push((kept, used));
+        self.catalog
+            .for_each_file(&q, |file| match g.push(keep(&file), file.size, file.hash) {
+                Some(kept) => f(kept, max),
+                None => Ok(()),
+            })?;
+        match g.finish() {
+            (Some(kept), used) => f(kept, used),
+            (None, _) => Ok(()),
         }
-        Ok(groups)
     }
 
     /// `OLDEST--NEWEST.iso` (or the name asked for), made unique.

@@ -151,7 +151,7 @@ impl Stager<'_> {
         }
         let todo = catalog.to_stage(site_name)?;
         self.stage_items(rt, catalog, (site_name, site), todo, &mut out)?;
-        out.left = catalog.to_stage(site_name)?.len();
+        out.left = catalog.to_stage_count(site_name)?;
         Ok(out)
     }
 
