@@ -101,17 +101,28 @@ impl Layout {
         let end = range.end.min(self.size());
         let start = range.start.min(end);
         let mut o = Out::new(out, self.io_size(), start);
-        let meta = self.metadata()?;
-        let meta_len = meta.len() as u64;
+        // The metadata (every directory record: megabytes for a big image)
+        // is built only for a range that reaches into it.
+        let meta_len = u64::from(self.data_start) * SECTOR as u64;
         if start < meta_len {
+            let meta = self.metadata()?;
             o.put(&meta[start as usize..end.min(meta_len) as usize])?;
         }
         let mut buf = vec![0u8; self.io_size()];
-        for &n in &self.data {
+        let padded_end = |n: usize| {
+            let node = &self.nodes[n];
+            u64::from(node.extent) * SECTOR as u64
+                + node.size.div_ceil(SECTOR as u64) * SECTOR as u64
+        };
+        // in extent order: skip the extents before the range at once
+        let first = self.data.partition_point(|&n| padded_end(n) <= start);
+        for &n in &self.data[first..] {
             let node = &self.nodes[n];
             let at = u64::from(node.extent) * SECTOR as u64;
-            let padded = at + node.size.div_ceil(SECTOR as u64) * SECTOR as u64;
-            if padded <= o.pos || at >= end {
+            if at >= end {
+                break;
+            }
+            if padded_end(n) <= o.pos {
                 continue;
             }
             // zeros before this extent, within the range

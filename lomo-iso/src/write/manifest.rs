@@ -41,7 +41,11 @@ fn hex(b: &[u8]) -> String {
 
 /// The manifest's JSON; `hashes[i]` is file `i`'s BLAKE3 (zeros as placeholders).
 pub(crate) fn render(archive_id: &str, lines: &[Line<'_>], hashes: &[[u8; 32]]) -> Vec<u8> {
-    let mut s = String::from("{\"format\":\"lomob-manifest\",\"version\":1,\"archive_id\":");
+    // About the final length up front (a line is its path and ~170 bytes
+    // of sizes, times and hash): 200,000 files do not double a 40 MB string.
+    let guess = 128 + archive_id.len() + lines.iter().map(|l| l.path.len() + 176).sum::<usize>();
+    let mut s = String::with_capacity(guess);
+    s.push_str("{\"format\":\"lomob-manifest\",\"version\":1,\"archive_id\":");
     json_str(&mut s, archive_id.as_bytes());
     s.push_str(",\"files\":[\n");
     for (i, (l, h)) in lines.iter().zip(hashes).enumerate() {

@@ -269,6 +269,8 @@ impl Layout {
             }
         }
         nodes[0].mtime = newest;
+        // kept for the image's life: not up to twice its length
+        nodes.shrink_to_fit();
         let created = opts.created.unwrap_or(newest);
         let mut l = Layout {
             nodes,
