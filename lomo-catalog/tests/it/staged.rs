@@ -48,6 +48,35 @@ fn to_stage_is_one_file_per_content_and_shrinks_as_copies_are_recorded() {
     .unwrap();
     assert_eq!(cat.to_stage("drive").unwrap().len(), 3);
     assert_eq!(cat.to_stage("nas").unwrap().len(), 4, "per site");
+    assert_eq!(cat.to_stage_count("drive").unwrap(), 3);
+    assert_eq!(cat.to_stage_count("nas").unwrap(), 4);
+    // the streamed form: the same contents, in the same order, and an error stops it
+    let mut streamed = Vec::new();
+    cat.for_each_to_stage("drive", |t| {
+        streamed.push((t.content_id, t.file.id));
+        Ok::<_, lomo_catalog::Error>(())
+    })
+    .unwrap();
+    let listed: Vec<(i64, i64)> = cat
+        .to_stage("drive")
+        .unwrap()
+        .iter()
+        .map(|t| (t.content_id, t.file.id))
+        .collect();
+    assert_eq!(streamed, listed);
+    #[derive(Debug)]
+    struct Stop;
+    impl From<lomo_catalog::Error> for Stop {
+        fn from(e: lomo_catalog::Error) -> Stop {
+            panic!("{e}")
+        }
+    }
+    let mut seen = 0;
+    let stopped = cat.for_each_to_stage("drive", |_| {
+        seen += 1;
+        Err(Stop)
+    });
+    assert!(stopped.is_err() && seen == 1);
     let copies = cat
         .staged_copies(blake3::hash(b"alpha").as_bytes())
         .unwrap();
@@ -73,6 +102,7 @@ fn to_stage_is_one_file_per_content_and_shrinks_as_copies_are_recorded() {
     })
     .unwrap();
     assert_eq!(cat.to_stage("nas").unwrap().len(), 3);
+    assert_eq!(cat.to_stage_count("nas").unwrap(), 3);
 
     cat.remove_staged(a.content_id, "drive").unwrap();
     assert!(cat.staged_on("drive").unwrap().is_empty());
