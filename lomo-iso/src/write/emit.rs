@@ -58,6 +58,31 @@ impl<W: Write> Out<W> {
     }
 }
 
+/// A writer that keeps only the bytes at positions `range` of what is
+/// written through it.
+struct Window {
+    pos: u64,
+    range: std::ops::Range<u64>,
+    keep: Vec<u8>,
+}
+
+impl Write for Window {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let (from, to) = (self.pos, self.pos + b.len() as u64);
+        let (lo, hi) = (from.max(self.range.start), to.min(self.range.end));
+        if lo < hi {
+            self.keep
+                .extend_from_slice(&b[(lo - from) as usize..(hi - from) as usize]);
+        }
+        self.pos = to;
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Layout {
     /// Writes the image into `out`, opening each file's source with
     /// `open(entry_index)`. Exactly [`Layout::size`] bytes are written.
@@ -105,8 +130,7 @@ impl Layout {
         // is built only for a range that reaches into it.
         let meta_len = u64::from(self.data_start) * SECTOR as u64;
         if start < meta_len {
-            let meta = self.metadata()?;
-            o.put(&meta[start as usize..end.min(meta_len) as usize])?;
+            o.put(&self.metadata_range(start..end.min(meta_len))?)?;
         }
         let mut buf = vec![0u8; self.io_size()];
         let padded_end = |n: usize| {
@@ -178,11 +202,23 @@ impl Layout {
     /// Everything before the first file's data: system area, volume
     /// descriptors, path tables, directories, continuation areas.
     fn metadata(&self) -> Result<Vec<u8>> {
-        let mut o = Out::new(
-            Vec::with_capacity(self.data_start as usize * SECTOR),
-            self.io_size(),
-            0,
-        );
+        self.metadata_into(Vec::with_capacity(self.data_start as usize * SECTOR))
+    }
+
+    /// The bytes `range` of the metadata, built without holding the rest
+    /// (the metadata of 200,000 files is tens of megabytes).
+    fn metadata_range(&self, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
+        let keep = Vec::with_capacity((range.end - range.start) as usize);
+        let window = Window {
+            pos: 0,
+            range,
+            keep,
+        };
+        Ok(self.metadata_into(window)?.keep)
+    }
+
+    fn metadata_into<W: Write>(&self, w: W) -> Result<W> {
+        let mut o = Out::new(w, self.io_size(), 0);
         o.pad_to(super::FIRST_FREE)?;
         o.put(&self.volume_descriptor(false))?;
         if self.opts.joliet {

@@ -39,16 +39,35 @@ fn hex(b: &[u8]) -> String {
         })
 }
 
-/// The manifest's JSON; `hashes[i]` is file `i`'s BLAKE3 (zeros as placeholders).
+/// The manifest's JSON; `hashes[i]` is file `i`'s BLAKE3.
 pub(crate) fn render(archive_id: &str, lines: &[Line<'_>], hashes: &[[u8; 32]]) -> Vec<u8> {
-    // About the final length up front (a line is its path and ~170 bytes
-    // of sizes, times and hash): 200,000 files do not double a 40 MB string.
-    let guess = 128 + archive_id.len() + lines.iter().map(|l| l.path.len() + 176).sum::<usize>();
-    let mut s = String::with_capacity(guess);
-    s.push_str("{\"format\":\"lomob-manifest\",\"version\":1,\"archive_id\":");
+    let mut s = String::with_capacity(rendered_len(archive_id, lines));
+    pieces(archive_id, lines, |i| hashes[i], |piece| s.push_str(piece));
+    s.into_bytes()
+}
+
+/// The manifest's length in bytes, whatever the hashes (fixed-width hex),
+/// without holding it: a piece at a time.
+pub(crate) fn rendered_len(archive_id: &str, lines: &[Line<'_>]) -> usize {
+    let mut len = 0;
+    pieces(archive_id, lines, |_| [0; 32], |piece| len += piece.len());
+    len
+}
+
+/// The manifest in pieces (its head, each file's line, its tail), each
+/// handed to `put` from one reused buffer.
+fn pieces(
+    archive_id: &str,
+    lines: &[Line<'_>],
+    hash: impl Fn(usize) -> [u8; 32],
+    mut put: impl FnMut(&str),
+) {
+    let mut s = String::from("{\"format\":\"lomob-manifest\",\"version\":1,\"archive_id\":");
     json_str(&mut s, archive_id.as_bytes());
     s.push_str(",\"files\":[\n");
-    for (i, (l, h)) in lines.iter().zip(hashes).enumerate() {
+    put(&s);
+    for (i, l) in lines.iter().enumerate() {
+        s.clear();
         s.push('{');
         s.push_str("\"path\":");
         json_str(&mut s, l.path);
@@ -61,10 +80,10 @@ pub(crate) fn render(archive_id: &str, lines: &[Line<'_>], hashes: &[[u8; 32]]) 
             l.size,
             l.mtime,
             l.mode,
-            hex(h)
+            hex(&hash(i))
         );
         s.push_str(if i + 1 < lines.len() { ",\n" } else { "\n" });
+        put(&s);
     }
-    s.push_str("]}\n");
-    s.into_bytes()
+    put("]}\n");
 }

@@ -317,9 +317,7 @@ impl Layout {
             .map(|(p, &n)| (p.clone(), n))
             .collect();
         files.sort();
-        let size = self
-            .render_manifest(archive_id, &files, &vec![[0u8; 32]; files.len()])
-            .len() as u64;
+        let size = manifest::rendered_len(archive_id, &self.manifest_lines(&files)) as u64;
         let dir = match index.get(&b".lomob"[..]) {
             Some(&d) => d,
             None => {
@@ -348,7 +346,11 @@ impl Layout {
         files: &[(Vec<u8>, usize)],
         hashes: &[[u8; 32]],
     ) -> Vec<u8> {
-        let lines: Vec<manifest::Line<'_>> = files
+        manifest::render(archive_id, &self.manifest_lines(files), hashes)
+    }
+
+    fn manifest_lines<'a>(&self, files: &'a [(Vec<u8>, usize)]) -> Vec<manifest::Line<'a>> {
+        files
             .iter()
             .map(|(p, n)| manifest::Line {
                 path: p,
@@ -356,8 +358,7 @@ impl Layout {
                 mtime: self.nodes[*n].mtime,
                 mode: self.nodes[*n].mode,
             })
-            .collect();
-        manifest::render(archive_id, &lines, hashes)
+            .collect()
     }
 
     fn name_and_sort(&mut self) {
