@@ -269,8 +269,6 @@ impl Layout {
             }
         }
         nodes[0].mtime = newest;
-        // kept for the image's life: not up to twice its length
-        nodes.shrink_to_fit();
         let created = opts.created.unwrap_or(newest);
         let mut l = Layout {
             nodes,
@@ -291,6 +289,8 @@ impl Layout {
         if let Some(id) = l.opts.manifest.clone() {
             l.add_manifest(&id, newest, &index)?;
         }
+        // kept for the image's life: not up to twice its length
+        l.nodes.shrink_to_fit();
         l.name_and_sort();
         l.allocate()?;
         Ok(l)
