@@ -154,9 +154,10 @@ impl Layout {
             let from = o.pos.max(at) - at;
             let to = (end - at).min(node.size);
             if from < to
-                && let Some(bytes) = self.manifest_bytes(n, &HashMap::new())?
+                && let Some(bytes) =
+                    self.manifest_bytes(n, &HashMap::new(), from as usize..to as usize)?
             {
-                o.put(&bytes[from as usize..to as usize])?;
+                o.put(&bytes)?;
             } else if from < to {
                 let shown = self.path_of(n);
                 let mut src =
@@ -276,7 +277,7 @@ impl Layout {
         for &n in &self.data {
             let node = &self.nodes[n];
             o.pad_to(node.extent)?;
-            if let Some(bytes) = self.manifest_bytes(n, &computed)? {
+            if let Some(bytes) = self.manifest_bytes(n, &computed, 0..usize::MAX)? {
                 o.put(&bytes)?;
                 continue;
             }
@@ -335,12 +336,13 @@ impl Layout {
         Ok(())
     }
 
-    /// The manifest's bytes if `n` is the manifest node: hashes come from the
-    /// declared ones or those computed while writing.
+    /// The manifest's bytes `window` if `n` is the manifest node: hashes
+    /// come from the declared ones or those computed while writing.
     fn manifest_bytes(
         &self,
         n: usize,
         computed: &HashMap<usize, [u8; 32]>,
+        window: std::ops::Range<usize>,
     ) -> Result<Option<Vec<u8>>> {
         let Some((m, listed)) = &self.manifest else {
             return Ok(None);
@@ -348,26 +350,23 @@ impl Layout {
         if *m != n {
             return Ok(None);
         }
-        let mut hashes = Vec::with_capacity(listed.len());
-        for &f in listed {
-            let h = self.nodes[f]
-                .blake3
-                .or_else(|| computed.get(&f).copied())
-                .ok_or_else(|| Error::BadEntry {
-                    path: self.path_of(f),
-                    reason: "its BLAKE3 is needed for the manifest: declare it to write this range",
-                })?;
-            hashes.push(h);
+        let hash = |f: usize| self.nodes[f].blake3.or_else(|| computed.get(&f).copied());
+        if let Some(&f) = listed.iter().find(|&&f| hash(f).is_none()) {
+            return Err(Error::BadEntry {
+                path: self.path_of(f),
+                reason: "its BLAKE3 is needed for the manifest: declare it to write this range",
+            });
         }
-        let files: Vec<(Vec<u8>, usize)> =
-            listed.iter().map(|&f| (self.path_of_bytes(f), f)).collect();
         let id = self.opts.manifest.clone().unwrap_or_default();
-        let bytes = self.render_manifest(&id, &files, &hashes);
-        debug_assert_eq!(bytes.len() as u64, self.nodes[n].size);
+        let lines = self.manifest_lines(listed);
+        let full = window.end.min(self.nodes[n].size as usize) - window.start.min(window.end);
+        let bytes =
+            super::manifest::render(&id, lines, |i| hash(listed[i]).unwrap_or_default(), window);
+        debug_assert_eq!(bytes.len(), full);
         Ok(Some(bytes))
     }
 
-    fn path_of_bytes(&self, mut n: usize) -> Vec<u8> {
+    pub(super) fn path_of_bytes(&self, mut n: usize) -> Vec<u8> {
         let mut parts = Vec::new();
         while n != 0 {
             parts.push(self.nodes[n].name.as_slice());

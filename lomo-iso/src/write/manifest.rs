@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 pub const MANIFEST_PATH: &str = ".lomob/manifest.json";
 
 /// One file as the manifest lists it.
-pub(crate) struct Line<'a> {
-    pub(crate) path: &'a [u8],
+pub(crate) struct Line {
+    pub(crate) path: Vec<u8>,
     pub(crate) size: u64,
     pub(crate) mtime: i64,
     pub(crate) mode: u32,
@@ -39,40 +39,67 @@ fn hex(b: &[u8]) -> String {
         })
 }
 
-/// The manifest's JSON; `hashes[i]` is file `i`'s BLAKE3.
-pub(crate) fn render(archive_id: &str, lines: &[Line<'_>], hashes: &[[u8; 32]]) -> Vec<u8> {
-    let mut s = String::with_capacity(rendered_len(archive_id, lines));
-    pieces(archive_id, lines, |i| hashes[i], |piece| s.push_str(piece));
-    s.into_bytes()
+/// The manifest's bytes `window` (its JSON, sliced); `hash(i)` is file
+/// `i`'s BLAKE3. Only the window is held, however long the manifest: the
+/// lines are rendered one at a time and those past the window not at all.
+pub(crate) fn render(
+    archive_id: &str,
+    lines: impl ExactSizeIterator<Item = Line>,
+    hash: impl Fn(usize) -> [u8; 32],
+    window: std::ops::Range<usize>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(window.end.saturating_sub(window.start).min(1 << 20));
+    let mut pos = 0;
+    pieces(archive_id, lines, hash, |piece| {
+        let (lo, hi) = (pos, pos + piece.len());
+        pos = hi;
+        let (a, b) = (lo.max(window.start), hi.min(window.end));
+        if a < b {
+            out.extend_from_slice(&piece.as_bytes()[a - lo..b - lo]);
+        }
+        hi < window.end
+    });
+    out
 }
 
 /// The manifest's length in bytes, whatever the hashes (fixed-width hex),
 /// without holding it: a piece at a time.
-pub(crate) fn rendered_len(archive_id: &str, lines: &[Line<'_>]) -> usize {
+pub(crate) fn rendered_len(archive_id: &str, lines: impl ExactSizeIterator<Item = Line>) -> usize {
     let mut len = 0;
-    pieces(archive_id, lines, |_| [0; 32], |piece| len += piece.len());
+    pieces(
+        archive_id,
+        lines,
+        |_| [0; 32],
+        |piece| {
+            len += piece.len();
+            true
+        },
+    );
     len
 }
 
 /// The manifest in pieces (its head, each file's line, its tail), each
-/// handed to `put` from one reused buffer.
+/// handed to `put` from one reused buffer until `put` says it has enough.
 fn pieces(
     archive_id: &str,
-    lines: &[Line<'_>],
+    lines: impl ExactSizeIterator<Item = Line>,
     hash: impl Fn(usize) -> [u8; 32],
-    mut put: impl FnMut(&str),
+    mut put: impl FnMut(&str) -> bool,
 ) {
     let mut s = String::from("{\"format\":\"lomob-manifest\",\"version\":1,\"archive_id\":");
     json_str(&mut s, archive_id.as_bytes());
     s.push_str(",\"files\":[\n");
-    put(&s);
-    for (i, l) in lines.iter().enumerate() {
+    if !put(&s) {
+        return;
+    }
+    let count = lines.len();
+    for (i, l) in lines.enumerate() {
         s.clear();
         s.push('{');
         s.push_str("\"path\":");
-        json_str(&mut s, l.path);
-        if std::str::from_utf8(l.path).is_err() {
-            let _ = write!(s, ",\"path_hex\":\"{}\"", hex(l.path));
+        json_str(&mut s, &l.path);
+        if std::str::from_utf8(&l.path).is_err() {
+            let _ = write!(s, ",\"path_hex\":\"{}\"", hex(&l.path));
         }
         let _ = write!(
             s,
@@ -82,8 +109,10 @@ fn pieces(
             l.mode,
             hex(&hash(i))
         );
-        s.push_str(if i + 1 < lines.len() { ",\n" } else { "\n" });
-        put(&s);
+        s.push_str(if i + 1 < count { ",\n" } else { "\n" });
+        if !put(&s) {
+            return;
+        }
     }
     put("]}\n");
 }

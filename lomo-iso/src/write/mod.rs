@@ -317,7 +317,8 @@ impl Layout {
             .map(|(p, &n)| (p.clone(), n))
             .collect();
         files.sort();
-        let size = manifest::rendered_len(archive_id, &self.manifest_lines(&files)) as u64;
+        let listed: Vec<usize> = files.into_iter().map(|(_, n)| n).collect();
+        let size = manifest::rendered_len(archive_id, self.manifest_lines(&listed)) as u64;
         let dir = match index.get(&b".lomob"[..]) {
             Some(&d) => d,
             None => {
@@ -330,7 +331,7 @@ impl Layout {
         self.nodes[m].size = size;
         self.nodes[m].mode = 0o444;
         self.nodes[dir].children.push(m);
-        self.manifest = Some((m, files.into_iter().map(|(_, n)| n).collect()));
+        self.manifest = Some((m, listed));
         Ok(())
     }
 
@@ -340,25 +341,18 @@ impl Layout {
         id
     }
 
-    fn render_manifest(
-        &self,
-        archive_id: &str,
-        files: &[(Vec<u8>, usize)],
-        hashes: &[[u8; 32]],
-    ) -> Vec<u8> {
-        manifest::render(archive_id, &self.manifest_lines(files), hashes)
-    }
-
-    fn manifest_lines<'a>(&self, files: &'a [(Vec<u8>, usize)]) -> Vec<manifest::Line<'a>> {
-        files
-            .iter()
-            .map(|(p, n)| manifest::Line {
-                path: p,
-                size: self.nodes[*n].size,
-                mtime: self.nodes[*n].mtime,
-                mode: self.nodes[*n].mode,
-            })
-            .collect()
+    /// The manifest's lines: listed file `n`'s path (built from its
+    /// node's names), size, mtime and mode, one at a time.
+    fn manifest_lines<'a>(
+        &'a self,
+        listed: &'a [usize],
+    ) -> impl ExactSizeIterator<Item = manifest::Line> + 'a {
+        listed.iter().map(|&n| manifest::Line {
+            path: self.path_of_bytes(n),
+            size: self.nodes[n].size,
+            mtime: self.nodes[n].mtime,
+            mode: self.nodes[n].mode,
+        })
     }
 
     fn name_and_sort(&mut self) {

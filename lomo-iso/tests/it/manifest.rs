@@ -130,3 +130,57 @@ fn the_manifest_path_is_reserved() {
     };
     assert!(matches!(Layout::new(&e, opts), Err(Error::BadEntry { .. })));
 }
+
+mod ranges {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// 400 small files (one with a non-UTF-8 name): a manifest of about
+    /// 60 KB, many sectors long, so ranges start and end inside its lines.
+    fn many() -> (Vec<Entry>, Vec<Vec<u8>>) {
+        let data: Vec<Vec<u8>> = (0..400u32)
+            .map(|i| i.to_le_bytes().repeat(1 + i as usize % 7))
+            .collect();
+        let e = data
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let mut path = format!("{}/IMG_{i:05}.jpg", 2000 + i % 9).into_bytes();
+                if i == 7 {
+                    path.extend_from_slice(b"\xff");
+                }
+                Entry {
+                    path,
+                    kind: EntryKind::File {
+                        size: d.len() as u64,
+                        blake3: Some(*blake3::hash(d).as_bytes()),
+                    },
+                    mtime: 1_650_000_000 + i64::from(i as u16),
+                    mode: 0o644,
+                }
+            })
+            .collect();
+        (e, data)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        /// Any range produced alone equals the same slice of the whole
+        /// image, in and around the manifest too (which is rendered only
+        /// up to the range's end and kept only within it).
+        #[test]
+        fn any_range_over_the_manifest_equals_the_slice(a: prop::sample::Index, b: prop::sample::Index) {
+            let (e, data) = many();
+            let opts = WriteOptions { manifest: Some("m".into()), ..WriteOptions::default() };
+            let l = Layout::new(&e, opts).unwrap();
+            let whole = l.write(Vec::new(), |i| Ok(&data[i][..])).unwrap();
+            // the manifest is the last extent: draw most ranges in its sectors
+            let from = whole.len() - 80_000;
+            let n = whole.len() - from + 1;
+            let (x, y) = ((from + a.index(n)) as u64, (from + b.index(n)) as u64);
+            let (x, y) = (x.min(y), x.max(y));
+            let part = l.write_range(x..y, Vec::new(), |i| Ok(Cursor::new(&data[i][..]))).unwrap();
+            prop_assert!(part == whole[x as usize..y as usize], "range {}..{}", x, y);
+        }
+    }
+}
