@@ -79,6 +79,7 @@ impl Context {
             force: opts.force,
             storage_class: opts.storage_class.clone(),
             only_site: opts.site.clone(),
+            ..SendOptions::default()
         };
         let archives = self.send_images(&key, &send, |a| {
             a.location.as_ref().is_some_and(|image| {

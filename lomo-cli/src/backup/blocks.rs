@@ -92,15 +92,18 @@ impl Producer {
         }
     }
 
-    fn produce(&mut self, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
+    /// The bytes `start..end` into `out`, a buffer reused from block to block.
+    fn produce(&mut self, start: u64, end: u64, out: &mut Vec<u8>) -> std::io::Result<()> {
         match self {
-            Producer::Generated(s) => s.generate(start, end),
+            Producer::Generated(s) => s.generate(start, end, out),
             Producer::File { file, .. } => {
-                let mut buf = vec![0u8; (end - start) as usize];
-                std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, start)?;
-                Ok(buf)
+                out.resize((end - start) as usize, 0);
+                std::os::unix::fs::FileExt::read_exact_at(file, out, start)
             }
-            Producer::Remote(r) => r.read(start, end),
+            Producer::Remote(r) => {
+                *out = r.read(start, end)?;
+                Ok(())
+            }
         }
     }
 
@@ -181,6 +184,52 @@ impl BlockLedger {
     }
 }
 
+/// Block buffers reused from block to block and from image to image of
+/// one run. 8 MiB buffers made afresh each time land in whichever
+/// thread's allocator arena made them, and a backup of many images grew by
+/// tens of MB per arena that way.
+#[derive(Clone, Default)]
+pub(crate) struct BlockPool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl BlockPool {
+    /// Buffers kept (the blocks a few sites' uploads hold at once).
+    const KEEP: usize = 5;
+
+    fn take(&self) -> Vec<u8> {
+        self.lock().pop().unwrap_or_default()
+    }
+
+    /// Keeps `block`'s buffer when no reader holds it and the pool has room.
+    fn put(&self, block: Arc<Vec<u8>>) {
+        if let Ok(buf) = Arc::try_unwrap(block) {
+            let mut pool = self.lock();
+            if pool.len() < Self::KEEP {
+                pool.push(buf);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for BlockPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlockPool({} buffers)", self.lock().len())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for (_, block) in self.blocks.drain(..) {
+            self.pool.put(block);
+        }
+    }
+}
+
 /// An image read by several uploads at about the same pace (one per
 /// archive site): each block is produced once while it is among the last
 /// few; a reader that falls far behind gets its blocks produced again
@@ -196,6 +245,8 @@ struct Shared {
     ledger: Option<BlockLedger>,
     blocks: VecDeque<(u64, Arc<Vec<u8>>)>,
     keep: usize,
+    /// Buffers of blocks no reader holds any more, for the next blocks.
+    pool: BlockPool,
     /// Blocks produced (read from the files) so far.
     generated: u64,
     /// The first block found to differ from the first pass, and why.
@@ -217,10 +268,17 @@ impl SharedImage {
                 ledger,
                 blocks: VecDeque::new(),
                 keep: (readers * 2).clamp(2, 4),
+                pool: BlockPool::default(),
                 generated: 0,
                 differs: None,
             })),
         }
+    }
+
+    /// The same, its block buffers taken from and given back to `pool`.
+    pub(crate) fn pooled(self, pool: &BlockPool) -> SharedImage {
+        self.lock().pool = pool.clone();
+        self
     }
 
     /// The same, naming the image in messages.
@@ -262,8 +320,9 @@ impl SharedImage {
         if b >= end {
             return Err(std::io::Error::other("read past the end of the image"));
         }
-        let bytes = shared.producer.produce(b, end)?;
         let s = &mut *shared;
+        let mut bytes = s.pool.take();
+        s.producer.produce(b, end, &mut bytes)?;
         if let Some(ledger) = s.ledger.as_mut()
             && let Err(why) = ledger.check(b / BLOCK, &bytes)
         {
@@ -278,8 +337,10 @@ impl SharedImage {
         let bytes = Arc::new(bytes);
         s.generated += 1;
         s.blocks.push_back((b, bytes.clone()));
-        if s.blocks.len() > s.keep {
-            s.blocks.pop_front();
+        if s.blocks.len() > s.keep
+            && let Some((_, old)) = s.blocks.pop_front()
+        {
+            s.pool.put(old);
         }
         Ok(bytes)
     }
@@ -387,6 +448,38 @@ mod tests {
         let mut rest = vec![0u8; 100];
         let e = changed.read_at(upto, &mut rest).unwrap_err();
         assert!(e.to_string().contains("block 2"), "{e}");
+    }
+
+    /// Images sent one after another share their block buffers, and a
+    /// reused buffer holds only its new block's bytes (the last block of
+    /// an image is shorter than the one before it in that buffer).
+    #[test]
+    fn block_buffers_go_from_image_to_image() {
+        let t = tempfile::tempdir().unwrap();
+        let pool = BlockPool::default();
+        for seed in [3u8, 9] {
+            let (path, len) = image_file(t.path(), seed);
+            let mut img = SharedImage::new(
+                Producer::File {
+                    file: File::open(&path).unwrap(),
+                    len,
+                },
+                1,
+                None,
+            )
+            .pooled(&pool);
+            let before = pool.lock().len();
+            let mut whole = vec![0u8; len as usize];
+            img.read_exact_at(&mut whole, 0).unwrap();
+            assert!(whole == std::fs::read(&path).unwrap(), "seed {seed}");
+            if seed == 9 {
+                assert!(before > 0, "the first image left its buffers");
+                assert!(pool.lock().len() < before, "the second image took them");
+            }
+            drop(img);
+            let kept = pool.lock().len();
+            assert!((1..=BlockPool::KEEP).contains(&kept), "{kept} buffers kept");
+        }
     }
 
     #[test]

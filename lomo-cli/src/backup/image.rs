@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use lomo_catalog::ArchiveEntry;
@@ -64,11 +64,18 @@ struct Check {
     checked: bool,
 }
 
+/// Where an image's file is read from, and the content it must hold: all
+/// an image keeps of each recorded entry (an image may hold 200,000).
+struct Source {
+    path: Box<Path>,
+    hash: [u8; 32],
+}
+
 /// A generated image.
 pub(crate) struct ImageSource {
     name: String,
     layout: Layout,
-    entries: Vec<ArchiveEntry>,
+    entries: Vec<Source>,
     checks: Vec<Check>,
     /// The first file found changed (and the content it should have held),
     /// for the caller after a failed upload.
@@ -81,17 +88,18 @@ impl ImageSource {
     /// the archive predates the records an image needs.
     pub(crate) fn new(name: &str, entries: Vec<ArchiveEntry>) -> Result<ImageSource> {
         let mut list = Vec::with_capacity(entries.len());
-        for e in &entries {
+        let mut sources = Vec::with_capacity(entries.len());
+        for e in entries {
             let (Some(mtime), Some(mode)) = (e.mtime_ns, e.mode) else {
                 fail!(
                     "archive {name} was recorded by an older lomob without what it takes to build its image again"
                 );
             };
             let shown = String::from_utf8_lossy(&e.path).into_owned();
-            let Some(src) = &e.source else {
+            let Some(src) = e.source else {
                 fail!("{shown}: no file holds its content any more");
             };
-            match std::fs::metadata(src) {
+            match std::fs::metadata(&src) {
                 Ok(m) if m.len() == e.size => {}
                 Ok(m) => fail!(
                     "{} changed since it was scanned ({} bytes, {} recorded)",
@@ -101,13 +109,11 @@ impl ImageSource {
                 ),
                 Err(err) => fail!("{}: {err}", src.display()),
             }
-            list.push(image_entry(
-                e.path.clone(),
-                e.size,
-                Some(e.hash),
-                mtime,
-                mode,
-            ));
+            sources.push(Source {
+                path: src.into_boxed_path(),
+                hash: e.hash,
+            });
+            list.push(image_entry(e.path, e.size, Some(e.hash), mtime, mode));
         }
         let layout =
             Layout::new(&list, image_options(name, 1 << 20)).map_err(|e| crate::Error::Iso {
@@ -133,7 +139,7 @@ impl ImageSource {
         Ok(ImageSource {
             name: name.to_owned(),
             layout,
-            entries,
+            entries: sources,
             checks,
             stale: Arc::new(Mutex::new(None)),
         })
@@ -149,20 +155,28 @@ impl ImageSource {
         self.stale.clone()
     }
 
-    fn source(&self, entry: usize) -> std::io::Result<&PathBuf> {
-        self.entries[entry]
-            .source
-            .as_ref()
+    fn source(&self, entry: usize) -> std::io::Result<&Path> {
+        self.entries
+            .get(entry)
+            .map(|e| &*e.path)
             .ok_or_else(|| std::io::Error::other("no source"))
     }
 
-    pub(crate) fn generate(&mut self, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity((end - start) as usize);
+    /// The image bytes `start..end` into `out` (cleared first; a block
+    /// buffer reused from the last block), each file's bytes checked.
+    pub(crate) fn generate(
+        &mut self,
+        start: u64,
+        end: u64,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        out.clear();
+        out.reserve((end - start) as usize);
         let entries = &self.entries;
-        let written = self.layout.write_range(start..end, &mut out, |i| {
+        let written = self.layout.write_range(start..end, &mut *out, |i| {
             let p = entries
                 .get(i)
-                .and_then(|e| e.source.as_ref())
+                .map(|e| &*e.path)
                 .ok_or_else(|| std::io::Error::other("no source for this entry"))?;
             File::open(p)
         });
@@ -179,8 +193,7 @@ impl ImageSource {
             }
             return Err(std::io::Error::other(msg));
         }
-        self.verify(start, &out)?;
-        Ok(out)
+        self.verify(start, out)
     }
 
     /// Which file made the bytes `start..end` differ from an earlier pass:
@@ -192,7 +205,7 @@ impl ImageSource {
                 continue;
             }
             let e = &self.entries[c.entry];
-            let path = e.source.as_ref()?;
+            let path = &e.path;
             let same = File::open(path).ok().and_then(|f| {
                 let mut h = blake3::Hasher::new();
                 h.update_reader(f).ok()?;
@@ -233,7 +246,7 @@ impl ImageSource {
             let (from, to) = (lo - offset, hi - offset);
             if pos < from {
                 // Resumed mid-file: hash the part of it sent before, from disk.
-                let path = self.source(self.checks[i].entry)?.clone();
+                let path = self.source(self.checks[i].entry)?.to_owned();
                 let mut f = File::open(&path)?;
                 f.seek(SeekFrom::Start(pos))?;
                 let mut rest = f.take(from - pos);
@@ -259,10 +272,7 @@ impl ImageSource {
                 let want = self.entries[c.entry].hash;
                 let got = c.hasher.take().map(|h| *h.finalize().as_bytes());
                 if got != Some(want) {
-                    let path = self.entries[c.entry]
-                        .source
-                        .as_ref()
-                        .map_or_else(String::new, |p| p.display().to_string());
+                    let path = self.entries[c.entry].path.display().to_string();
                     let msg = format!(
                         "{path} changed since it was scanned (its bytes no longer match the catalog); image {} is planned again",
                         self.name

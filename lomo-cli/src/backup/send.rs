@@ -12,7 +12,7 @@ use lomo_catalog::{Archive, ArchiveCopy, Catalog};
 use lomo_crypt::MasterKey;
 use lomo_remote::{Backend, PartSource, PutOptions, UploadState, Uploader};
 
-use super::blocks::{BlockLedger, Producer, RemoteCopy, SharedImage};
+use super::blocks::{BlockLedger, BlockPool, Producer, RemoteCopy, SharedImage};
 use super::image::ImageSource;
 use super::sealed::{ReadAt, SealedFile};
 use crate::error::{CryptContext as _, Error, IoContext as _, Result, fail};
@@ -41,6 +41,8 @@ pub(crate) struct SendOptions {
     pub(crate) storage_class: Option<String>,
     /// Send to this archive site only (the others count as they are recorded).
     pub(crate) only_site: Option<String>,
+    /// Block buffers shared by the images sent with these options.
+    pub(crate) blocks: BlockPool,
 }
 
 impl Default for SendOptions {
@@ -52,6 +54,7 @@ impl Default for SendOptions {
             force: false,
             storage_class: None,
             only_site: None,
+            blocks: BlockPool::default(),
         }
     }
 }
@@ -189,7 +192,7 @@ struct Feed {
 }
 
 impl Feed {
-    fn open(catalog: &Catalog, job: Job<'_, '_>, readers: usize) -> Result<Feed> {
+    fn open(catalog: &Catalog, job: Job<'_, '_>, readers: usize, pool: &BlockPool) -> Result<Feed> {
         let archive = job.archive;
         let ledger = BlockLedger::open(catalog.path(), archive.id)?;
         let producer = match (job.from, job.image) {
@@ -202,7 +205,9 @@ impl Feed {
                 Producer::Generated(Box::new(source))
             }
         };
-        let shared = SharedImage::new(producer, readers, Some(ledger)).named(&archive.name);
+        let shared = SharedImage::new(producer, readers, Some(ledger))
+            .named(&archive.name)
+            .pooled(pool);
         let len = shared.len();
         if len != archive.size {
             return Err(stale(
@@ -263,7 +268,7 @@ pub(crate) fn send_archive(
         return Ok(job.targets.iter().map(|_| Ok(None)).collect());
     }
     let (archive, targets) = (job.archive, job.targets);
-    let feed = Feed::open(catalog, job, busy as usize)?;
+    let feed = Feed::open(catalog, job, busy as usize, &send.blocks)?;
     let catalog = Mutex::new(catalog);
     let mut uploads = Vec::new();
     for (t, record) in targets.iter().zip(records) {
