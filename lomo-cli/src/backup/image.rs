@@ -136,6 +136,7 @@ impl ImageSource {
         // A content stored once for several paths is checked once.
         checks.sort_by_key(|c| c.offset);
         checks.dedup_by_key(|c| c.offset);
+        checks.shrink_to_fit();
         Ok(ImageSource {
             name: name.to_owned(),
             layout,

@@ -311,13 +311,17 @@ impl Layout {
                 reason: "reserved for the manifest",
             });
         }
-        let mut files: Vec<(Vec<u8>, usize)> = index
+        // sorted by path, borrowed from the index (no copy of every path)
+        let mut files: Vec<(&[u8], usize)> = index
             .iter()
             .filter(|&(_, &n)| !self.nodes[n].dir && self.nodes[n].symlink.is_none())
-            .map(|(p, &n)| (p.clone(), n))
+            .map(|(p, &n)| (p.as_slice(), n))
             .collect();
-        files.sort();
-        let listed: Vec<usize> = files.into_iter().map(|(_, n)| n).collect();
+        files.sort_unstable();
+        // from an iterator over a borrow: an in-place collect would keep
+        // the (path, node) list's allocation, twice the size
+        let listed: Vec<usize> = files.iter().map(|&(_, n)| n).collect();
+        drop(files);
         let size = manifest::rendered_len(archive_id, self.manifest_lines(&listed)) as u64;
         let dir = match index.get(&b".lomob"[..]) {
             Some(&d) => d,
