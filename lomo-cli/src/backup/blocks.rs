@@ -19,7 +19,8 @@ use super::image::{ImageSource, Stale};
 use super::sealed::ReadAt;
 use crate::error::Result;
 
-/// Bytes per block (the image's metadata is rendered once per block).
+/// Bytes per block (the unit the ledger hashes; fixed: recorded blocks are
+/// checked against it).
 pub(crate) const BLOCK: u64 = 8 << 20;
 
 /// Where an image's plain bytes come from.

@@ -359,7 +359,10 @@ impl Layout {
         }
         let id = self.opts.manifest.clone().unwrap_or_default();
         let lines = self.manifest_lines(listed);
-        let full = window.end.min(self.nodes[n].size as usize) - window.start.min(window.end);
+        let full = window
+            .end
+            .min(self.nodes[n].size as usize)
+            .saturating_sub(window.start);
         let bytes =
             super::manifest::render(&id, lines, |i| hash(listed[i]).unwrap_or_default(), window);
         debug_assert_eq!(bytes.len(), full);
