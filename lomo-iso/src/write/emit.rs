@@ -154,11 +154,8 @@ impl Layout {
             let from = o.pos.max(at) - at;
             let to = (end - at).min(node.size);
             if from < to
-                && let Some(bytes) =
-                    self.manifest_bytes(n, &HashMap::new(), from as usize..to as usize)?
+                && !self.put_manifest(n, &HashMap::new(), from as usize..to as usize, &mut o)?
             {
-                o.put(&bytes)?;
-            } else if from < to {
                 let shown = self.path_of(n);
                 let mut src =
                     open(node.entry.unwrap_or(usize::MAX)).map_err(|source| Error::Io {
@@ -277,8 +274,7 @@ impl Layout {
         for &n in &self.data {
             let node = &self.nodes[n];
             o.pad_to(node.extent)?;
-            if let Some(bytes) = self.manifest_bytes(n, &computed, 0..usize::MAX)? {
-                o.put(&bytes)?;
+            if self.put_manifest(n, &computed, 0..usize::MAX, o)? {
                 continue;
             }
             let shown = self.path_of(n);
@@ -336,19 +332,21 @@ impl Layout {
         Ok(())
     }
 
-    /// The manifest's bytes `window` if `n` is the manifest node: hashes
-    /// come from the declared ones or those computed while writing.
-    fn manifest_bytes(
+    /// Puts the manifest's bytes `window` into `o` if `n` is the manifest
+    /// node (`false`: it is not), a line at a time: hashes come from the
+    /// declared ones or those computed while writing.
+    fn put_manifest<W: Write>(
         &self,
         n: usize,
         computed: &HashMap<usize, [u8; 32]>,
         window: std::ops::Range<usize>,
-    ) -> Result<Option<Vec<u8>>> {
+        o: &mut Out<W>,
+    ) -> Result<bool> {
         let Some((m, listed)) = &self.manifest else {
-            return Ok(None);
+            return Ok(false);
         };
         if *m != n {
-            return Ok(None);
+            return Ok(false);
         }
         let hash = |f: usize| self.nodes[f].blake3.or_else(|| computed.get(&f).copied());
         if let Some(&f) = listed.iter().find(|&&f| hash(f).is_none()) {
@@ -358,15 +356,29 @@ impl Layout {
             });
         }
         let id = self.opts.manifest.clone().unwrap_or_default();
-        let lines = self.manifest_lines(listed);
-        let full = window
-            .end
-            .min(self.nodes[n].size as usize)
-            .saturating_sub(window.start);
-        let bytes =
-            super::manifest::render(&id, lines, |i| hash(listed[i]).unwrap_or_default(), window);
-        debug_assert_eq!(bytes.len(), full);
-        Ok(Some(bytes))
+        let (before, mut failed) = (o.pos, None);
+        super::manifest::window(
+            &id,
+            self.manifest_lines(listed),
+            |i| hash(listed[i]).unwrap_or_default(),
+            window.clone(),
+            |bytes| match o.put(bytes) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            },
+        );
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let size = self.nodes[n].size as usize;
+        debug_assert_eq!(
+            (o.pos - before) as usize,
+            window.end.min(size).saturating_sub(window.start)
+        );
+        Ok(true)
     }
 
     pub(super) fn path_of_bytes(&self, mut n: usize) -> Vec<u8> {

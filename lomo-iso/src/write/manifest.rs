@@ -39,27 +39,24 @@ fn hex(b: &[u8]) -> String {
         })
 }
 
-/// The manifest's bytes `window` (its JSON, sliced); `hash(i)` is file
-/// `i`'s BLAKE3. Only the window is held, however long the manifest: the
-/// lines are rendered one at a time and those past the window not at all.
-pub(crate) fn render(
+/// The manifest's bytes `window` (its JSON, sliced) handed to `put` a
+/// piece at a time until `put` says stop; `hash(i)` is file `i`'s BLAKE3.
+/// However long the manifest, only a line is held: the lines are rendered
+/// one at a time and those past the window not at all.
+pub(crate) fn window(
     archive_id: &str,
     lines: impl ExactSizeIterator<Item = Line>,
     hash: impl Fn(usize) -> [u8; 32],
     window: std::ops::Range<usize>,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(window.end.saturating_sub(window.start).min(1 << 20));
+    mut put: impl FnMut(&[u8]) -> bool,
+) {
     let mut pos = 0;
     pieces(archive_id, lines, hash, |piece| {
         let (lo, hi) = (pos, pos + piece.len());
         pos = hi;
         let (a, b) = (lo.max(window.start), hi.min(window.end));
-        if a < b {
-            out.extend_from_slice(&piece.as_bytes()[a - lo..b - lo]);
-        }
-        hi < window.end
+        (a >= b || put(&piece.as_bytes()[a - lo..b - lo])) && hi < window.end
     });
-    out
 }
 
 /// The manifest's length in bytes, whatever the hashes (fixed-width hex),
