@@ -25,6 +25,9 @@ pub(crate) const DEFAULT_PART: u64 = 32 << 20;
 const MAX_PARTS: u64 = 90;
 /// Part buffers in memory at once, all sites together, stay under this.
 const PART_MEMORY: u64 = 128 << 20;
+/// Parts in flight to a site whose requests cost nothing (a folder, a
+/// disk): one written while the next is sealed. More only hold memory.
+const UNMETERED_IN_FLIGHT: usize = 2;
 
 /// How images go to the archive sites.
 #[derive(Debug, Clone)]
@@ -313,12 +316,18 @@ pub(crate) fn send_archive(
 
 /// The uploader and part size of one site's copy of `total` bytes: big
 /// images get bigger parts, so one costs at most MAX_PARTS + 2 PUT-class
-/// requests; all `busy` sites' parts in flight stay under PART_MEMORY.
+/// requests; all `busy` sites' parts in flight stay under PART_MEMORY, and
+/// a folder site gets [`UNMETERED_IN_FLIGHT`].
 fn uploader(t: &Target<'_>, total: u64, send: &SendOptions, busy: u64) -> (Uploader, u64) {
     let part_size = archive_part_size(total, send.part_size);
-    let concurrency = send.concurrency.unwrap_or_else(|| {
-        usize::try_from((PART_MEMORY / busy / part_size).clamp(1, 4)).unwrap_or(1)
-    });
+    let by_memory = usize::try_from((PART_MEMORY / busy / part_size).clamp(1, 4)).unwrap_or(1);
+    let concurrency = send
+        .concurrency
+        .unwrap_or(if t.site.capabilities().metered {
+            by_memory
+        } else {
+            by_memory.min(UNMETERED_IN_FLIGHT)
+        });
     (
         Uploader::new(t.site.clone()).with_concurrency(concurrency),
         part_size,
