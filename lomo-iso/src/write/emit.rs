@@ -243,7 +243,7 @@ impl Layout {
         }
         if self.opts.rock_ridge {
             let mut areas: Vec<&(u32, u32, Vec<u8>)> =
-                self.nodes.iter().filter_map(|n| n.ce.as_ref()).collect();
+                self.nodes.iter().filter_map(|n| n.ce.as_deref()).collect();
             areas.sort_by_key(|(s, off, _)| (*s, *off));
             for (s, off, bytes) in areas {
                 o.zeros_to(u64::from(*s) * SECTOR as u64 + u64::from(*off))?;
@@ -384,7 +384,7 @@ impl Layout {
     pub(super) fn path_of_bytes(&self, mut n: usize) -> Vec<u8> {
         let mut parts = Vec::new();
         while n != 0 {
-            parts.push(self.nodes[n].name.as_slice());
+            parts.push(&*self.nodes[n].name);
             n = self.nodes[n].parent;
         }
         parts.reverse();
@@ -540,7 +540,7 @@ impl Layout {
         if rr && d == 0 {
             let mut root = sp();
             root.extend(dot);
-            if let Some((s, off, bytes)) = &node.ce {
+            if let Some((s, off, bytes)) = node.ce.as_deref() {
                 root.extend(ce(*s, *off, bytes.len() as u32));
             }
             dot = root;
@@ -567,7 +567,7 @@ impl Layout {
             let su = if rr {
                 let (mut inline, cont) = self.rr_entries(k);
                 if !cont.is_empty()
-                    && let Some((s, off, bytes)) = &c.ce
+                    && let Some((s, off, bytes)) = c.ce.as_deref()
                 {
                     inline.extend(ce(*s, *off, bytes.len() as u32));
                 }

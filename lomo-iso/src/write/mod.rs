@@ -87,7 +87,9 @@ impl Default for WriteOptions {
 
 #[derive(Debug)]
 struct Node {
-    name: Vec<u8>,
+    // Boxed slices, not vectors: an image may hold 200,000 nodes, and
+    // each name is fixed once made.
+    name: Box<[u8]>,
     parent: usize,
     dir: bool,
     children: Vec<usize>,
@@ -96,24 +98,28 @@ struct Node {
     mtime: i64,
     mode: u32,
     blake3: Option<[u8; 32]>,
-    symlink: Option<Vec<u8>>,
-    iso: Vec<u8>,
-    jol: Vec<u8>,
+    symlink: Option<Box<[u8]>>,
+    iso: Box<[u8]>,
+    jol: Box<[u8]>,
     /// Files: data sector. Dirs: primary directory extent.
     extent: u32,
     dir_size: u32,
     jextent: u32,
     jdir_size: u32,
-    /// Primary record's continuation area (sector, offset, bytes).
-    ce: Option<(u32, u32, Vec<u8>)>,
+    /// Primary record's continuation area (sector, offset, bytes); few
+    /// nodes have one.
+    ce: Option<Box<(u32, u32, Vec<u8>)>>,
     serial: u32,
 }
 
+// An image may hold 200,000 nodes: each byte here is 200 KB of a backup's memory.
+const _: () = assert!(std::mem::size_of::<Node>() <= 200);
+
 impl Node {
     /// A node with nothing placed yet; mode 0o755 until an entry says otherwise.
-    fn new(name: Vec<u8>, parent: usize, dir: bool, mtime: i64, id: usize) -> Node {
+    fn new(name: &[u8], parent: usize, dir: bool, mtime: i64, id: usize) -> Node {
         Node {
-            name,
+            name: name.into(),
             parent,
             dir,
             children: Vec::new(),
@@ -123,8 +129,8 @@ impl Node {
             mode: 0o755,
             blake3: None,
             symlink: None,
-            iso: Vec::new(),
-            jol: Vec::new(),
+            iso: Box::default(),
+            jol: Box::default(),
             extent: 0,
             dir_size: 0,
             jextent: 0,
@@ -202,10 +208,14 @@ impl Layout {
     /// [`Error::BadEntry`] for a malformed or repeated path or a file where a
     /// directory is needed; [`Error::TooLarge`] past ISO9660's limits.
     pub fn new(entries: &[Entry], opts: WriteOptions) -> Result<Layout> {
-        let mut root = Node::new(Vec::new(), 0, true, 0, 0);
-        (root.iso, root.jol) = (vec![0], vec![0]);
+        let mut root = Node::new(&[], 0, true, 0, 0);
+        (root.iso, root.jol) = (Box::new([0]), Box::new([0]));
         let mut nodes = vec![root];
-        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        // Each directory's and file's node by its path, a prefix of an
+        // entry's path (borrowed: no copy of every path).
+        let mut index: HashMap<&[u8], usize> = HashMap::new();
+        // File nodes in the order they are made: path order, the manifest's.
+        let mut listed = Vec::new();
         let newest = entries.iter().map(|e| e.mtime).max().unwrap_or(0);
         // Path order, whatever the caller's order: the image depends only on the set.
         let mut order: Vec<usize> = (0..entries.len()).collect();
@@ -218,14 +228,12 @@ impl Layout {
             };
             let parts = validate(&e.path).map_err(bad)?;
             let mut parent = 0;
-            let mut sofar = Vec::new();
+            let mut end = 0;
             for (k, part) in parts.iter().enumerate() {
-                if !sofar.is_empty() {
-                    sofar.push(b'/');
-                }
-                sofar.extend_from_slice(part);
+                end += usize::from(k > 0) + part.len();
+                let sofar = &e.path[..end];
                 let last = k + 1 == parts.len();
-                if let Some(&n) = index.get(&sofar) {
+                if let Some(&n) = index.get(sofar) {
                     if last {
                         if nodes[n].entry.is_some() || e.kind != EntryKind::Dir {
                             return Err(bad("appears twice"));
@@ -245,26 +253,24 @@ impl Layout {
                         if target.is_empty() || target.len() > 1024 || target.contains(&0) {
                             return Err(bad("symlink target empty, over 1024 bytes or with NUL"));
                         }
-                        (false, 0, None, Some(target.clone()))
+                        (false, 0, None, Some(target.as_slice().into()))
                     }
                     _ => (true, 0, None, None),
                 };
                 let id = nodes.len();
-                let mut node = Node::new(
-                    part.to_vec(),
-                    parent,
-                    dir,
-                    if last { e.mtime } else { newest },
-                    id,
-                );
+                let mut node =
+                    Node::new(part, parent, dir, if last { e.mtime } else { newest }, id);
                 if last {
                     node.entry = Some(i);
                     node.mode = e.mode & 0o7777;
                 }
+                if !dir && symlink.is_none() {
+                    listed.push(id);
+                }
                 (node.size, node.blake3, node.symlink) = (size, blake3, symlink);
                 nodes.push(node);
                 nodes[parent].children.push(id);
-                index.insert(sofar.clone(), id);
+                index.insert(sofar, id);
                 parent = id;
             }
         }
@@ -287,8 +293,9 @@ impl Layout {
             manifest: None,
         };
         if let Some(id) = l.opts.manifest.clone() {
-            l.add_manifest(&id, newest, &index)?;
+            l.add_manifest(&id, newest, &index, listed)?;
         }
+        drop(index);
         // kept for the image's life: not up to twice its length
         l.nodes.shrink_to_fit();
         l.name_and_sort();
@@ -301,7 +308,8 @@ impl Layout {
         &mut self,
         archive_id: &str,
         mtime: i64,
-        index: &HashMap<Vec<u8>, usize>,
+        index: &HashMap<&[u8], usize>,
+        listed: Vec<usize>,
     ) -> Result<()> {
         if index.contains_key(MANIFEST_PATH.as_bytes())
             || index.contains_key(&b".lomob"[..]) && !self.nodes[index[&b".lomob"[..]]].dir
@@ -311,27 +319,18 @@ impl Layout {
                 reason: "reserved for the manifest",
             });
         }
-        // sorted by path, borrowed from the index (no copy of every path)
-        let mut files: Vec<(&[u8], usize)> = index
-            .iter()
-            .filter(|&(_, &n)| !self.nodes[n].dir && self.nodes[n].symlink.is_none())
-            .map(|(p, &n)| (p.as_slice(), n))
-            .collect();
-        files.sort_unstable();
-        // from an iterator over a borrow: an in-place collect would keep
-        // the (path, node) list's allocation, twice the size
-        let listed: Vec<usize> = files.iter().map(|&(_, n)| n).collect();
-        drop(files);
+        let mut listed = listed;
+        listed.shrink_to_fit();
         let size = manifest::rendered_len(archive_id, self.manifest_lines(&listed)) as u64;
         let dir = match index.get(&b".lomob"[..]) {
             Some(&d) => d,
             None => {
-                let d = self.push_node(b".lomob".to_vec(), 0, true, mtime);
+                let d = self.push_node(b".lomob", 0, true, mtime);
                 self.nodes[0].children.push(d);
                 d
             }
         };
-        let m = self.push_node(b"manifest.json".to_vec(), dir, false, mtime);
+        let m = self.push_node(b"manifest.json", dir, false, mtime);
         self.nodes[m].size = size;
         self.nodes[m].mode = 0o444;
         self.nodes[dir].children.push(m);
@@ -339,7 +338,7 @@ impl Layout {
         Ok(())
     }
 
-    fn push_node(&mut self, name: Vec<u8>, parent: usize, dir: bool, mtime: i64) -> usize {
+    fn push_node(&mut self, name: &[u8], parent: usize, dir: bool, mtime: i64) -> usize {
         let id = self.nodes.len();
         self.nodes.push(Node::new(name, parent, dir, mtime, id));
         id
@@ -376,8 +375,8 @@ impl Layout {
                 }
                 let jol = joliet_name(&n.name, &mut jtaken);
                 let n = &mut self.nodes[k];
-                n.iso = iso;
-                n.jol = jol;
+                n.iso = iso.into_boxed_slice();
+                n.jol = jol.into_boxed_slice();
             }
             self.nodes[d].children = kids;
         }
@@ -386,7 +385,7 @@ impl Layout {
     }
 
     /// Directories in path-table order: by level, then parent number, then identifier.
-    fn bfs(&self, key: impl Fn(&Node) -> &Vec<u8>) -> Vec<usize> {
+    fn bfs(&self, key: impl Fn(&Node) -> &[u8]) -> Vec<usize> {
         let mut out = Vec::new();
         let mut q = VecDeque::from([0usize]);
         while let Some(d) = q.pop_front() {
@@ -548,7 +547,7 @@ impl Layout {
                     sector += 1;
                     off = 0;
                 }
-                self.nodes[n].ce = Some((sector, off, bytes));
+                self.nodes[n].ce = Some(Box::new((sector, off, bytes)));
                 off += len;
             }
             self.ce_sectors = sector - self.ce_start + u32::from(off > 0);

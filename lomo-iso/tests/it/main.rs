@@ -7,6 +7,7 @@
 )]
 
 mod big;
+mod golden;
 mod hostile;
 mod interop;
 mod manifest;
