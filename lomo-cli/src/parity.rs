@@ -344,7 +344,7 @@ pub(crate) fn store(
     )?;
     let len = g.parity_len();
     let key = format!("{}.par", copy.key);
-    rt.block_on(lomo_remote::Uploader::new(site.clone()).upload(
+    rt.block_on(crate::sites::uploader(site).upload(
         &key,
         len,
         tmp,

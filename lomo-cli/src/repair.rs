@@ -486,15 +486,14 @@ impl Context {
         }
         let patched = crate::parity::Patched::new(site.clone(), copy, (g, rebuilt));
         let len = patched.len();
-        self.rt
-            .block_on(lomo_remote::Uploader::new(site.clone()).upload(
-                &copy.key,
-                len,
-                patched,
-                32 << 20,
-                &PutOptions::default(),
-                |_| Ok(()),
-            ))?;
+        self.rt.block_on(crate::sites::uploader(&site).upload(
+            &copy.key,
+            len,
+            patched,
+            32 << 20,
+            &PutOptions::default(),
+            |_| Ok(()),
+        ))?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lomo_remote::{Backend, Location, PutOptions, RetryPolicy, SiteOptions, SiteUrl};
+use lomo_remote::{Backend, Location, PutOptions, RetryPolicy, SiteOptions, SiteUrl, Uploader};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -430,6 +430,23 @@ pub fn list_objects(
         rt.block_on(site.list(prefix.trim_matches('/')).try_collect())?;
     objects.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(objects)
+}
+
+/// Parts in flight to a site whose requests cost nothing (a folder, a
+/// disk): one written while the next is read and sealed. More only hold
+/// memory (a part is 32 MiB or more).
+pub(crate) const UNMETERED_IN_FLIGHT: usize = 2;
+
+/// An uploader of big objects (snapshots, staged videos, parity) to
+/// `site`: the library's default parts in flight over a network,
+/// [`UNMETERED_IN_FLIGHT`] to a folder or disk.
+pub(crate) fn uploader(site: &Arc<dyn Backend>) -> Uploader {
+    let up = Uploader::new(site.clone());
+    if site.capabilities().metered {
+        up
+    } else {
+        up.with_concurrency(UNMETERED_IN_FLIGHT)
+    }
 }
 
 /// A tokio runtime for the engine's site requests.

@@ -16,7 +16,7 @@ use super::blocks::{BlockLedger, BlockPool, Producer, RemoteCopy, SharedImage};
 use super::image::ImageSource;
 use super::sealed::{ReadAt, SealedFile};
 use crate::error::{CryptContext as _, Error, IoContext as _, Result, fail};
-use crate::sites::{ARCHIVES_PREFIX, SiteConfig};
+use crate::sites::{ARCHIVES_PREFIX, SiteConfig, UNMETERED_IN_FLIGHT};
 
 /// Part size of archive uploads unless told otherwise.
 pub(crate) const DEFAULT_PART: u64 = 32 << 20;
@@ -25,9 +25,6 @@ pub(crate) const DEFAULT_PART: u64 = 32 << 20;
 const MAX_PARTS: u64 = 90;
 /// Part buffers in memory at once, all sites together, stay under this.
 const PART_MEMORY: u64 = 128 << 20;
-/// Parts in flight to a site whose requests cost nothing (a folder, a
-/// disk): one written while the next is sealed. More only hold memory.
-const UNMETERED_IN_FLIGHT: usize = 2;
 
 /// How images go to the archive sites.
 #[derive(Debug, Clone)]

@@ -162,7 +162,7 @@ impl Publish<'_> {
         let len = file.metadata().at("read", snap)?.len();
         let sealed = SealedFile::new(self.key, file, len);
         let total = sealed.len();
-        rt.block_on(Uploader::new(self.site.clone()).upload(
+        rt.block_on(crate::sites::uploader(self.site).upload(
             name,
             total,
             sealed,
@@ -213,7 +213,7 @@ impl Publish<'_> {
         let name = format!("{folder}/{stamp}{SNAPSHOT_SUFFIX}");
         let key_object = format!("{LOCKED_PREFIX}/keys/{}-{stamp}.json", self.key.id());
         let opts = self.cfg.hot_options().with_lock(Some(lock));
-        let up = Uploader::new(self.site.clone());
+        let up = crate::sites::uploader(self.site);
         rt.block_on(up.put(&key_object, Bytes::from(self.key_json.to_vec()), &opts))?;
         let file = std::fs::File::open(snap).at("open", snap)?;
         let len = file.metadata().at("read", snap)?.len();

@@ -190,7 +190,7 @@ impl Stager<'_> {
         site: &Arc<dyn Backend>,
         todo: Vec<ToStage>,
     ) -> Result<()> {
-        let up = Uploader::new(site.clone());
+        let up = crate::sites::uploader(site);
         let mut in_flight = FuturesUnordered::new();
         for item in todo {
             if run.out.error.is_some() {
