@@ -400,12 +400,22 @@ impl Catalog {
                  WHERE m.archive_id = ?1",
             )
             .db(&self.path)?;
-        let rows: Vec<Vec<u8>> = st
-            .query_map([archive_id], |r| r.get(0))
-            .db(&self.path)?
-            .collect::<rusqlite::Result<_>>()
-            .db(&self.path)?;
-        Ok(rows.into_iter().filter_map(|h| h.try_into().ok()).collect())
+        // Read straight into 32-byte arrays: an archive may hold 200,000
+        // contents, and a vector per hash would be five times the memory.
+        let mut hashes = Vec::new();
+        let mut rows = st.query([archive_id]).db(&self.path)?;
+        while let Some(r) = rows.next().db(&self.path)? {
+            let blob = r.get_ref(0).db(&self.path)?;
+            let blob = blob
+                .as_blob()
+                .map_err(rusqlite::Error::from)
+                .db(&self.path)?;
+            if let Ok(h) = <[u8; 32]>::try_from(blob) {
+                hashes.push(h);
+            }
+        }
+        hashes.shrink_to_fit();
+        Ok(hashes)
     }
 }
 

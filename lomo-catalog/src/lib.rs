@@ -47,6 +47,10 @@ mod schema;
 mod snapshot;
 mod staged;
 
+/// Each connection's SQLite page cache, in KiB, unless
+/// [`Catalog::set_cache_kib`] says otherwise.
+pub const CACHE_KIB: u32 = 32_000;
+
 pub use archive::{Archive, ArchiveCopy, ArchiveEntry, ArchivedAt, Member, NewArchive};
 pub use catalog::{Catalog, Root};
 pub use checks::{CheckRecord, SiteContact};

@@ -290,7 +290,8 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     // a power cut may lose the last commits, never consistency.
     conn.pragma_update(None, "synchronous", "NORMAL").db(path)?;
     conn.pragma_update(None, "foreign_keys", "ON").db(path)?;
-    conn.pragma_update(None, "cache_size", -32_000).db(path)?; // 32 MB
+    conn.pragma_update(None, "cache_size", -i64::from(crate::CACHE_KIB))
+        .db(path)?;
     // Plans that do not hang on bound values. Without this SQLite marks a
     // statement with an `x = ?` filter for planning again whenever that
     // binding changes or is cleared, and rusqlite's statement cache clears

@@ -25,6 +25,10 @@ use crate::error::{Error, IoContext as _, Result};
 use crate::progress::{Event, Progress};
 use crate::sites::{ARCHIVES_PREFIX, SiteConfig};
 
+/// The catalog's page cache while images are sent (KiB): an image of
+/// 200,000 files needs the memory more than the lookups made meanwhile.
+const SENDING_CACHE_KIB: u32 = 4_000;
+
 /// What packing and sending archives did.
 #[derive(Debug, Default, Clone, Serialize)]
 #[non_exhaustive]
@@ -90,6 +94,7 @@ impl Context {
     ) -> Result<PackReport> {
         let sites = self.opts.sites.clone();
         let recorded = recorded_uploads(&self.catalog)?;
+        self.catalog.set_cache_kib(SENDING_CACHE_KIB)?;
         let work = self.work_dir();
         let mut sender = Sender {
             rt: &self.rt,
@@ -105,12 +110,21 @@ impl Context {
             },
             out: PackReport::default(),
         };
-        for archive in sender.catalog.archives()? {
-            if pick(&archive) {
-                sender.archive(&archive)?;
-            }
-        }
+        let sent = sender
+            .catalog
+            .archives()
+            .map_err(Error::from)
+            .and_then(|archives| {
+                archives
+                    .iter()
+                    .filter(|a| pick(a))
+                    .try_for_each(|a| sender.archive(a))
+            });
         let Sender { cache, out, .. } = sender;
+        // back for what follows (a watch runs its next scan on it), also
+        // when sending failed
+        self.catalog.set_cache_kib(lomo_catalog::CACHE_KIB)?;
+        sent?;
         // Once per site: a handle's usage is everything it did, not the last step.
         for (name, site) in cache.opened {
             if let Some(site) = site {
