@@ -486,7 +486,7 @@ impl Context {
         }
         let patched = crate::parity::Patched::new(site.clone(), copy, (g, rebuilt));
         let len = patched.len();
-        self.rt.block_on(crate::sites::uploader(&site).upload(
+        self.rt.block_on(crate::sites::uploader(site).upload(
             &copy.key,
             len,
             patched,
