@@ -227,8 +227,10 @@ impl Garage {
     /// `garage repair --all-nodes --yes tables`, then `… blocks`, then waits
     /// until node `i` holds as many bytes as node `like` again (or 120 s
     /// pass). The resync runs without its default pauses (tranquility 0,
-    /// four workers), and the block repair is asked again every 30 s: on
-    /// a loaded two-core machine the first one may find little to do yet.
+    /// four workers), and every 15 s the block repair is asked again (on a
+    /// loaded two-core machine the first one may find little to do yet)
+    /// and node `i`'s failed fetches are retried at once (Garage otherwise
+    /// waits a minute or more before it tries a failed block again).
     pub fn repair_blocks(&self, i: usize, like: usize) {
         self.cli(like, &["worker", "set", "-a", "resync-tranquility", "0"]);
         self.cli(like, &["worker", "set", "-a", "resync-worker-count", "4"]);
@@ -238,11 +240,21 @@ impl Garage {
         while self.data_bytes(i) < self.data_bytes(like)
             && start.elapsed() < Duration::from_secs(120)
         {
-            if asked.elapsed() > Duration::from_secs(30) {
+            if asked.elapsed() > Duration::from_secs(15) {
                 self.cli(like, &["repair", "--all-nodes", "--yes", "blocks"]);
+                // A block whose fetch failed (its peers still rejoining on
+                // a loaded machine) waits Garage's resync retry delay, a
+                // minute and more: ask for it now.
+                self.cli(i, &["block", "retry-now", "--all"]);
                 asked = Instant::now();
             }
             std::thread::sleep(Duration::from_millis(200));
+        }
+        if self.data_bytes(i) < self.data_bytes(like) {
+            eprintln!(
+                "node {i} not refilled; its resync errors:\n{}",
+                self.cli(i, &["block", "list-errors"])
+            );
         }
     }
 
