@@ -7,8 +7,10 @@ use crate::error::Result;
 use crate::key::MasterKey;
 
 /// Chunks gathered before they are sealed together (on all cores with the
-/// `parallel` feature): 16 × 64 KiB.
-const BATCH: usize = 64;
+/// `parallel` feature): 16 × 64 KiB = 1 MiB. Writes of 1 MiB are sealed
+/// 1.7 × one core on two cores with 16, 1.6 × with 64 (crypt-figures;
+/// bigger writes are as fast with either).
+const BATCH: usize = 16;
 
 /// Encrypts everything written to it into `inner`. Call [`EncryptWriter::finish`]
 /// at the end: without it the object lacks its final chunk, which readers
