@@ -435,18 +435,24 @@ pub fn list_objects(
 /// Parts in flight to a site whose requests cost nothing (a folder, a
 /// disk): one written while the next is read and sealed. More only hold
 /// memory (a part is 32 MiB or more).
-pub(crate) const UNMETERED_IN_FLIGHT: usize = 2;
+const UNMETERED_IN_FLIGHT: usize = 2;
+
+/// Parts in flight to `site` when `wanted` would do over a network: at
+/// most [`UNMETERED_IN_FLIGHT`] to a folder or disk.
+pub(crate) fn parts_in_flight(site: &dyn Backend, wanted: usize) -> usize {
+    if site.capabilities().metered {
+        wanted
+    } else {
+        wanted.min(UNMETERED_IN_FLIGHT)
+    }
+}
 
 /// An uploader of big objects (snapshots, staged videos, parity) to
-/// `site`: the library's default parts in flight over a network,
-/// [`UNMETERED_IN_FLIGHT`] to a folder or disk.
+/// `site`, with the library's default parts in flight as
+/// [`parts_in_flight`] allows.
 pub(crate) fn uploader(site: &Arc<dyn Backend>) -> Uploader {
-    let up = Uploader::new(site.clone());
-    if site.capabilities().metered {
-        up
-    } else {
-        up.with_concurrency(UNMETERED_IN_FLIGHT)
-    }
+    let n = parts_in_flight(site.as_ref(), lomo_remote::DEFAULT_CONCURRENCY);
+    Uploader::new(site.clone()).with_concurrency(n)
 }
 
 /// A tokio runtime for the engine's site requests.

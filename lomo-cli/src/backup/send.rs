@@ -16,7 +16,7 @@ use super::blocks::{BlockLedger, BlockPool, Producer, RemoteCopy, SharedImage};
 use super::image::ImageSource;
 use super::sealed::{ReadAt, SealedFile};
 use crate::error::{CryptContext as _, Error, IoContext as _, Result, fail};
-use crate::sites::{ARCHIVES_PREFIX, SiteConfig, UNMETERED_IN_FLIGHT};
+use crate::sites::{ARCHIVES_PREFIX, SiteConfig};
 
 /// Part size of archive uploads unless told otherwise.
 pub(crate) const DEFAULT_PART: u64 = 32 << 20;
@@ -314,17 +314,13 @@ pub(crate) fn send_archive(
 /// The uploader and part size of one site's copy of `total` bytes: big
 /// images get bigger parts, so one costs at most MAX_PARTS + 2 PUT-class
 /// requests; all `busy` sites' parts in flight stay under PART_MEMORY, and
-/// a folder site gets [`UNMETERED_IN_FLIGHT`].
+/// a folder site at most two ([`crate::sites::parts_in_flight`]).
 fn uploader(t: &Target<'_>, total: u64, send: &SendOptions, busy: u64) -> (Uploader, u64) {
     let part_size = archive_part_size(total, send.part_size);
     let by_memory = usize::try_from((PART_MEMORY / busy / part_size).clamp(1, 4)).unwrap_or(1);
     let concurrency = send
         .concurrency
-        .unwrap_or(if t.site.capabilities().metered {
-            by_memory
-        } else {
-            by_memory.min(UNMETERED_IN_FLIGHT)
-        });
+        .unwrap_or_else(|| crate::sites::parts_in_flight(t.site.as_ref(), by_memory));
     (
         Uploader::new(t.site.clone()).with_concurrency(concurrency),
         part_size,

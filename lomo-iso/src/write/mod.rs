@@ -309,7 +309,7 @@ impl Layout {
         archive_id: &str,
         mtime: i64,
         index: &HashMap<&[u8], usize>,
-        listed: Vec<usize>,
+        mut listed: Vec<usize>,
     ) -> Result<()> {
         if index.contains_key(MANIFEST_PATH.as_bytes())
             || index.contains_key(&b".lomob"[..]) && !self.nodes[index[&b".lomob"[..]]].dir
@@ -319,7 +319,6 @@ impl Layout {
                 reason: "reserved for the manifest",
             });
         }
-        let mut listed = listed;
         listed.shrink_to_fit();
         let size = manifest::rendered_len(archive_id, self.manifest_lines(&listed)) as u64;
         let dir = match index.get(&b".lomob"[..]) {
