@@ -14,6 +14,10 @@ use crate::meter::Usage;
 /// A stream of object bytes.
 pub type ByteStream = BoxStream<'static, Result<Bytes>>;
 
+/// A part's bytes in order, as its source produces them (see
+/// [`Backend::put_part_stream`]).
+pub type PartStream = BoxStream<'static, std::io::Result<Bytes>>;
+
 /// One storage site: a bucket prefix, a container, a folder.
 ///
 /// Keys are relative to the site's prefix and use `/` as separator. All
@@ -38,6 +42,25 @@ pub trait Backend: Debug + Display + Send + Sync + 'static {
     /// order and concurrently; sending a part again replaces it. All parts
     /// but the last must be the upload's part size.
     async fn put_part(&self, key: &str, upload_id: &str, index: u32, data: Bytes) -> Result<Part>;
+
+    /// Uploads part `index` as [`Backend::put_part`] does, from `data`,
+    /// which must yield exactly `size` bytes. The default gathers them and
+    /// calls `put_part`; a site with [`Capabilities::streamed_parts`]
+    /// writes each piece as it comes, so the part is never whole in
+    /// memory. An error from `data` fails the part as
+    /// [`crate::Error::Source`], and so do too many or too few bytes.
+    async fn put_part_stream(
+        &self,
+        key: &str,
+        upload_id: &str,
+        index: u32,
+        size: u64,
+        data: PartStream,
+    ) -> Result<Part> {
+        let at = At::new(self.name(), Op::PutPart, key);
+        let data = gather(at, size, data).await?;
+        self.put_part(key, upload_id, index, data).await
+    }
 
     /// Completes an upload from its parts, in index order.
     async fn complete_upload(
@@ -153,6 +176,45 @@ pub struct Capabilities {
     /// Objects can carry an Object Lock retention ([`PutOptions::lock`],
     /// [`Backend::object_lock`], [`Backend::set_retention`]): S3.
     pub object_lock: bool,
+    /// [`Backend::put_part_stream`] writes pieces as they come (a folder):
+    /// uploads feed it small pieces instead of whole parts.
+    pub streamed_parts: bool,
+}
+
+/// The `size` bytes of `data` as one buffer (no copy when `data` is one
+/// piece).
+async fn gather(at: At<'_>, size: u64, mut data: PartStream) -> Result<Bytes> {
+    use futures::StreamExt as _;
+    let mut pieces = Vec::new();
+    let mut got = 0u64;
+    while let Some(piece) = data.next().await {
+        let piece = piece.map_err(|e| at.source(e))?;
+        got += piece.len() as u64;
+        if got > size {
+            return Err(at.source(wrong_size(size, got)));
+        }
+        pieces.push(piece);
+    }
+    if got != size {
+        return Err(at.source(wrong_size(size, got)));
+    }
+    if pieces.len() == 1 {
+        return Ok(pieces.swap_remove(0));
+    }
+    let mut all = bytes::BytesMut::with_capacity(size as usize);
+    for piece in pieces {
+        all.extend_from_slice(&piece);
+    }
+    Ok(all.freeze())
+}
+
+/// The error of a part stream that gave `got` bytes (so far, when more)
+/// for a part of `size`.
+pub(crate) fn wrong_size(size: u64, got: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("the part's source gave {got} bytes for a part of {size}"),
+    )
 }
 
 /// Options for [`Backend::put`] and [`Backend::create_upload`].

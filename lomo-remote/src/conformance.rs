@@ -62,6 +62,7 @@ pub async fn run_all(site: Arc<dyn Backend>, prefix: &str) {
     missing_objects(site.as_ref(), &format!("{prefix}/missing")).await;
     multipart_resume(site.clone(), &format!("{prefix}/multipart")).await;
     abort_leaves_nothing(site.clone(), &format!("{prefix}/abort")).await;
+    part_streams(site.clone(), &format!("{prefix}/streamed")).await;
     names_people_use(site.as_ref(), &format!("{prefix}/names")).await;
 }
 
@@ -317,6 +318,65 @@ pub async fn multipart_resume(site: Arc<dyn Backend>, prefix: &str) {
         keys(site.as_ref(), prefix).await,
         vec![key.clone()],
         "{site}: upload debris listed"
+    );
+    site.delete(&key).await.unwrap();
+}
+
+/// `bytes` as a part stream of 300,000-byte pieces, with an error after
+/// the first piece when `fail`.
+fn pieces(bytes: &[u8], fail: bool) -> crate::PartStream {
+    use futures::StreamExt as _;
+    let mut items: Vec<std::io::Result<Bytes>> = bytes
+        .chunks(300_000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    if fail {
+        items.insert(1, Err(std::io::Error::other("the disk went away")));
+    }
+    futures::stream::iter(items).boxed()
+}
+
+/// Parts sent as streams of pieces: a stream that fails, or gives more or
+/// fewer bytes than the part's size, fails the part as a source error;
+/// the parts sent again whole complete the object with the right bytes.
+pub async fn part_streams(site: Arc<dyn Backend>, prefix: &str) {
+    let part = site.capabilities().min_part_size.max(1 << 20);
+    let size = part + 1000;
+    let data = pattern(size as usize, 11);
+    let key = format!("{prefix}/pieces.bin");
+    let up = Uploader::new(site.clone());
+    let mut state = up
+        .start(&key, size, part, &PutOptions::default())
+        .await
+        .unwrap();
+    let (id, p) = (state.upload_id.clone(), part as usize);
+    let wrong = [
+        ("a failing source", pieces(&data[..p], true)),
+        ("too many bytes", pieces(&data[..p + 1], false)),
+        ("too few bytes", pieces(&data[..p - 1], false)),
+    ];
+    for (what, stream) in wrong {
+        match site.put_part_stream(&key, &id, 0, part, stream).await {
+            Err(Error::Source { .. }) => {}
+            other => panic!("{site}: part stream with {what}: {other:?}"),
+        }
+    }
+    for (index, range) in [(0, 0..p), (1, p..size as usize)] {
+        let len = (range.end - range.start) as u64;
+        let stored = site
+            .put_part_stream(&key, &id, index, len, pieces(&data[range], false))
+            .await
+            .unwrap_or_else(|e| panic!("{site}: part stream {index}: {e}"));
+        assert_eq!((stored.index, stored.size), (index, len), "{site}");
+        state.parts.push(stored);
+    }
+    up.complete(&state)
+        .await
+        .unwrap_or_else(|e| panic!("{site}: complete streamed parts: {e}"));
+    assert_eq!(
+        read_all(site.as_ref(), &key, None).await,
+        data,
+        "{site}: streamed parts' bytes"
     );
     site.delete(&key).await.unwrap();
 }

@@ -77,8 +77,8 @@ pub mod conformance;
 pub mod testing;
 
 pub use backend::{
-    Backend, ByteStream, Capabilities, ObjectInfo, Part, PendingUpload, PutOptions, PutResult,
-    RestoreRequest, RestoreStatus, RestoreTier,
+    Backend, ByteStream, Capabilities, ObjectInfo, Part, PartStream, PendingUpload, PutOptions,
+    PutResult, RestoreRequest, RestoreStatus, RestoreTier,
 };
 pub use error::{Error, Op, Result};
 pub use local::UPLOADS_DIR;
@@ -88,8 +88,8 @@ pub use open::{Credentials, SiteMemo, SiteOptions, open};
 pub use retry::RetryPolicy;
 pub use spec::{Location, SiteUrl};
 pub use upload::{
-    DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, PartSource, SeekSource, UploadState, Uploader,
-    Verified, part_size_for,
+    DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_PIECE_SIZE, PartSource, SeekSource,
+    UploadState, Uploader, Verified, part_size_for,
 };
 
 /// Entry points for the fuzz targets in the workspace's `fuzz/` (not API).

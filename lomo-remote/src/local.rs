@@ -22,8 +22,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 
 use crate::backend::{
-    Backend, ByteStream, Capabilities, ObjectInfo, Part, PendingUpload, PutOptions, PutResult,
-    RestoreRequest, RestoreStatus,
+    Backend, ByteStream, Capabilities, ObjectInfo, Part, PartStream, PendingUpload, PutOptions,
+    PutResult, RestoreRequest, RestoreStatus,
 };
 use crate::error::{At, Error, Op, Result};
 use crate::meter::{Meter, RequestClass, Usage};
@@ -158,6 +158,67 @@ fn read_stream(
     .boxed()
 }
 
+/// Site, key and upload id of a part being written.
+type PartAt = (String, String, String);
+
+fn at_part((site, key, _): &PartAt, index: u32, e: &std::io::Error) -> Error {
+    At::new(site, Op::PutPart, key).request(false, format!("writing part {index}: {e}"))
+}
+
+/// The upload's data file, open for writing, and where part `index` of
+/// `size` bytes starts in it.
+fn open_part(
+    owned: &PartAt,
+    dir: &FsPath,
+    index: u32,
+    size: u64,
+) -> Result<(Arc<std::fs::File>, u64)> {
+    let (site, key, id) = owned;
+    let at = At::new(site, Op::PutPart, key);
+    let meta = read_meta(dir).map_err(|_| at.upload_gone(id))?;
+    if meta.key != *key {
+        return Err(at.upload_gone(id));
+    }
+    if size > meta.part_size {
+        return Err(at.request(
+            false,
+            format!(
+                "part of {size} bytes exceeds the part size {}",
+                meta.part_size
+            ),
+        ));
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("data"))
+        .map_err(|_| at.upload_gone(id))?;
+    Ok((Arc::new(file), u64::from(index) * meta.part_size))
+}
+
+/// Syncs part `index`'s bytes, then writes its receipt.
+fn seal_part(
+    owned: &PartAt,
+    dir: &FsPath,
+    file: &std::fs::File,
+    index: u32,
+    size: u64,
+) -> Result<Part> {
+    let fail = |e: std::io::Error| at_part(owned, index, &e);
+    file.sync_data().map_err(fail)?;
+    let part = Part {
+        index,
+        size,
+        receipt: format!("local-{index}"),
+        // A folder keeps no checksum to compare with: skip the hashing.
+        sha256: String::new(),
+    };
+    let json = serde_json::to_vec(&part)
+        .map_err(std::io::Error::other)
+        .map_err(fail)?;
+    write_synced(&dir.join(format!("part-{index}")), &json).map_err(fail)?;
+    Ok(part)
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Meta {
     key: String,
@@ -204,6 +265,7 @@ impl Backend for LocalBackend {
             composite_checksum: false,
             set_class: false,
             object_lock: false,
+            streamed_parts: true,
         }
     }
 
@@ -251,47 +313,50 @@ impl Backend for LocalBackend {
     }
 
     async fn put_part(&self, key: &str, upload_id: &str, index: u32, data: Bytes) -> Result<Part> {
+        let size = data.len() as u64;
+        let data = futures::stream::once(async { Ok(data) }).boxed();
+        self.put_part_stream(key, upload_id, index, size, data)
+            .await
+    }
+
+    /// Each piece is written in place as it comes; the part is synced
+    /// before its receipt is written.
+    async fn put_part_stream(
+        &self,
+        key: &str,
+        upload_id: &str,
+        index: u32,
+        size: u64,
+        mut data: PartStream,
+    ) -> Result<Part> {
         let at = At::new(&self.name, Op::PutPart, key);
         self.path(at, key)?;
         let dir = self.upload_dir(at, upload_id)?;
-        self.meter.record(RequestClass::A, data.len() as u64, 0);
-        let (site, k, id) = (self.name.clone(), key.to_owned(), upload_id.to_owned());
-        Self::blocking(at, move || {
-            let at = At::new(&site, Op::PutPart, &k);
-            let meta = read_meta(&dir).map_err(|_| at.upload_gone(&id))?;
-            if meta.key != k {
-                return Err(at.upload_gone(&id));
+        self.meter.record(RequestClass::A, size, 0);
+        let owned = Arc::new((self.name.clone(), key.to_owned(), upload_id.to_owned()));
+        let (file, start) = {
+            let (owned, dir) = (owned.clone(), dir.clone());
+            Self::blocking(at, move || open_part(&owned, &dir, index, size)).await?
+        };
+        let mut written = 0u64;
+        while let Some(piece) = data.next().await {
+            let piece = piece.map_err(|e| at.source(e))?;
+            let offset = start + written;
+            written += piece.len() as u64;
+            if written > size {
+                return Err(at.source(crate::backend::wrong_size(size, written)));
             }
-            if data.len() as u64 > meta.part_size {
-                return Err(at.request(
-                    false,
-                    format!(
-                        "part of {} bytes exceeds the part size {}",
-                        data.len(),
-                        meta.part_size
-                    ),
-                ));
-            }
-            let fail = |e: std::io::Error| at.request(false, format!("writing part {index}: {e}"));
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(dir.join("data"))
-                .map_err(|_| at.upload_gone(&id))?;
-            f.write_all_at(&data, u64::from(index) * meta.part_size)
-                .map_err(fail)?;
-            f.sync_data().map_err(fail)?;
-            let part = Part {
-                index,
-                size: data.len() as u64,
-                receipt: format!("local-{index}"),
-                // A folder keeps no checksum to compare with: skip the hashing.
-                sha256: String::new(),
-            };
-            let json = serde_json::to_vec(&part).map_err(|e| at.request(false, e.to_string()))?;
-            write_synced(&dir.join(format!("part-{index}")), &json).map_err(fail)?;
-            Ok(part)
-        })
-        .await
+            let (file, owned) = (file.clone(), owned.clone());
+            Self::blocking(at, move || {
+                file.write_all_at(&piece, offset)
+                    .map_err(|e| at_part(&owned, index, &e))
+            })
+            .await?;
+        }
+        if written != size {
+            return Err(at.source(crate::backend::wrong_size(size, written)));
+        }
+        Self::blocking(at, move || seal_part(&owned, &dir, &file, index, size)).await
     }
 
     async fn complete_upload(

@@ -339,6 +339,7 @@ impl Backend for StoreBackend {
             composite_checksum: self.service == Service::S3,
             set_class: matches!(self.extra, Extra::Azure(_)),
             object_lock: self.service == Service::S3,
+            streamed_parts: false,
         }
     }
 

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use sha2::Digest as _;
 
-use crate::backend::{Backend, Capabilities, Part, PutOptions};
+use crate::backend::{Backend, Capabilities, Part, PartStream, PutOptions};
 use crate::error::{At, Op, Result};
 use crate::objstore::sha256_b64;
 
@@ -21,6 +21,11 @@ use crate::objstore::sha256_b64;
 pub const DEFAULT_PART_SIZE: u64 = 32 << 20;
 /// Default number of parts in flight.
 pub const DEFAULT_CONCURRENCY: usize = 3;
+/// Default piece of a part streamed to a site that writes parts as they
+/// come: 4 MiB.
+pub const DEFAULT_PIECE_SIZE: u64 = 4 << 20;
+/// Pieces of a streamed part read ahead of the site.
+const PIECES_AHEAD: usize = 2;
 
 /// The persisted state of a multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -115,6 +120,107 @@ impl<R: Read + Seek + Send + 'static> PartSource for SeekSource<R> {
     }
 }
 
+/// Spare piece buffers of one upload.
+type Pool = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// A piece's buffer, back in its pool when the site lets go of it: each
+/// piece after the first few is read into memory already mapped, no fresh
+/// pages for the kernel to fault in and zero.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Pool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Ok(mut spare) = self.pool.lock() {
+            spare.push(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+/// A part on its way: index, size, its pieces, and the permit that holds
+/// its place among the parts in flight.
+type Sending = (u32, u64, PartStream, tokio::sync::OwnedSemaphorePermit);
+
+/// Reads the parts `ranges` of `source` in order on a blocking thread, in
+/// pieces of `piece` bytes, with at most `in_flight` parts between the
+/// reader and the site: a part is started only when a permit is free, and
+/// its permit goes when the site has it.
+fn read_parts<S: PartSource>(
+    mut source: S,
+    ranges: Vec<(u32, Range<u64>)>,
+    piece: u64,
+    in_flight: usize,
+) -> (
+    tokio::sync::mpsc::Receiver<Sending>,
+    tokio::task::JoinHandle<()>,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(in_flight));
+    let pool = Pool::default();
+    let handle = tokio::runtime::Handle::current();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Sending>(1);
+    let reader = tokio::task::spawn_blocking(move || {
+        for (index, range) in ranges {
+            let Ok(permit) = handle.block_on(permits.clone().acquire_owned()) else {
+                return;
+            };
+            let (out, pieces) = tokio::sync::mpsc::channel(PIECES_AHEAD);
+            let pieces = futures::stream::unfold(pieces, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            })
+            .boxed();
+            if tx
+                .blocking_send((index, range.end - range.start, pieces, permit))
+                .is_err()
+                || !read_pieces(&mut source, range, piece, &pool, &out)
+            {
+                return;
+            }
+        }
+    });
+    (rx, reader)
+}
+
+/// Reads `range` of `source` into `out` in pieces of `piece` bytes; false
+/// when a read failed (its error sent) or nobody listens any more.
+fn read_pieces<S: PartSource>(
+    source: &mut S,
+    range: Range<u64>,
+    piece: u64,
+    pool: &Pool,
+    out: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) -> bool {
+    let mut pos = range.start;
+    while pos < range.end {
+        let n = (range.end - pos).min(piece) as usize;
+        let mut buf = pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default();
+        buf.resize(n, 0);
+        let item = source.read_at(pos, &mut buf).map(|()| {
+            Bytes::from_owner(Pooled {
+                buf,
+                pool: pool.clone(),
+            })
+        });
+        let failed = item.is_err();
+        if out.blocking_send(item).is_err() || failed {
+            return false;
+        }
+        pos += n as u64;
+    }
+    true
+}
+
 /// What [`Uploader::complete`] checked of the stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -131,6 +237,7 @@ pub struct Verified {
 pub struct Uploader {
     backend: Arc<dyn Backend>,
     concurrency: usize,
+    piece_size: u64,
 }
 
 impl Uploader {
@@ -139,12 +246,21 @@ impl Uploader {
         Self {
             backend,
             concurrency: DEFAULT_CONCURRENCY,
+            piece_size: DEFAULT_PIECE_SIZE,
         }
     }
 
     /// Sets the number of parts in flight (memory: at most `n` parts).
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// Sets the bytes read and handed over at once to a site that writes
+    /// parts as they come ([`Capabilities::streamed_parts`]); other sites
+    /// get each part whole.
+    pub fn with_piece_size(mut self, n: u64) -> Self {
+        self.piece_size = n.max(1);
         self
     }
 
@@ -173,11 +289,13 @@ impl Uploader {
     /// Sends every part `state` lacks, reading it from `source`, and calls
     /// `on_part` after each acknowledged part so the caller can persist the
     /// state. Parts are read in order by one blocking thread while up to
-    /// the concurrency limit are in flight.
+    /// the concurrency limit are in flight; to a site with
+    /// [`Capabilities::streamed_parts`] each part goes in pieces as it is
+    /// read, so memory holds a few pieces, not whole parts.
     pub async fn send_parts<S, F>(
         &self,
         state: &mut UploadState,
-        mut source: S,
+        source: S,
         mut on_part: F,
     ) -> Result<()>
     where
@@ -188,73 +306,41 @@ impl Uploader {
         if missing.is_empty() {
             return Ok(());
         }
-        let site = self.backend.name().to_owned();
         let key = state.key.clone();
         let ranges: Vec<(u32, Range<u64>)> =
             missing.iter().map(|&i| (i, state.part_range(i))).collect();
-        let concurrency = if self.backend.capabilities().sequential_parts {
+        let caps = self.backend.capabilities();
+        let concurrency = if caps.sequential_parts {
             1
         } else {
             self.concurrency
         };
-        // A part is read only when a permit is free, and its permit goes
-        // when the site has it: at most `concurrency` parts in memory.
-        type Item = std::io::Result<(u32, Bytes, tokio::sync::OwnedSemaphorePermit)>;
-        let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
-        // Part buffers come back once the site has let go of them, so each
-        // part after the first few is read into memory already mapped: no
-        // fresh pages for the kernel to fault in and zero.
-        let pool: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
-        let handle = tokio::runtime::Handle::current();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Item>(1);
-        let spare = pool.clone();
-        let reader = tokio::task::spawn_blocking(move || {
-            for (index, range) in ranges {
-                let Ok(permit) = handle.block_on(permits.clone().acquire_owned()) else {
-                    return;
-                };
-                let mut buf = spare
-                    .lock()
-                    .ok()
-                    .and_then(|mut p| p.pop())
-                    .unwrap_or_default();
-                buf.resize((range.end - range.start) as usize, 0);
-                let item = source
-                    .read_at(range.start, &mut buf)
-                    .map(|()| (index, Bytes::from(buf), permit));
-                let failed = item.is_err();
-                if tx.blocking_send(item).is_err() || failed {
-                    return;
-                }
-            }
-        });
+        // A site that writes pieces as they come gets small ones, else
+        // each part is one piece.
+        let piece = if caps.streamed_parts {
+            self.piece_size
+        } else {
+            state.part_size
+        };
+        let (rx, reader) = read_parts(source, ranges, piece, concurrency);
         let backend = self.backend.clone();
         let upload_id = state.upload_id.clone();
         let mut sends = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         })
-        .map(|item| {
-            let (backend, key, upload_id, site, pool) = (
-                backend.clone(),
-                key.clone(),
-                upload_id.clone(),
-                site.clone(),
-                pool.clone(),
-            );
+        .map(|(index, size, pieces, permit)| {
+            let (backend, key, upload_id) = (backend.clone(), key.clone(), upload_id.clone());
             async move {
-                let (index, data, permit) =
-                    item.map_err(|e| At::new(&site, Op::PutPart, &key).source(e))?;
-                let back = data.clone();
-                let stored = backend.put_part(&key, &upload_id, index, data).await;
-                if let (Ok(buf), Ok(mut p)) = (back.try_into_mut(), pool.lock()) {
-                    p.push(buf.into());
-                }
+                let stored = backend
+                    .put_part_stream(&key, &upload_id, index, size, pieces)
+                    .await;
                 drop(permit);
                 stored
             }
         })
         .buffer_unordered(concurrency)
         .boxed();
+        let site = self.backend.name().to_owned();
         while let Some(part) = sends.next().await {
             let part = part?;
             tracing::debug!(key = %state.key, part = part.index, "part stored");
@@ -440,6 +526,7 @@ mod tests {
             composite_checksum: true,
             set_class: false,
             object_lock: false,
+            streamed_parts: false,
         };
         assert_eq!(part_size_for(1 << 30, 1 << 20, &caps), 5 << 20);
         assert_eq!(

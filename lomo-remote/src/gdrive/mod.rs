@@ -456,6 +456,7 @@ impl Backend for DriveBackend {
             composite_checksum: false,
             set_class: false,
             object_lock: false,
+            streamed_parts: false,
         }
     }
 
