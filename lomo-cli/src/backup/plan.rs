@@ -91,8 +91,9 @@ fn group(files: Vec<FileEntry>, max: u64) -> (Vec<Vec<FileEntry>>, u64) {
     (groups, used)
 }
 
-/// The grouping of [`group`], one file at a time: what a planner that keeps
-/// only a little of each file (`T`) needs to walk a million files.
+/// The grouping of `group` (the tests' reference), one file at a time:
+/// what a planner that keeps only a little of each file (`T`) needs to walk
+/// a million files.
 struct Grouper<T> {
     max: u64,
     used: u64,

@@ -127,8 +127,9 @@ impl GoRestore<'_> {
             .collect()
     }
 
-    /// One Go object per file on Google Drive, at lomorage/<root with '/'
-    /// → '_', no leading '_'>/<path>, the site being the lomorage folder.
+    /// One Go object per file on Google Drive, at
+    /// `lomorage/<root, '/' → '_', no leading '_'>/<path>`, the site being
+    /// the lomorage folder.
     fn drive_file(
         &self,
         w: Wanted,

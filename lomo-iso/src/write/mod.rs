@@ -197,6 +197,25 @@ fn validate(path: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
     Ok(parts)
 }
 
+/// How many directories the entries' paths name, at most (taken in path
+/// `order`: each path's directories not shared with the path before it).
+fn new_dirs(entries: &[Entry], order: &[usize]) -> usize {
+    let mut prev: &[u8] = &[];
+    let mut dirs = 0;
+    for &i in order {
+        let path = entries[i].path.as_slice();
+        let same = path.iter().zip(prev).take_while(|(a, b)| a == b).count();
+        // The shared part counts up to its last whole directory.
+        let shared = path[..same]
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map_or(0, |p| p + 1);
+        dirs += path[shared..].iter().filter(|&&b| b == b'/').count();
+        prev = path;
+    }
+    dirs
+}
+
 fn sectors(bytes: u64) -> u64 {
     bytes.div_ceil(SECTOR as u64)
 }
@@ -210,16 +229,20 @@ impl Layout {
     pub fn new(entries: &[Entry], opts: WriteOptions) -> Result<Layout> {
         let mut root = Node::new(&[], 0, true, 0, 0);
         (root.iso, root.jol) = (Box::new([0]), Box::new([0]));
-        let mut nodes = vec![root];
-        // Each directory's and file's node by its path, a prefix of an
-        // entry's path (borrowed: no copy of every path).
-        let mut index: HashMap<&[u8], usize> = HashMap::new();
-        // File nodes in the order they are made: path order, the manifest's.
-        let mut listed = Vec::new();
         let newest = entries.iter().map(|e| e.mtime).max().unwrap_or(0);
         // Path order, whatever the caller's order: the image depends only on the set.
         let mut order: Vec<usize> = (0..entries.len()).collect();
         order.sort_by(|a, b| entries[*a].path.cmp(&entries[*b].path));
+        // Sized once (a million-file image's nodes are tens of MB: grown by
+        // doubling, each step copies them and leaves the old block behind).
+        let made = entries.len() + new_dirs(entries, &order) + 2;
+        let mut nodes = Vec::with_capacity(made);
+        nodes.push(root);
+        // Each directory's and file's node by its path, a prefix of an
+        // entry's path (borrowed: no copy of every path).
+        let mut index: HashMap<&[u8], usize> = HashMap::with_capacity(made);
+        // File nodes in the order they are made: path order, the manifest's.
+        let mut listed = Vec::with_capacity(entries.len());
         for i in order {
             let e = &entries[i];
             let bad = |reason| Error::BadEntry {
@@ -615,3 +638,28 @@ impl Layout {
 }
 
 mod emit;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_dirs_counts_each_directory_once() {
+        let entries: Vec<Entry> = ["a/b/c", "a/b/d", "a/bc/x", "a/b/e/f", "top", "z/y/x/w"]
+            .iter()
+            .map(|p| Entry {
+                path: p.as_bytes().to_vec(),
+                kind: EntryKind::File {
+                    size: 0,
+                    blake3: None,
+                },
+                mtime: 0,
+                mode: 0o644,
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by(|a, b| entries[*a].path.cmp(&entries[*b].path));
+        // a, a/b, a/b/e, a/bc, z, z/y, z/y/x
+        assert_eq!(new_dirs(&entries, &order), 7);
+    }
+}
